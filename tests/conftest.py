@@ -1,0 +1,78 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ["VQTOOL_OFFLINE"] = "1"  # never wait on the network in tests
+
+TINY_VQGAN = """
+kind = "vqgan"
+[model]
+ch = 16
+ch_mult = [1, 2, 2]
+num_res_blocks = 1
+attn_resolutions = [8]
+resolution = 32
+z_channels = 16
+norm_groups = 8
+[model.quantizer]
+n_embed = 32
+embed_dim = 16
+[loss]
+perceptual = "none"
+disc_start = 2
+disc_num_layers = 2
+disc_ndf = 8
+[data]
+size = 32
+[optim]
+lr = 1e-3
+batch_size = 4
+[train]
+max_steps = 4
+log_every = 2
+ckpt_every = 2
+image_every = 4
+"""
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("VQTOOL_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # an empty hub cache
+    monkeypatch.delenv("VQTOOL_WEIGHTS", raising=False)
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path) -> Path:
+    p = tmp_path / "tiny-vqgan.toml"
+    p.write_text(TINY_VQGAN)
+    return p
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory) -> Path:
+    from vqtool.data.scenes import make_scenes
+
+    out = tmp_path_factory.mktemp("scenes")
+    make_scenes(out, 12, 64, 48, seed=3)
+    return out
+
+
+def write_image(path: Path, mode="RGB", size=(40, 36), seed=0):
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        a = rng.integers(0, 65535, size[::-1], dtype=np.uint16)
+        Image.fromarray(a).save(path)
+        return path
+    a = rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)
+    im = Image.fromarray(a)
+    if mode == "P":
+        im = im.quantize(16)
+    elif mode != "RGB":
+        im = im.convert(mode)
+    im.save(path)
+    return path

@@ -1,0 +1,52 @@
+"""The vqtool command line: a thin Typer layer over vqtool's core."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from vqtool.commands import _options, bench, recipes
+from vqtool.commands.info import info
+from vqtool.commands.make_scenes import make_scenes
+from vqtool.commands.reconstruct import reconstruct
+from vqtool.commands.train_vqgan import train_vqgan
+
+app = typer.Typer(
+    name="vqtool",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+)
+
+
+def _version(value: bool):
+    if value:
+        from vqtool.commands._ui import print_version_line
+
+        print_version_line()
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show versions and exit.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for user errors.")] = False,
+):
+    """VQGAN + autoregressive transformer (Taming Transformers): train a tokenizer, tokenize a
+    dataset, train a transformer on the codes, sample at any resolution, measure FID."""
+    _options.STATE["debug"] = debug
+
+
+app.command("make-scenes", rich_help_panel="Data")(make_scenes)
+app.command("train-vqgan", rich_help_panel="Train")(train_vqgan)
+app.command("reconstruct", rich_help_panel="Evaluate")(reconstruct)
+app.command("info", rich_help_panel="Inspect")(info)
+app.add_typer(recipes.app, name="recipes", rich_help_panel="Inspect")
+app.add_typer(bench.app, name="bench", rich_help_panel="Inspect")
+
+
+def main() -> None:
+    app()

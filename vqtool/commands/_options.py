@@ -1,0 +1,53 @@
+"""Shared option aliases, so every command's --device, --seed, --out, --set read the same."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="Shipped recipe name or path to a .toml file.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key, e.g. --set optim.lr=1e-4 (repeatable).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+WeightsDirOpt = Annotated[Optional[Path], typer.Option("--weights-dir", envvar="VQTOOL_WEIGHTS", help="Folder with pretrained weights (LPIPS VGG16, FID Inception).")]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WIDTHxHEIGHT' in pixels -> (width, height); a bad value is a usage error (exit 2)."""
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not WIDTHxHEIGHT, e.g. 1280x832") from None
+    if w <= 0 or h <= 0:
+        raise typer.BadParameter(f"{text!r}: width and height must be positive")
+    return w, h
+
+
+SizeOpt = Annotated[Optional[str], typer.Option("--size", help="WIDTHxHEIGHT in pixels, e.g. 1280x832.")]
+
+
+def user_errors(fn):
+    """Render VqtoolError as one message and exit code 2 (traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from vqtool.commands import _ui
+        from vqtool.core.errors import VqtoolError
+
+        try:
+            return fn(*args, **kwargs)
+        except VqtoolError as e:
+            if STATE["debug"]:
+                raise
+            _ui.error(str(e))
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+STATE = {"debug": False}

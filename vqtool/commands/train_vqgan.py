@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vqtool.commands._options import (DeviceOpt, JsonOpt, RecipeOpt, ResumeOpt, SetOpt,
+                                      WeightsDirOpt, user_errors)
+
+DEFAULT_RECIPE = {False: "vqgan-f16-1024", True: "sflckr-seg-vqgan"}
+
+
+@user_errors
+def train_vqgan(
+    images: Annotated[Path, typer.Argument(help="Image folder (class sub-folders allowed), or label maps with --seg.")],
+    seg: Annotated[bool, typer.Option("--seg", help="Train the segmentation cond stage on label maps.")] = False,
+    recipe: RecipeOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/vqgan/ or runs/seg-vqgan/).")] = None,
+    resume: ResumeOpt = False,
+    device: DeviceOpt = "auto",
+    weights_dir: WeightsDirOpt = None,
+    json_: JsonOpt = False,
+):
+    """Train a VQGAN (default recipe vqgan-f16-1024; with --seg, sflckr-seg-vqgan)."""
+    from vqtool.commands import _ui
+    from vqtool.core.config import load_recipe
+    from vqtool.train.vqgan import train_vqgan as run
+
+    out = out or Path("runs/seg-vqgan" if seg else "runs/vqgan")
+    r = None
+    if not resume:
+        r = load_recipe(recipe or DEFAULT_RECIPE[seg], set_, kinds=("seg-vqgan",) if seg else ("vqgan",))
+    with _ui.training_callbacks("seg-vqgan" if seg else "vqgan") as cb:
+        summary = run(images, out, r, resume=resume, overrides=set_ if resume else None,
+                      device=device, weights_dir=weights_dir, callbacks=cb)
+    if json_:
+        _ui.emit_json(summary)
+    else:
+        _ui.table("train-vqgan", {k: v for k, v in summary.items() if k not in ("skipped_files", "last")}
+                  | summary["last"])
+        _ui.result(summary["checkpoint"])
+    if summary["interrupted"]:
+        raise typer.Exit(130)

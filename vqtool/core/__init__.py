@@ -1,0 +1,1 @@
+"""The shared model core: no typer or rich imports here."""

@@ -1,0 +1,104 @@
+"""Self-describing checkpoints: one .pt file, a format tag, the config as plain data.
+
+Everything in a checkpoint is loadable with ``torch.load(weights_only=True)``: tensors, state
+dicts, and plain Python containers. Writes are atomic (temp file in the same folder, fsync,
+rename), so a killed process never leaves a half-written ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vqtool.core.errors import CheckpointError
+
+VQGAN = "vqtool.vqgan/1"
+SEG_VQGAN = "vqtool.seg-vqgan/1"
+TRANSFORMER = "vqtool.transformer/1"
+FORMATS = {VQGAN: "VQGAN", SEG_VQGAN: "segmentation VQGAN", TRANSFORMER: "transformer"}
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def provenance() -> dict:
+    from vqtool import __version__
+
+    return {"vqtool": __version__, "torch": str(torch.__version__), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    assert payload.get("format") in FORMATS, payload.get("format")
+    payload = {**payload, "provenance": payload.get("provenance") or provenance()}
+    atomic_write(Path(path), lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path: Path | str, expect: str | tuple[str, ...] | None = None) -> dict:
+    """Load a vqtool checkpoint safely; ``expect`` names the format tag(s) the caller needs."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        if (path / "last.pt").is_file():
+            path = path / "last.pt"
+        else:
+            raise CheckpointError(f"{path} is a folder with no last.pt in it")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        hint = ""
+        if path.suffix == ".ckpt" or "Unsupported global" in str(e):
+            hint = " If it is a taming-transformers checkpoint, convert it: vqtool convert-taming."
+        raise CheckpointError(f"{path} is not a vqtool checkpoint (cannot be loaded safely).{hint}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
+        raise CheckpointError(f"{path} is not a vqtool checkpoint (no known format tag)")
+    if expect is not None:
+        wanted = (expect,) if isinstance(expect, str) else expect
+        if ckpt["format"] not in wanted:
+            raise CheckpointError(
+                f"{path} is a {FORMATS[ckpt['format']]} checkpoint; this needs a "
+                f"{' or '.join(FORMATS[w] for w in wanted)} checkpoint"
+            )
+    ckpt["_path"] = str(path)
+    return ckpt
+
+
+def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over the names and bytes of a state dict: identifies a trained model."""
+    h = hashlib.sha256()
+    for k in sorted(state_dict):
+        t = state_dict[k].detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def strip_compile_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in state_dict.items()}

@@ -1,0 +1,246 @@
+"""Image folders and label maps: listing, robust loading, training crops.
+
+Any size and mode is accepted: grayscale, RGBA, palette and 16-bit images are converted to 8-bit
+RGB. A file that cannot be decoded is skipped and reported, never a crash. Class names come from
+first-level sub-folders.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vqtool.core.errors import DataError
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+@dataclass
+class Skipped:
+    """Files that could not be used, with the reason, for the run summary."""
+
+    items: dict[str, str] = field(default_factory=dict)
+    upscaled: int = 0
+
+    def add(self, path, reason: str) -> None:
+        self.items.setdefault(str(path), reason)
+
+    def summary(self, limit: int = 5) -> str:
+        if not self.items:
+            return "no files skipped"
+        head = "; ".join(f"{p} ({r})" for p, r in list(self.items.items())[:limit])
+        more = f" and {len(self.items) - limit} more" if len(self.items) > limit else ""
+        return f"skipped {len(self.items)} file(s): {head}{more}"
+
+
+def list_images(root: Path | str) -> list[Path]:
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"image folder not found: {root}")
+    if root.is_file():
+        return [root]
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise DataError(f"no images in {root} (looked for {', '.join(sorted(IMAGE_EXTS))})")
+    return files
+
+
+def class_names(files: list[Path], root: Path) -> list[str] | None:
+    """Sorted first-level sub-folder names, when every image sits in one; else None."""
+    names = set()
+    for f in files:
+        rel = f.relative_to(root).parts
+        if len(rel) < 2:
+            return None
+        names.add(rel[0])
+    return sorted(names) if len(names) > 1 else None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB from any PIL mode (16-bit and float images are rescaled, alpha dropped)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        im = Image.fromarray((a / hi * 255).clip(0, 255).astype(np.uint8))
+    elif im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        a = (a - a.min()) / max(a.max() - a.min(), 1e-12)
+        im = Image.fromarray((a * 255).astype(np.uint8))
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA"):
+        bg = Image.new("RGB", im.size, (255, 255, 255))
+        bg.paste(im.convert("RGBA"), mask=im.convert("RGBA").split()[-1])
+        return bg
+    return im.convert("RGB")
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Open and fully decode an image as RGB; raises DataError with the reason."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return to_rgb(im)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise DataError(f"cannot read image {path}: {e}") from None
+
+
+def load_labels(path: Path, palette: list | None = None) -> np.ndarray:
+    """A label map as (H, W) int64 class ids: palette/grayscale PNG values, or RGB colours
+    that are all in ``palette``."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("P", "L", "I", "I;16"):
+                return np.asarray(im).astype(np.int64)
+            rgb = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"cannot read label map {path}: {e}") from None
+    if not palette:
+        raise DataError(f"{path} is an RGB label map but no palette is known to map its colours")
+    key = rgb[..., 0].astype(np.int64) << 16 | rgb[..., 1].astype(np.int64) << 8 | rgb[..., 2]
+    lut = {r << 16 | g << 8 | b: i for i, (r, g, b) in enumerate(palette)}
+    out = np.full(key.shape, -1, np.int64)
+    for k, i in lut.items():
+        out[key == k] = i
+    if (out < 0).any():
+        bad = tuple(rgb[out < 0][0])
+        raise DataError(f"{path}: colour {bad} is not in the dataset's palette")
+    return out
+
+
+def find_label_meta(folder: Path) -> dict | None:
+    """classes.json in the folder or one of its two parents (make-scenes writes OUT/classes.json)."""
+    folder = Path(folder).resolve()
+    for d in (folder, *list(folder.parents)[:2]):
+        if (d / "classes.json").is_file():
+            return json.loads((d / "classes.json").read_text())
+    return None
+
+
+def resize_short(im: Image.Image, short: int, resample=Image.BICUBIC) -> Image.Image:
+    w, h = im.size
+    s = short / min(w, h)
+    return im.resize((max(round(w * s), short), max(round(h * s), short)), resample)
+
+
+def to_tensor(im: Image.Image) -> torch.Tensor:
+    """PIL RGB -> (3, H, W) float in [-1, 1]."""
+    a = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy())
+    return a.permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def to_image(x: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [-1, 1] -> PIL RGB."""
+    a = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(a)
+
+
+def header_ok(path: Path) -> str | None:
+    """A cheap check (reads the header only): the reason the file is unusable, or None."""
+    try:
+        with Image.open(path) as im:
+            im.size  # noqa: B018
+        return None
+    except Exception as e:  # PIL raises many types for garbage
+        return f"not an image: {type(e).__name__}"
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Training crops of images (or label maps, ``labels=True``): shorter side resized, random
+    (or centre) crop of ``size``, random horizontal flip.
+
+    Items are addressed by ``(index, aug_seed)`` so that augmentation is a pure function of the
+    data position: a resumed run sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, files, size: int, resize: int = 0, random_crop: bool = True,
+                 flip: bool = True, labels: bool = False, palette=None):
+        self.files, self.size, self.resize = list(files), size, resize
+        self.random_crop, self.flip, self.labels, self.palette = random_crop, flip, labels, palette
+
+    def __len__(self):
+        return len(self.files)
+
+    def _load(self, i: int, rng: random.Random):
+        path = self.files[i]
+        if self.labels:
+            im = Image.fromarray(load_labels(path, self.palette).astype(np.int32))
+            resample = Image.NEAREST
+        else:
+            im, resample = load_rgb(path), Image.BICUBIC
+        upscaled = False
+        short = self.resize or 0
+        if min(im.size) < self.size:
+            short, upscaled = max(short, self.size), True
+        if short and short != min(im.size):
+            im = resize_short(im, short, resample)
+        w, h = im.size
+        if self.random_crop:
+            x0, y0 = rng.randint(0, w - self.size), rng.randint(0, h - self.size)
+        else:
+            x0, y0 = (w - self.size) // 2, (h - self.size) // 2
+        im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
+        if self.flip and rng.random() < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        if self.labels:
+            x = torch.from_numpy(np.asarray(im, dtype=np.int64).copy())
+        else:
+            x = to_tensor(im)
+        return x, upscaled
+
+    def __getitem__(self, key):
+        i, seed = key
+        failed = []
+        for attempt in range(len(self.files)):
+            j = (i + attempt) % len(self.files)
+            try:
+                x, up = self._load(j, random.Random(seed))
+                return {"x": x, "upscaled": up, "failed": failed}
+            except DataError as e:
+                failed.append((str(self.files[j]), str(e).split(": ", 1)[-1]))
+        raise DataError("no image in the dataset could be read")
+
+
+def collate(items: list[dict]) -> dict:
+    return {
+        "x": torch.stack([it["x"] for it in items]),
+        "upscaled": sum(bool(it["upscaled"]) for it in items),
+        "failed": [f for it in items for f in it["failed"]],
+    }
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Batches of ``(index, aug_seed)`` for steps ``start, start+1, ...``: each epoch is a seeded
+    permutation and each rank takes its slice of the global batch."""
+
+    def __init__(self, n: int, batch: int, seed: int, start_step: int, max_steps: int,
+                 rank: int = 0, world: int = 1):
+        self.n, self.batch, self.seed = n, batch, seed
+        self.start, self.stop, self.rank, self.world = start_step, max_steps, rank, world
+        self._perm_epoch, self._perm = -1, None
+
+    def _perm_for(self, epoch: int) -> torch.Tensor:
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(self.n, generator=g), epoch
+        return self._perm
+
+    def __len__(self):
+        return max(self.stop - self.start, 0)
+
+    def __iter__(self):
+        gb = self.batch * self.world
+        for step in range(self.start, self.stop):
+            out = []
+            for j in range(self.batch):
+                pos = step * gb + self.rank * self.batch + j
+                idx = int(self._perm_for(pos // self.n)[pos % self.n])
+                out.append((idx, self.seed * 1000003 + pos))
+            yield out

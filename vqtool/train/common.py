@@ -1,0 +1,131 @@
+"""What both trainers share: run folders, callbacks, signals, schedules, metrics, grids."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from vqtool.core import runtime
+from vqtool.core.config import OptimConfig
+from vqtool.core.errors import VqtoolError
+
+
+def _noop(*a, **k):
+    return None
+
+
+@dataclass
+class Callbacks:
+    """How the core reports to whoever runs it (the CLI renders these with rich)."""
+
+    on_start: Callable[[int, int], None] = _noop  # (start_step, max_steps)
+    on_step: Callable[[int, dict], None] = _noop  # (step, logs) every step
+    info: Callable[[str], None] = _noop
+    warn: Callable[[str], None] = _noop
+
+
+@dataclass
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checks it, writes a checkpoint and returns."""
+
+    requested: str | None = None
+    _old: dict = field(default_factory=dict)
+
+    def install(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+
+
+def prepare_run_dir(out: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from, or None for a fresh run; refuses to overwrite a run."""
+    out = Path(out)
+    last = out / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise VqtoolError(f"--resume: there is no {last} to resume from")
+        return last
+    if last.exists():
+        raise VqtoolError(
+            f"{out} already holds a run ({last}); pass --resume to continue it or choose another --out"
+        )
+    return None
+
+
+def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
+    """Linear warm-up, then constant or cosine decay to 10% of the peak."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "cosine":
+        t = (step - cfg.warmup) / max(1, max_steps - cfg.warmup)
+        return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+    return cfg.lr
+
+
+class MetricsLog:
+    """Append-only metrics.jsonl on rank 0."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "metrics.jsonl"
+
+    def write(self, record: dict) -> None:
+        if runtime.is_main():
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def save_grid(images: list[Image.Image], path: Path, cols: int) -> None:
+    """Paste equally sized PIL images into a grid PNG."""
+    w, h = images[0].size
+    rows = math.ceil(len(images) / cols)
+    grid = Image.new("RGB", (w * cols, h * rows))
+    for i, im in enumerate(images):
+        grid.paste(im, ((i % cols) * w, (i // cols) * h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+
+
+def finite_or_skip(loss: torch.Tensor, counter: dict, warn) -> bool:
+    """NaN/inf guard: skip the step with a message; stop after 20 in a row."""
+    if torch.isfinite(loss):
+        counter["run"] = 0
+        return True
+    counter["run"] = counter.get("run", 0) + 1
+    counter["total"] = counter.get("total", 0) + 1
+    warn(f"non-finite loss ({loss.item()}); step skipped")
+    if counter["run"] >= 20:
+        raise VqtoolError("20 non-finite losses in a row: lower optim.lr or resume from an earlier checkpoint")
+    return False
+
+
+def to_toml(d: dict, prefix: str = "") -> str:
+    """Plain data -> TOML text (the resolved config written beside a run)."""
+    flat, tables = [], []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        else:
+            flat.append(f"{k} = {json.dumps(v)}")
+    text = "\n".join(flat) + ("\n" if flat else "")
+    for k, v in tables:
+        name = f"{prefix}{k}"
+        text += f"\n[{name}]\n" + to_toml(v, name + ".")
+    return text
