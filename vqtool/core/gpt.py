@@ -1,0 +1,128 @@
+"""The transformer: a GPT over flattened code grids with conditioning tokens prepended.
+
+Layout of taming's minGPT (pre-LN blocks, learned absolute positions initialised to zero,
+exact GELU, separate key/query/value/proj Linears, no weight tying), so converted checkpoints
+load key for key; attention runs through scaled_dot_product_attention, and a preallocated
+KV cache makes decoding one token cost one position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vqtool.core.config import GPTConfig
+
+
+def gpt_config_for(cfg: GPTConfig, vocab: int, block: int) -> GPTConfig:
+    """Fill the sizes the shards decide (vocabulary, block size) when the recipe leaves them 0."""
+    return GPTConfig(**{**cfg.__dict__, "vocab_size": cfg.vocab_size or vocab,
+                        "block_size": cfg.block_size or block})
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every layer for up to ``max_len`` positions: (L, B, nh, T, hs)."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+
+    @classmethod
+    def empty(cls, cfg: GPTConfig, batch: int, max_len: int, device, dtype=torch.float32) -> KVCache:
+        shape = (cfg.n_layer, batch, cfg.n_head, max_len, cfg.n_embd // cfg.n_head)
+        return cls(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        assert cfg.n_embd % cfg.n_head == 0
+        self.n_head, self.p = cfg.n_head, cfg.attn_pdrop
+        self.key = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.query = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.value = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.resid_drop = nn.Dropout(cfg.resid_pdrop)
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0):
+        B, T, C = x.shape
+        nh, hs = self.n_head, C // self.n_head
+        # (B, T, C) -> (B, nh, T, hs)
+        q = self.query(x).view(B, T, nh, hs).transpose(1, 2)
+        k = self.key(x).view(B, T, nh, hs).transpose(1, 2)
+        v = self.value(x).view(B, T, nh, hs).transpose(1, 2)
+        drop = self.p if self.training else 0.0
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
+        else:
+            cache.k[layer, :, :, start:start + T] = k
+            cache.v[layer, :, :, start:start + T] = v
+            k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
+            if T == 1:  # one new token sees everything cached
+                y = F.scaled_dot_product_attention(q, k, v)
+            else:  # new token t sees the cache and new tokens <= t
+                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, nh, T, hs) -> (B, T, C)
+        return self.resid_drop(self.proj(y))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.n_embd)
+        self.ln2 = nn.LayerNorm(cfg.n_embd)
+        self.attn = CausalSelfAttention(cfg)
+        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
+                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.resid_pdrop))
+
+    def forward(self, x, cache=None, layer=0, start=0):
+        x = x + self.attn(self.ln1(x), cache, layer, start)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.pos_emb = nn.Parameter(torch.zeros(1, cfg.block_size, cfg.n_embd))
+        self.drop = nn.Dropout(cfg.embd_pdrop)
+        self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None, start: int = 0,
+                select: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, V) for tokens ``idx`` (B, T) at positions start..start+T-1; with
+        ``select`` (B,) only the logits at those sequence indices, (B, V)."""
+        B, T = idx.shape
+        if start + T > self.cfg.block_size:
+            raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
+        x = self.drop(self.tok_emb(idx) + self.pos_emb[:, start:start + T])
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache, i, start)
+        if select is not None:
+            x = x[torch.arange(B, device=x.device), select]  # (B, C): only what is asked for
+        return self.head(self.ln_f(x))
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """Decay on Linear weights only (taming/minGPT): not biases, LayerNorms, embeddings, pos_emb."""
+        decay = {f"{mn}.weight" if mn else "weight" for mn, m in self.named_modules() if isinstance(m, nn.Linear)}
+        params = dict(self.named_parameters())
+        return [{"params": [p for n, p in params.items() if n in decay], "weight_decay": weight_decay},
+                {"params": [p for n, p in params.items() if n not in decay], "weight_decay": 0.0}]

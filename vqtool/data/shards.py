@@ -1,0 +1,113 @@
+"""Token shards: webdataset tar files of code grids plus a manifest.json.
+
+Per sample ``<key>.tokens.npy`` (2-D uint16 grid), optional ``.tokens_flip.npy``, ``.cond.npy``
+(segmentation tokens on the same grid), ``.cond_flip.npy``, ``.cls`` and ``.json`` (provenance).
+A shard is written under a temporary name and renamed when complete; its sidecar
+``<shard>.json`` (count, skipped files) is written last, so a shard with a sidecar is whole.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from vqtool.core.checkpoint import atomic_write
+from vqtool.core.errors import DataError
+
+FORMAT = "vqtool.tokens/1"
+MANIFEST = "manifest.json"
+
+
+def shard_name(split: str, k: int) -> str:
+    return f"{split}-{k:06d}.tar"
+
+
+def write_shard(path: Path, samples: list[dict], extra: dict) -> None:
+    """Write samples (dicts with __key__ and encoded fields) atomically, then the sidecar."""
+    import webdataset as wds
+
+    def write(f):
+        with wds.TarWriter(f) as w:
+            for s in samples:
+                w.write(s)
+
+    atomic_write(path, write)
+    side = {"count": len(samples), **extra}
+    atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(side).encode()))
+
+
+def shard_done(path: Path) -> dict | None:
+    side = path.with_suffix(".json")
+    if path.is_file() and side.is_file():
+        return json.loads(side.read_text())
+    return None
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    atomic_write(Path(folder) / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+
+
+def read_manifest(folder: Path | str) -> dict:
+    folder = Path(folder)
+    if not folder.exists():
+        raise DataError(f"shard folder not found: {folder}")
+    if not (folder / MANIFEST).is_file():
+        raise DataError(f"{folder} has no {MANIFEST}: is it a folder written by `vqtool tokenize`? "
+                        "(an interrupted tokenize writes it when it completes; rerun it to resume)")
+    try:
+        m = json.loads((folder / MANIFEST).read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{folder / MANIFEST} is not valid JSON: {e}") from None
+    if m.get("format") != FORMAT:
+        raise DataError(f"{folder / MANIFEST} has format {m.get('format')!r}; expected {FORMAT!r}")
+    return m
+
+
+def _decode_member(name: str, data: bytes):
+    field = name.split(".", 1)[1]
+    if field.endswith("npy"):
+        return field, np.load(io.BytesIO(data), allow_pickle=False)
+    if field == "cls":
+        return field, int(data.decode())
+    if field == "json":
+        return field, json.loads(data.decode())
+    return field, data
+
+
+def read_shard(path: Path) -> list[dict]:
+    """All samples of one shard; a truncated or corrupt tar is a DataError naming the file."""
+    samples: dict[str, dict] = {}
+    try:
+        with tarfile.open(path, "r") as tf:
+            for member in tf:
+                if not member.isfile():
+                    continue
+                key = member.name.split(".", 1)[0]
+                field, value = _decode_member(member.name, tf.extractfile(member).read())
+                samples.setdefault(key, {"__key__": key})[field] = value
+    except (tarfile.TarError, OSError, ValueError, EOFError) as e:
+        raise DataError(f"shard {path} is truncated or corrupt ({e}); rerun `vqtool tokenize` to rewrite it") from None
+    return list(samples.values())
+
+
+def load_split(folder: Path | str, manifest: dict, split: str = "train") -> list[dict]:
+    """Read every sample of a split into memory (token grids are small: 512 B for 16x16)."""
+    folder = Path(folder)
+    entries = manifest.get("shards" if split == "train" else "val_shards", [])
+    out = []
+    for e in entries:
+        path = folder / e["name"]
+        if not path.is_file():
+            raise DataError(f"shard {path} listed in the manifest is missing")
+        got = read_shard(path)
+        if len(got) != e["count"]:
+            raise DataError(f"shard {path} holds {len(got)} samples; the manifest says {e['count']} "
+                            "(truncated or replaced?)")
+        out.extend(got)
+    if split == "train" and not out:
+        raise DataError(f"{folder} holds no training samples (empty shards)")
+    return out
