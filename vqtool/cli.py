@@ -10,6 +10,9 @@ from vqtool.commands import _options, bench, recipes
 from vqtool.commands.info import info
 from vqtool.commands.make_scenes import make_scenes
 from vqtool.commands.reconstruct import reconstruct
+from vqtool.commands.sample import sample
+from vqtool.commands.tokenize import tokenize
+from vqtool.commands.train_transformer import train_transformer
 from vqtool.commands.train_vqgan import train_vqgan
 
 app = typer.Typer(
@@ -42,6 +45,9 @@ def root(
 
 app.command("make-scenes", rich_help_panel="Data")(make_scenes)
 app.command("train-vqgan", rich_help_panel="Train")(train_vqgan)
+app.command("tokenize", rich_help_panel="Data")(tokenize)
+app.command("train-transformer", rich_help_panel="Train")(train_transformer)
+app.command("sample", rich_help_panel="Generate")(sample)
 app.command("reconstruct", rich_help_panel="Evaluate")(reconstruct)
 app.command("info", rich_help_panel="Inspect")(info)
 app.add_typer(recipes.app, name="recipes", rich_help_panel="Inspect")

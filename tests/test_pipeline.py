@@ -1,0 +1,273 @@
+"""tokenize -> train-transformer -> sample on tiny models (CPU, seconds)."""
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from vqtool.cli import app
+
+runner = CliRunner()
+
+TINY_SEG = """
+kind = "seg-vqgan"
+[model]
+in_channels = 0
+out_channels = 0
+ch = 16
+ch_mult = [1, 2, 2]
+num_res_blocks = 1
+attn_resolutions = []
+resolution = 32
+z_channels = 8
+norm_groups = 8
+[model.quantizer]
+n_embed = 16
+embed_dim = 8
+[data]
+size = 32
+[optim]
+lr = 1e-3
+batch_size = 4
+[train]
+max_steps = 3
+image_every = 0
+"""
+
+TINY_GPT = """
+kind = "transformer"
+[gpt]
+n_layer = 2
+n_head = 2
+n_embd = 32
+[data]
+window = 4
+[optim]
+lr = 3e-3
+batch_size = 8
+[train]
+seed = 0
+max_steps = 6
+log_every = 3
+ckpt_every = 3
+image_every = 6
+"""
+
+
+def ok(args):
+    r = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def fail(args, needle):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 2, r.output
+    flat = " ".join(r.output.split())  # rich wraps long messages
+    assert needle in flat, r.output
+    assert "Traceback" not in r.output
+    return r
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, scenes):
+    from conftest import TINY_VQGAN
+
+    d = tmp_path_factory.mktemp("models")
+    (d / "v.toml").write_text(TINY_VQGAN)
+    (d / "s.toml").write_text(TINY_SEG)
+    (d / "g.toml").write_text(TINY_GPT)
+    ok(["train-vqgan", scenes / "images", "--recipe", d / "v.toml", "--out", d / "vqgan"])
+    ok(["train-vqgan", scenes / "seg", "--seg", "--recipe", d / "s.toml", "--out", d / "seg"])
+    return d
+
+
+@pytest.fixture(scope="module")
+def seg_shards(models, scenes):
+    out = models / "shards"
+    ok(["tokenize", scenes / "images", "--out", out, "--vqgan", models / "vqgan/last.pt",
+        "--seg-vqgan", models / "seg/last.pt", "--shard-size", "4", "--size", "48", "--val", "2"])
+    return out
+
+
+def test_tokenize_writes_shards_and_manifest(seg_shards, models, scenes):
+    m = json.loads((seg_shards / "manifest.json").read_text())
+    assert m["format"] == "vqtool.tokens/1" and m["mode"] == "seg"  # seg/ beside images picked up
+    assert m["codebook_size"] == 32 and m["factor"] == 4 and m["cond_codebook_size"] == 16
+    assert sum(s["count"] for s in m["shards"]) == 10 and sum(s["count"] for s in m["val_shards"]) == 2
+    assert m["classes"] == ["alpine", "desert", "forest", "lake"] and m["label_classes"][0] == "sky"
+    from vqtool.data.shards import read_shard
+
+    s = read_shard(seg_shards / m["shards"][0]["name"])[0]
+    # 64x48 scenes, shorter side 48 -> kept whole: 64x48 px -> 16x12 grid at f=4
+    assert s["tokens.npy"].dtype == np.uint16 and s["tokens.npy"].shape == (12, 16)
+    assert s["cond.npy"].shape == (12, 16) and isinstance(s["cls"], int) and "path" in s["json"]
+    # the tokens are exactly what the VQGAN gives for that image
+    from vqtool.core.loading import load_vqgan
+    from vqtool.data import images as imgs
+
+    vq, _ = load_vqgan(models / "vqgan/last.pt")
+    x = imgs.to_tensor(imgs.load_rgb(scenes / "images" / s["json"]["path"]))[None]
+    assert np.array_equal(vq.encode(x).indices[0].numpy(), s["tokens.npy"])
+    r = ok(["info", seg_shards, "--json"])
+    assert json.loads(r.stdout)["samples"] == 10
+
+
+def _keys(folder):
+    from vqtool.data.shards import read_manifest, read_shard
+
+    m = read_manifest(folder)
+    out = {}
+    for e in m["shards"] + m["val_shards"]:
+        for s in read_shard(folder / e["name"]):
+            out[s["__key__"]] = s["tokens.npy"].tobytes()
+    return out
+
+
+def test_tokenize_resume_gives_the_same_samples(tmp_path, models, scenes, seg_shards):
+    out = tmp_path / "sh"
+    args = ["tokenize", scenes / "images", "--out", out, "--vqgan", models / "vqgan/last.pt", "--no-seg",
+            "--shard-size", "4", "--size", "48", "--val", "2"]
+    ok(args)
+    full = _keys(out)
+    # simulate an interruption: the manifest and one finished shard gone, a half-written temp file left
+    (out / "manifest.json").unlink()
+    (out / "train-000001.tar").unlink()
+    (out / ".train-000002.tar.tmp-999").write_bytes(b"partial")
+    r = ok(args)
+    assert "already written" in r.output
+    assert _keys(out) == full and len(full) == 12
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_train_transformer_and_sample(tmp_path, models, seg_shards, scenes):
+    run = tmp_path / "gpt"
+    r = ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", run, "--json"])
+    s = json.loads(r.stdout)
+    assert s["mode"] == "seg" and s["step"] == 6 and s["val_bpt"] > 0
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["format"] == "vqtool.transformer/1" and ckpt["cond_stage"] is not None
+    assert ckpt["config"]["gpt"]["block_size"] == 16 + 16 - 1
+    assert (run / "samples" / "sample-000006.png").is_file()
+    # sample at a size that is not a multiple of the factor: the file has the size asked for
+    seg = next((scenes / "seg").rglob("*.png"))
+    out = tmp_path / "samples"
+    r = ok(["sample", "--model", run / "last.pt", "--cond", seg, "--size", "30x21", "--out", out,
+            "--n", "2", "--seed", "4"])
+    paths = r.stdout.split()
+    assert len(paths) == 2 and Image.open(paths[0]).size == (30, 21)
+    first = Image.open(paths[0]).tobytes()
+    r = ok(["sample", "--model", run / "last.pt", "--cond", seg, "--size", "30x21", "--out", tmp_path / "s2",
+            "--n", "2", "--seed", "4", "--batch-size", "1"])
+    assert Image.open(r.stdout.split()[0]).tobytes() == first  # same seed, same image, any batch size
+    # fast mode and default size (the label map's)
+    r = ok(["sample", "--model", run / "last.pt", "--cond", seg, "--mode", "fast", "--out", tmp_path / "s3"])
+    assert Image.open(r.stdout.split()[0]).size == (64, 48)
+
+
+def test_resume_transformer_equals_uninterrupted(tmp_path, models, seg_shards):
+    a, b = tmp_path / "a", tmp_path / "b"
+    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", a, "--set", "train.image_every=0"])
+    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", b, "--set", "train.image_every=0",
+        "--set", "train.max_steps=3"])
+    ok(["train-transformer", seg_shards, "--out", b, "--resume", "--set", "train.max_steps=6"])
+    ca, cb = (torch.load(d / "last.pt", weights_only=True) for d in (a, b))
+    for k in ca["model"]:
+        torch.testing.assert_close(ca["model"][k], cb["model"][k], rtol=0, atol=0)
+
+
+def test_golden_loss_with_fixed_seed(models, seg_shards, tmp_path):
+    r = ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", tmp_path / "g",
+            "--set", "train.max_steps=1", "--set", "train.image_every=0", "--json", "--device", "cpu"])
+    s = json.loads(r.stdout)
+    # the first step's loss of a fresh model is ~ln(vocab) = ln(32 + 16): a golden value with seed 0
+    assert abs(s["train_bpt"] * np.log(2) - np.log(48)) < 0.05
+
+
+def test_class_mode_and_sampling_errors(tmp_path, models, scenes):
+    sh = tmp_path / "cls"
+    ok(["tokenize", scenes / "images", "--out", sh, "--vqgan", models / "vqgan/last.pt", "--no-seg",
+        "--size", "48", "--val", "2"])
+    run = tmp_path / "cg"
+    ok(["train-transformer", sh, "--recipe", models / "g.toml", "--out", run, "--set", "class_dropout=0.2",
+        "--set", "train.image_every=0"])
+    r = ok(["sample", "--model", run / "last.pt", "--class", "lake", "--size", "24x16", "--cfg", "2",
+            "--out", tmp_path / "cs"])
+    assert Image.open(r.stdout.split()[0]).size == (24, 16)
+    m = run / "last.pt"
+    fail(["sample", "--model", m, "--class", "ocean"], "unknown class 'ocean'")
+    fail(["sample", "--model", m, "--class", "lake", "--cond", tmp_path / "x.png"], "no segmentation")
+    fail(["sample", "--model", m], "class-conditional")
+    fail(["sample", "--model", m, "--class", "lake", "--top-k", "0"], "--top-k must be >= 1")
+    fail(["sample", "--model", m, "--class", "lake", "--temperature", "0"], "--temperature must be > 0")
+    fail(["sample", "--model", m, "--class", "lake", "--temperature", "-1"], "--temperature must be > 0")
+    for bad in ("12x", "0x10", "-5x10", "axb"):
+        r = runner.invoke(app, ["sample", "--model", str(m), "--class", "lake", "--size", bad])
+        assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_seg_sampling_errors(tmp_path, models, seg_shards, scenes):
+    run = tmp_path / "sg"
+    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", run, "--set", "train.max_steps=1",
+        "--set", "train.image_every=0"])
+    m = run / "last.pt"
+    fail(["sample", "--model", m, "--cond", tmp_path / "missing.png"], "label map not found")
+    lab = np.zeros((16, 16), np.uint8)
+    lab[3, 3] = 12
+    Image.fromarray(lab, mode="L").save(tmp_path / "bad.png")
+    fail(["sample", "--model", m, "--cond", tmp_path / "bad.png"], "class ids [12]")
+    fail(["sample", "--model", m, "--class", "lake", "--cond", next((scenes / "seg").rglob("*.png"))], "no classes")
+    fail(["sample", "--model", m], "give a label map with --cond")
+    # an RGB label map in the dataset's palette is accepted
+    from vqtool.data.scenes import PALETTE
+
+    rgb = np.array(PALETTE, np.uint8)[np.random.default_rng(0).integers(0, 9, (20, 28))]
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    r = ok(["sample", "--model", m, "--cond", tmp_path / "rgb.png", "--out", tmp_path / "o"])
+    assert Image.open(r.stdout.split()[0]).size == (28, 20)
+
+
+def test_train_transformer_bad_inputs(tmp_path, models, seg_shards):
+    fail(["train-transformer", tmp_path, "--recipe", models / "g.toml", "--out", tmp_path / "o"], "no manifest.json")
+    fail(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--set", "gpt.vocab_size=1024",
+          "--out", tmp_path / "o"], "'gpt.vocab_size' is 1024, but the shards need 48")
+    # empty shards
+    e = tmp_path / "empty"
+    e.mkdir()
+    m = json.loads((seg_shards / "manifest.json").read_text())
+    m["shards"], m["val_shards"] = [], []
+    (e / "manifest.json").write_text(json.dumps(m))
+    fail(["train-transformer", e, "--recipe", models / "g.toml", "--out", tmp_path / "o"], "no training samples")
+    # a truncated tar
+    t = tmp_path / "trunc"
+    t.mkdir()
+    m = json.loads((seg_shards / "manifest.json").read_text())
+    (t / "manifest.json").write_text(json.dumps(m))
+    for e_ in m["shards"] + m["val_shards"]:
+        data = (seg_shards / e_["name"]).read_bytes()
+        (t / e_["name"]).write_bytes(data[: len(data) // 2] if e_ is m["shards"][0] else data)
+    fail(["train-transformer", t, "--recipe", models / "g.toml", "--out", tmp_path / "o"], "truncated")
+    # wrong kind of checkpoint, both ways
+    fail(["sample", "--model", models / "vqgan/last.pt"], "is a VQGAN checkpoint; this needs a transformer")
+    run = tmp_path / "r"
+    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", run, "--set", "train.max_steps=1",
+        "--set", "train.image_every=0"])
+    fail(["tokenize", tmp_path, "--vqgan", run / "last.pt", "--out", tmp_path / "x"],
+         "is a transformer checkpoint; this needs a VQGAN")
+
+
+def test_label_id_outside_seg_vqgan_classes(tmp_path, models, scenes):
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(scenes, d)
+    lab = next((d / "seg").rglob("*.png"))
+    a = np.asarray(Image.open(lab)).copy()
+    a[0, 0] = 20
+    Image.fromarray(a, mode="L").save(lab)
+    fail(["tokenize", d / "images", "--out", tmp_path / "sh", "--vqgan", models / "vqgan/last.pt",
+          "--seg-vqgan", models / "seg/last.pt", "--size", "48"], "class id 20")

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from vqtool.commands._options import DeviceOpt, SeedOpt, SizeOpt, parse_size, user_errors
+
+
+@user_errors
+def sample(
+    model: Annotated[Path, typer.Option("--model", help="Transformer checkpoint.")] = Path("runs/transformer/last.pt"),
+    cond: Annotated[Optional[Path], typer.Option("--cond", help="Label map (palette/grayscale PNG of class ids, or RGB in the dataset's palette).")] = None,
+    class_: Annotated[Optional[str], typer.Option("--class", help="Class name or id.")] = None,
+    size: SizeOpt = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Keep the k most likely codes (>= 1).")] = 100,
+    top_p: Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
+    temperature: Annotated[float, typer.Option("--temperature", help="> 0; applied before top-k.")] = 1.0,
+    cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance scale (class models trained with class_dropout).")] = None,
+    mode: Annotated[Literal["exact", "fast"], typer.Option("--mode", help="exact: the paper's window rule; fast: reuse each window for 8 tokens.")] = "exact",
+    prefix: Annotated[Optional[Path], typer.Option("--prefix", help="Image completion: keep this image's top half.")] = None,
+    grid: Annotated[bool, typer.Option("--grid", help="Also write all samples as one grid.png.")] = False,
+    seed: SeedOpt = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNGs.")] = Path("samples"),
+    device: DeviceOpt = "auto",
+):
+    """Sample images at any size (sliding window beyond the training window)."""
+    from vqtool.commands import _ui
+    from vqtool.core import runtime
+    from vqtool.generate import generate, grid_size, load_transformer
+    from vqtool.train.common import save_grid
+
+    wh = parse_size(size) if size else None
+    dev = runtime.resolve_device(device)
+    b = load_transformer(model, dev)
+    W, H = grid_size(b, wh, cond)
+    f = b.factor
+    total = n * (-(-W // f)) * (-(-H // f))
+    with _ui.progress("sample", total=total) as advance:
+        ims = generate(b, n, wh, cond, class_, top_k, top_p, temperature, cfg, seed, mode, batch_size, prefix,
+                       progress=lambda k: advance(k))
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{'cond' if cond else 'class' if class_ else 'sample'}-{W}x{H}-s{seed}"
+    for i, im in enumerate(ims):
+        p = out / f"{stem}-{i:04d}.png"
+        im.save(p)
+        _ui.result(str(p))
+    if grid:
+        save_grid(ims, out / "grid.png", cols=min(len(ims), 4))
+        _ui.result(str(out / "grid.png"))

@@ -1,0 +1,231 @@
+"""From a transformer checkpoint to images: conditioning from label maps or classes, grid
+sampling (core.sampling), and decoding of large grids in blended tiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from vqtool.core import checkpoint as ck
+from vqtool.core import runtime
+from vqtool.core.config import GPTConfig, from_dict
+from vqtool.core.errors import VqtoolError
+from vqtool.core.gpt import GPT
+from vqtool.core.loading import vqgan_from_state
+from vqtool.core.sampling import Layout, cond_tokens, sample_grid, sample_naive
+from vqtool.core.vqgan import VQGAN
+from vqtool.data import images as imgs
+
+
+@dataclass
+class Bundle:
+    gpt: GPT
+    layout: Layout
+    lay: dict
+    first: VQGAN
+    cond: VQGAN | None
+    ckpt: dict
+
+    @property
+    def factor(self) -> int:
+        return self.first.factor
+
+
+def load_transformer(path: Path | str, device="cpu") -> Bundle:
+    c = ck.load_checkpoint(path, ck.TRANSFORMER)
+    gpt = GPT(from_dict(GPTConfig, c["config"]["gpt"], prefix="gpt."))
+    gpt.load_state_dict(c["model"])
+    gpt = gpt.to(device).eval().requires_grad_(False)
+    first = vqgan_from_state(c["first_stage"]["config"], c["first_stage"]["model"], device)
+    cond = None
+    if c.get("cond_stage"):
+        cond = vqgan_from_state(c["cond_stage"]["config"], c["cond_stage"]["model"], device)
+    return Bundle(gpt, Layout.from_dict(c["cond"]), c["cond"], first, cond, c)
+
+
+# --------------------------------------------------------------------------- conditioning
+
+
+def resolve_class(b: Bundle, value: str) -> int:
+    classes = b.lay.get("classes") or []
+    if b.layout.mode != "class":
+        raise VqtoolError(f"--class was given, but this model is {b.layout.mode}-conditional (it has no classes)")
+    if value in classes:
+        return classes.index(value)
+    if value.isdigit() and int(value) < len(classes):
+        return int(value)
+    raise VqtoolError(f"unknown class {value!r}; valid classes: " + ", ".join(f"{i}={c}" for i, c in enumerate(classes)))
+
+
+def read_label_map(b: Bundle, path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """Label map as (H, W) class ids at ``size``, nearest-neighbour resized."""
+    if b.layout.mode != "seg":
+        raise VqtoolError(f"--cond was given, but this model is {b.layout.mode}-conditional (no segmentation)")
+    if not Path(path).is_file():
+        raise VqtoolError(f"label map not found: {path}")
+    lab = imgs.load_labels(Path(path), b.lay.get("palette"))
+    k = b.cond.cfg.in_channels
+    names = b.lay.get("label_classes") or [str(i) for i in range(k)]
+    bad = sorted(set(np.unique(lab).tolist()) - set(range(k)))
+    if bad:
+        raise VqtoolError(f"label map {path} has class ids {bad} the model does not know; valid: "
+                          + ", ".join(f"{i}={n}" for i, n in enumerate(names)))
+    im = Image.fromarray(lab.astype(np.int32)).resize(size, Image.NEAREST)
+    return torch.from_numpy(np.asarray(im, dtype=np.int64).copy())
+
+
+@torch.no_grad()
+def encode_labels(model: VQGAN, lab: torch.Tensor, tile: int = 64, margin: int = 8) -> torch.Tensor:
+    """(H, W) labels -> (h, w) cond codes; large maps in overlapping tiles (memory stays bounded)."""
+    f, k = model.factor, model.cfg.in_channels
+    H, W = lab.shape
+    h, w = H // f, W // f
+    dev = next(model.parameters()).device
+
+    def enc(part):
+        oh = F.one_hot(part.to(dev), k).permute(2, 0, 1)[None].float()  # (1, K, H, W)
+        return model.encode(oh).indices[0].cpu()
+
+    if h * w <= tile * tile:
+        return enc(lab)
+    out = torch.zeros(h, w, dtype=torch.long)
+    for r in range(0, h, tile):
+        for c in range(0, w, tile):
+            r0, c0 = max(r - margin, 0), max(c - margin, 0)
+            r1, c1 = min(r + tile + margin, h), min(c + tile + margin, w)
+            codes = enc(lab[r0 * f:r1 * f, c0 * f:c1 * f])
+            rr, cc = min(r + tile, h), min(c + tile, w)
+            out[r:rr, c:cc] = codes[r - r0:rr - r0, c - c0:cc - c0]
+    return out
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@torch.no_grad()
+def decode(model: VQGAN, z: torch.Tensor, tile: int = 32, overlap: int = 8, max_tokens: int = 96 * 96) -> torch.Tensor:
+    """(B, h, w) codes -> (B, C, h·f, w·f). Above ``max_tokens`` decode overlapping tiles and
+    blend them with linear ramps, so memory (and the decoder's global attention) stays bounded."""
+    B, h, w = z.shape
+    if h * w <= max_tokens:
+        return model.decode_indices(z)
+    f = model.factor
+    out = torch.zeros(B, model.cfg.out_channels, h * f, w * f)
+    wsum = torch.zeros(1, 1, h * f, w * f)
+    step = tile - overlap
+    rows = sorted({min(r, max(h - tile, 0)) for r in range(0, h, step)})
+    cols = sorted({min(c, max(w - tile, 0)) for c in range(0, w, step)})
+    ramp = torch.linspace(0, 1, overlap * f + 2)[1:-1]
+    for r in rows:
+        for c in cols:
+            part = model.decode_indices(z[:, r:r + tile, c:c + tile]).float().cpu()
+            th, tw = part.shape[-2:]
+            wy, wx = torch.ones(th), torch.ones(tw)
+            if r > 0:
+                wy[:overlap * f] = ramp
+            if r + tile < h:
+                wy[-overlap * f:] = ramp.flip(0)
+            if c > 0:
+                wx[:overlap * f] = ramp
+            if c + tile < w:
+                wx[-overlap * f:] = ramp.flip(0)
+            wm = wy[:, None] * wx[None]
+            out[..., r * f:r * f + th, c * f:c * f + tw] += part * wm
+            wsum[..., r * f:r * f + th, c * f:c * f + tw] += wm
+    return out / wsum
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def grid_size(b: Bundle, size: tuple[int, int] | None, cond_path: Path | None) -> tuple[int, int]:
+    """(W, H) in pixels: --size, else the label map's size, else the training window."""
+    if size is None and cond_path is not None and Path(cond_path).is_file():
+        with Image.open(cond_path) as im:
+            size = im.size
+    if size is None:
+        s = b.layout.window * b.factor
+        size = (s, s)
+    return size
+
+
+@torch.no_grad()
+def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_path: Path | None = None,
+             class_: str | None = None, top_k: int | None = 100, top_p: float | None = None,
+             temperature: float = 1.0, cfg: float | None = None, seed: int = 0, mode: str = "exact",
+             batch_size: int = 4, prefix: Path | None = None, naive: bool = False, progress=None) -> list[Image.Image]:
+    """Sample ``n`` images; each sample's result depends only on (seed, its number, arguments)."""
+    if temperature <= 0:
+        raise VqtoolError("--temperature must be > 0")
+    if top_k is not None and top_k < 1:
+        raise VqtoolError("--top-k must be >= 1 (leave it out for no top-k filtering)")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise VqtoolError("--top-p must be in (0, 1]")
+    if b.layout.mode == "seg" and cond_path is None:
+        raise VqtoolError("this model is segmentation-conditional: give a label map with --cond")
+    if b.layout.mode == "class" and class_ is None:
+        raise VqtoolError("this model is class-conditional: give --class NAME|ID; classes: "
+                          + ", ".join(b.lay.get("classes") or []))
+    if class_ is not None:
+        cls = resolve_class(b, class_)
+    if cond_path is not None and b.layout.mode != "seg":
+        raise VqtoolError(f"--cond was given, but this model is {b.layout.mode}-conditional (no segmentation)")
+    W, H = grid_size(b, size, cond_path)
+    f = b.factor
+    Wf, Hf = -(-W // f) * f, -(-H // f) * f  # next multiple of f; cropped back at the end
+    h, w = Hf // f, Wf // f
+    dev = next(b.gpt.parameters()).device
+    cgrid = None
+    if b.layout.mode == "seg":
+        cgrid = encode_labels(b.cond, read_label_map(b, cond_path, (Wf, Hf)))
+    pre = None
+    if prefix is not None:
+        im = imgs.load_rgb(Path(prefix)).resize((Wf, Hf), Image.BICUBIC)
+        pre = b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices[:, : h // 2]
+    out = []
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        if b.layout.mode == "seg":
+            cond = cond_tokens(b.layout, m, cgrid[None].expand(m, h, w), h=h, w=w).to(dev)
+        elif b.layout.mode == "class":
+            cond = cond_tokens(b.layout, m, classes=[cls] * m).to(dev)
+        else:
+            cond = cond_tokens(b.layout, m).to(dev)
+        kw = dict(seed=seed, first_sample=start, temperature=temperature, top_k=top_k, top_p=top_p)
+        if naive:
+            z = sample_naive(b.gpt, b.layout, h, w, cond, **kw)
+        else:
+            z = sample_grid(b.gpt, b.layout, h, w, cond, cfg_scale=cfg, mode=mode,
+                            prefix=None if pre is None else pre.expand(m, -1, -1), progress=progress, **kw)
+        x = decode(b.first, z)
+        out += [imgs.to_image(x[k]).crop((0, 0, W, H)) for k in range(m)]
+    return out
+
+
+def training_samples(gpt, lay, first_stage, cond_stage, samples, path: Path, n: int = 4) -> None:
+    """Decoded window-sized samples during training (conditioning from held-out grids)."""
+    from vqtool.train.common import save_grid
+
+    layout = Layout.from_dict(lay)
+    dev = next(gpt.parameters()).device
+    first = vqgan_from_state(first_stage["config"], first_stage["model"], dev)
+    W = layout.window
+    n = min(n, len(samples))
+    if layout.mode == "seg":
+        cond = torch.stack([torch.from_numpy(s["cond.npy"][:W, :W].astype(np.int64)) for s in samples[:n]])
+        cond = cond_tokens(layout, n, cond, h=W, w=W)
+    elif layout.mode == "class":
+        cond = cond_tokens(layout, n, classes=[s.get("cls", 0) for s in samples[:n]])
+    else:
+        cond = cond_tokens(layout, n)
+    was = gpt.training
+    gpt.eval()
+    z = sample_grid(gpt, layout, W, W, cond.to(dev), seed=0, top_k=100)
+    gpt.train(was)
+    x = decode(first, z)
+    save_grid([imgs.to_image(t) for t in x], path, cols=n)
