@@ -81,3 +81,136 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
     return {"stage": "vqgan", "recipe": recipe, "device": str(dev), "batch": B, "size": S,
             "params_m": count_params(model) / 1e6, "perceptual": note,
             "steps_per_s": 1 / dt, "images_per_s": B / dt, "peak_mem_mb": runtime.peak_memory_mb(dev)}
+
+
+def bench_tokenize(images: str | None = None, vqgan: str = "runs/vqgan/last.pt", n: int = 64,
+                   batch_size: int = 16, device: str = "auto") -> dict:
+    """Full tokenize (read, resize, encode, write shards) vs the encoder alone on the same batches."""
+    import tempfile
+    from pathlib import Path
+
+    from vqtool.core.loading import load_vqgan
+    from vqtool.data import images as imgs
+    from vqtool.data.encode import tokenize_dataset
+
+    dev = runtime.resolve_device(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        if images is None:
+            from vqtool.data.scenes import make_scenes
+
+            make_scenes(Path(tmp) / "scenes", n, 256, 256, seed=123)
+            images = str(Path(tmp) / "scenes" / "images")
+        files = imgs.list_images(images)[:n]
+        sub = Path(tmp) / "subset"
+        for f in files:
+            (sub / f.parent.name).mkdir(parents=True, exist_ok=True)
+            (sub / f.parent.name / f.name).symlink_to(f.resolve())
+        model, ck = load_vqgan(vqgan, dev, seg=False)
+        size = ck["config"]["data"]["size"]
+        t = time.perf_counter()
+        tokenize_dataset(sub, Path(tmp) / "shards", Path(vqgan), size=size, batch_size=batch_size, val_count=0,
+                         device=device)
+        full = time.perf_counter() - t
+        from vqtool.eval.recon import prepare
+
+        xs = [imgs.to_tensor(prepare(imgs.load_rgb(f), model.factor, size)) for f in files]
+        runtime.reset_peak_memory(dev)
+        t = time.perf_counter()
+        with torch.no_grad():
+            for k in range(0, len(xs), batch_size):
+                with runtime.autocast(dev):
+                    model.encode(torch.stack(xs[k:k + batch_size]).to(dev))
+        _sync(dev)
+        enc = time.perf_counter() - t
+    return {"stage": "tokenize", "device": str(dev), "images": len(files), "batch": batch_size,
+            "tokenize_images_per_s": len(files) / full, "encoder_images_per_s": len(files) / enc,
+            "ratio_time_tokenize_over_encoder": full / enc, "peak_mem_mb": runtime.peak_memory_mb(dev)}
+
+
+def bench_transformer(recipe: str = "scenes-transformer-tiny", overrides=None, steps: int = 5,
+                      batch_size: int | None = None, mode: str = "seg", n_embed: int = 256,
+                      device: str = "auto") -> dict:
+    """Training tokens/s and peak memory on synthetic token windows."""
+    from vqtool.core.gpt import GPT, gpt_config_for
+    from vqtool.train.transformer import _loss
+
+    dev = runtime.resolve_device(device)
+    r = load_recipe(recipe, overrides, kinds=("transformer",))
+    W = r.data.window
+    lc = W * W if mode == "seg" else 1
+    cond_vocab = n_embed if mode == "seg" else 2
+    cfg = gpt_config_for(r.gpt, n_embed + cond_vocab, lc + W * W - 1)
+    torch.manual_seed(0)
+    gpt = GPT(cfg).to(dev)
+    opt = torch.optim.AdamW(gpt.optimizer_groups(0.01), lr=1e-4, betas=(0.9, 0.95))
+    B = batch_size or r.optim.batch_size
+    seq = torch.randint(0, n_embed, (B, lc + W * W), device=dev)
+
+    def one():
+        with runtime.autocast(dev, r.train.amp):
+            loss = _loss(gpt, seq, lc)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    one()
+    runtime.reset_peak_memory(dev)
+    _sync(dev)
+    t = time.perf_counter()
+    for _ in range(steps):
+        one()
+    _sync(dev)
+    dt = (time.perf_counter() - t) / steps
+    return {"stage": "transformer", "recipe": recipe, "device": str(dev), "mode": mode, "batch": B,
+            "params_m": count_params(gpt) / 1e6, "steps_per_s": 1 / dt, "tokens_per_s": B * W * W / dt,
+            "peak_mem_mb": runtime.peak_memory_mb(dev)}
+
+
+def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), n: int = 1,
+                 naive_tokens: int = 32, recipe: str = "scenes-transformer-tiny", modes=("naive", "exact", "fast"),
+                 device: str = "auto", seed: int = 0) -> list[dict]:
+    """Sampled tokens/s of the naive reference (one full window forward per token), exact mode
+    and fast mode, on the same model and batch. The naive sampler's cost per token is the same at
+    every position, so it is timed on its first ``naive_tokens`` tokens."""
+    from vqtool.core.sampling import Layout, sample_grid, sample_naive
+
+    dev = runtime.resolve_device(device)
+    if model:
+        from vqtool.generate import load_transformer
+
+        b = load_transformer(model, dev)
+        gpt, layout, f, name = b.gpt, b.layout, b.factor, model
+    else:
+        from vqtool.core.gpt import GPT, gpt_config_for
+
+        r = load_recipe(recipe, kinds=("transformer",))
+        W, ne = r.data.window, 256
+        torch.manual_seed(0)
+        gpt = GPT(gpt_config_for(r.gpt, 2 * ne, W * W * 2 - 1)).to(dev).eval()
+        layout, f, name = Layout("seg", ne, W, cond_offset=ne), 16, f"random {recipe}"
+    w, h = -(-size[0] // f), -(-size[1] // f)
+    g = torch.Generator().manual_seed(seed)
+    if layout.mode == "seg":
+        cond = (torch.randint(0, 8, (1, h, w), generator=g) + layout.cond_offset).expand(n, h, w).to(dev)
+    else:
+        cond = torch.full((n, 1), layout.sos if layout.mode == "uncond" else layout.cond_offset, device=dev)
+    rows = []
+    for mode in modes:
+        runtime.reset_peak_memory(dev)
+        _sync(dev)
+        t = time.perf_counter()
+        if mode == "naive":
+            sample_naive(gpt, layout, h, w, cond, seed=seed, top_k=100, limit=naive_tokens)
+            count = naive_tokens * n
+        else:
+            sample_grid(gpt, layout, h, w, cond, seed=seed, mode=mode, top_k=100)
+            count = h * w * n
+        _sync(dev)
+        dt = time.perf_counter() - t
+        rows.append({"stage": "sample", "mode": mode, "model": name, "device": str(dev), "size": f"{size[0]}x{size[1]}",
+                     "grid": f"{w}x{h}", "batch": n, "tokens_timed": count, "tokens_per_s": count / dt,
+                     "peak_mem_mb": runtime.peak_memory_mb(dev)})
+    base = next((r["tokens_per_s"] for r in rows if r["mode"] == "naive"), None)
+    for r in rows:
+        r["speedup_vs_naive"] = r["tokens_per_s"] / base if base else None
+    return rows

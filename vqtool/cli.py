@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from vqtool.commands import _options, bench, recipes
+from vqtool.commands.convert import convert_taming
+from vqtool.commands.evaluate import eval_fid, eval_recon, fetch_weights
 from vqtool.commands.info import info
 from vqtool.commands.make_scenes import make_scenes
 from vqtool.commands.reconstruct import reconstruct
@@ -49,6 +51,10 @@ app.command("tokenize", rich_help_panel="Data")(tokenize)
 app.command("train-transformer", rich_help_panel="Train")(train_transformer)
 app.command("sample", rich_help_panel="Generate")(sample)
 app.command("reconstruct", rich_help_panel="Evaluate")(reconstruct)
+app.command("eval-recon", rich_help_panel="Evaluate")(eval_recon)
+app.command("eval-fid", rich_help_panel="Evaluate")(eval_fid)
+app.command("fetch-weights", rich_help_panel="Evaluate")(fetch_weights)
+app.command("convert-taming", rich_help_panel="Models")(convert_taming)
 app.command("info", rich_help_panel="Inspect")(info)
 app.add_typer(recipes.app, name="recipes", rich_help_panel="Inspect")
 app.add_typer(bench.app, name="bench", rich_help_panel="Inspect")

@@ -29,3 +29,42 @@ def vqgan(recipe: RecipeOpt = None, set_: SetOpt = None,
     from vqtool.bench import bench_vqgan
 
     _render([bench_vqgan(recipe or "scenes-vqgan-tiny", set_, steps, batch_size, size, device)], json_)
+
+
+@app.command("tokenize")
+@user_errors
+def tokenize(images: Annotated[Optional[str], typer.Argument(help="Image folder (default: fresh scenes).")] = None,
+             vqgan: Annotated[str, typer.Option("--vqgan")] = "runs/vqgan/last.pt",
+             n: Annotated[int, typer.Option("--n", min=1)] = 64,
+             batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+             device: DeviceOpt = "auto", json_: JsonOpt = False):
+    """Tokenize images/s against the encoder alone on the same batches."""
+    from vqtool.bench import bench_tokenize
+
+    _render([bench_tokenize(images, vqgan, n, batch_size, device)], json_)
+
+
+@app.command("transformer")
+@user_errors
+def transformer(recipe: RecipeOpt = None, set_: SetOpt = None,
+                steps: Annotated[int, typer.Option("--steps", min=1)] = 5,
+                batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1)] = None,
+                device: DeviceOpt = "auto", json_: JsonOpt = False):
+    """Transformer training tokens/s and peak memory (segmentation-conditional windows)."""
+    from vqtool.bench import bench_transformer
+
+    _render([bench_transformer(recipe or "scenes-transformer-tiny", set_, steps, batch_size, device=device)], json_)
+
+
+@app.command("sample")
+@user_errors
+def sample(model: Annotated[Optional[str], typer.Option("--model", help="Transformer checkpoint (default: a random scenes-transformer-tiny).")] = None,
+           size: Annotated[str, typer.Option("--size")] = "1280x832",
+           n: Annotated[int, typer.Option("--n", min=1, help="Batch of samples.")] = 1,
+           naive_tokens: Annotated[int, typer.Option("--naive-tokens", min=1)] = 32,
+           device: DeviceOpt = "auto", json_: JsonOpt = False):
+    """Sampled tokens/s: naive reference vs exact vs fast mode, same model and batch."""
+    from vqtool.bench import bench_sample
+    from vqtool.commands._options import parse_size
+
+    _render(bench_sample(model, parse_size(size), n, naive_tokens, device=device), json_)

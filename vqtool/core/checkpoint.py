@@ -96,7 +96,7 @@ def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
         t = state_dict[k].detach().cpu().contiguous()
         h.update(k.encode())
         h.update(str(t.dtype).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

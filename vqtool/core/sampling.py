@@ -167,8 +167,10 @@ class _Step:
 
 @torch.no_grad()
 def sample_naive(gpt: GPT, layout: Layout, h: int, w: int, cond: torch.Tensor, seed: int = 0,
-                 first_sample: int = 0, temperature=1.0, top_k=None, top_p=None, record=None) -> torch.Tensor:
-    """The paper's sliding window, one full forward of the whole window per token (reference)."""
+                 first_sample: int = 0, temperature=1.0, top_k=None, top_p=None, record=None,
+                 limit: int | None = None) -> torch.Tensor:
+    """The paper's sliding window, one full forward of the whole window per token (reference).
+    ``limit`` stops after that many tokens (for timing)."""
     n = cond.shape[0]
     W = layout.window
     Wh, Ww = min(h, W), min(w, W)
@@ -177,6 +179,8 @@ def sample_naive(gpt: GPT, layout: Layout, h: int, w: int, cond: torch.Tensor, s
     for i in range(h):
         r0 = window_start(i, h, Wh)
         for j in range(w):
+            if limit is not None and i * w + j >= limit:
+                return z
             c0 = window_start(j, w, Ww)
             cc = _crop_cond(cond, layout, r0, c0, Wh, Ww)
             zw = z[:, r0:r0 + Wh, c0:c0 + Ww].reshape(n, -1)

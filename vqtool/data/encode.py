@@ -108,7 +108,8 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     images, out = Path(images), Path(out)
     model, ck = load_vqgan(vqgan, dev, seg=False)
     f = model.factor
-    size = size if size is not None else ck["config"]["data"]["size"]
+    data_cfg = ck["config"]["data"]  # the resolution images were brought to before cropping
+    size = size if size is not None else (data_cfg.get("resize") or data_cfg["size"])
     files = imgs.list_images(images)
     root = images if images.is_dir() else images.parent
     classes = imgs.class_names(files, root) if images.is_dir() else None

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vqtool.commands._options import DeviceOpt, JsonOpt, SeedOpt, WeightsDirOpt, user_errors
+
+InceptionOpt = Annotated[Optional[Path], typer.Option("--inception-weights", envvar="VQTOOL_INCEPTION_WEIGHTS",
+                                                      help="FID Inception weights file (else weights folder, else torch hub cache).")]
+
+
+@user_errors
+def eval_fid(
+    generated: Annotated[Path, typer.Argument(help="Folder of generated images.")] = Path("samples"),
+    reference: Annotated[Optional[Path], typer.Argument(help="Reference image folder (default: the model's token manifest source).")] = None,
+    model: Annotated[Path, typer.Option("--model", help="Transformer checkpoint (reference folder, and samples with --n).")] = Path("runs/transformer/last.pt"),
+    n: Annotated[int, typer.Option("--n", min=0, help="Generate N samples into GENERATED first (class-uniform / one per label map).")] = 0,
+    top_k: Annotated[Optional[int], typer.Option("--top-k")] = 100,
+    top_p: Annotated[Optional[float], typer.Option("--top-p")] = None,
+    temperature: Annotated[float, typer.Option("--temperature")] = 1.0,
+    cfg: Annotated[Optional[float], typer.Option("--cfg")] = None,
+    mode: Annotated[str, typer.Option("--mode")] = "exact",
+    kid: Annotated[bool, typer.Option("--kid")] = False,
+    isc: Annotated[bool, typer.Option("--isc")] = False,
+    prc: Annotated[bool, typer.Option("--prc")] = False,
+    inception_weights: InceptionOpt = None,
+    weights_dir: WeightsDirOpt = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    json_: JsonOpt = False,
+):
+    """FID of GENERATED against REFERENCE through torch-fidelity; writes GENERATED/fid.json with the protocol."""
+    from vqtool.commands import _ui
+    from vqtool.eval.fid import compute_metrics, reference_from_model, write_result
+
+    if n:
+        from vqtool.eval.generate_set import generate_set
+
+        with _ui.progress("generate", total=n) as advance:
+            generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
+                         mode=mode, seed=seed, device=device, progress=advance)
+    if reference is None:
+        if not model.exists():
+            from vqtool.core.errors import VqtoolError
+
+            raise VqtoolError(f"no REFERENCE given and no model at {model} to read the reference folder from")
+        reference = reference_from_model(model)
+    r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed)
+    path = write_result(generated, r)
+    for note in r["protocol"]["notes"]:
+        _ui.warn(note)
+    if json_:
+        _ui.emit_json(r)
+    else:
+        _ui.table("eval-fid", r["metrics"] | {"generated": r["protocol"]["n_generated"],
+                                             "reference": r["protocol"]["n_reference"], "protocol": str(path)})
+        _ui.result(f"{r['metrics']['fid']:.4f}")
+
+
+@user_errors
+def eval_recon(
+    images: Annotated[Path, typer.Argument(help="Image folder (label maps for a segmentation VQGAN).")],
+    vqgan: Annotated[Path, typer.Option("--vqgan")] = Path("runs/vqgan/last.pt"),
+    n: Annotated[Optional[int], typer.Option("--n", min=1, help="Evaluate the first N images.")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", min=8, help="Centre crop (default: the training crop).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    no_rfid: Annotated[bool, typer.Option("--no-rfid")] = False,
+    inception_weights: InceptionOpt = None,
+    weights_dir: WeightsDirOpt = None,
+    device: DeviceOpt = "auto",
+    json_: JsonOpt = False,
+):
+    """Reconstruction quality of a VQGAN: PSNR, SSIM, LPIPS, rFID, codebook usage, perplexity."""
+    from vqtool.commands import _ui
+    from vqtool.eval.metrics import eval_recon as run
+
+    r = run(images, vqgan, n, size, batch_size, device, weights_dir, inception_weights, not no_rfid, warn=_ui.warn)
+    if json_:
+        _ui.emit_json(r)
+    else:
+        _ui.table("eval-recon", r)
+
+
+@user_errors
+def fetch_weights(weights_dir: WeightsDirOpt = None):
+    """Download the LPIPS VGG16 trunk and the FID Inception weights into the weights folder."""
+    from vqtool.commands import _ui
+    from vqtool.core.weights import REGISTRY, fetch
+
+    for key, w in REGISTRY.items():
+        _ui.info(f"{w.filename}: {w.purpose}")
+        try:
+            _ui.result(str(fetch(key, weights_dir, progress=True)))
+        except OSError as e:
+            from vqtool.core.errors import WeightsNotFound
+
+            raise WeightsNotFound(f"could not download {w.url}: {e}") from None
