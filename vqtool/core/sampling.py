@@ -72,7 +72,8 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 def position_uniform(seed: int, sample: torch.Tensor, i: int | torch.Tensor, j: int | torch.Tensor) -> torch.Tensor:
     """A uniform in [0, 1) from (seed, sample number, i, j): SplitMix64 over int64 (wrapping)."""
     x = (torch.as_tensor(sample, dtype=torch.int64) * 0x9E3779B1 + torch.as_tensor(i, dtype=torch.int64) * 0x85EBCA77
-         + torch.as_tensor(j, dtype=torch.int64) * 0xC2B2AE3D + seed * 0x27D4EB2F165667C5)
+         + torch.as_tensor(j, dtype=torch.int64) * 0xC2B2AE3D + seed * 0x27D4EB2F165667C5
+         - 7046029254386353131)  # SplitMix64's increment (0x9E3779B97F4A7C15 as int64): 0 does not map to 0
     for shift, mul in ((30, -4658895280553007687), (27, -7723592293110705685)):
         x = (x ^ ((x >> shift) & ((1 << (64 - shift)) - 1))) * mul
     x = x ^ ((x >> 31) & ((1 << 33) - 1))
@@ -82,7 +83,7 @@ def position_uniform(seed: int, sample: torch.Tensor, i: int | torch.Tensor, j: 
 def draw(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF sample of each row of (filtered) logits with the given uniforms."""
     cdf = logits.double().softmax(-1).cumsum(-1)
-    idx = (cdf < (u[:, None] * cdf[:, -1:])).sum(-1)
+    idx = (cdf <= (u[:, None] * cdf[:, -1:])).sum(-1)  # first token whose cdf exceeds u (u=0 is safe)
     return idx.clamp(max=logits.shape[-1] - 1)
 
 
