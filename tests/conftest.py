@@ -76,3 +76,36 @@ def write_image(path: Path, mode="RGB", size=(40, 36), seed=0):
         im = im.convert(mode)
     im.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def random_inception(tmp_path_factory):
+    """A weights file of torch-fidelity's Inception architecture, randomly initialised."""
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    d = tmp_path_factory.mktemp("weights")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
+    mp.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
+    torch.manual_seed(0)
+    m = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+    mp.undo()
+    for mod in m.modules():  # variance-preserving init, so random features still tell images apart
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+    path = d / "weights-inception-2015-12-05-6726825d.pth"
+    torch.save(m.state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def inception_weights(random_inception, monkeypatch, tmp_path):
+    """The random Inception file registered as the FID weights (its hash replaces the published one)."""
+    from vqtool.core import weights as w
+
+    digest = w.sha256_of(random_inception)
+    monkeypatch.setitem(w.REGISTRY, "inception", w.WeightFile(
+        "inception", random_inception.name, "http://127.0.0.1:9/none", digest[:8], "test inception"))
+    monkeypatch.setenv("VQTOOL_CACHE", str(tmp_path / "cache"))
+    return random_inception.parent

@@ -13,37 +13,6 @@ from vqtool.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="session")
-def random_inception(tmp_path_factory):
-    """A weights file of torch-fidelity's Inception architecture, randomly initialised."""
-    import torch_fidelity.feature_extractor_inceptionv3 as fe
-
-    d = tmp_path_factory.mktemp("weights")
-    mp = pytest.MonkeyPatch()
-    mp.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
-    mp.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
-    torch.manual_seed(0)
-    m = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
-    mp.undo()
-    for mod in m.modules():  # variance-preserving init, so random features still tell images apart
-        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
-            torch.nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
-    path = d / "weights-inception-2015-12-05-6726825d.pth"
-    torch.save(m.state_dict(), path)
-    return path
-
-
-@pytest.fixture
-def weights(random_inception, monkeypatch, tmp_path):
-    from vqtool.core import weights as w
-
-    digest = w.sha256_of(random_inception)
-    monkeypatch.setitem(w.REGISTRY, "inception", w.WeightFile(
-        "inception", random_inception.name, "http://127.0.0.1:9/none", digest[:8], "test inception"))
-    monkeypatch.setenv("VQTOOL_CACHE", str(tmp_path / "cache"))
-    return random_inception.parent
-
-
 def folder(path, n=6, shift=0, seed=0, size=(40, 32)):
     path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -51,6 +20,11 @@ def folder(path, n=6, shift=0, seed=0, size=(40, 32)):
         a = rng.integers(0, 200, (size[1], size[0], 3)).astype(np.int32) + shift
         Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(path / f"{i}.png")
     return path
+
+
+@pytest.fixture
+def weights(inception_weights):
+    return inception_weights
 
 
 def fid(gen, ref, weights, *extra):

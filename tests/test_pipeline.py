@@ -13,49 +13,8 @@ from vqtool.cli import app
 
 runner = CliRunner()
 
-TINY_SEG = """
-kind = "seg-vqgan"
-[model]
-in_channels = 0
-out_channels = 0
-ch = 16
-ch_mult = [1, 2, 2]
-num_res_blocks = 1
-attn_resolutions = []
-resolution = 32
-z_channels = 8
-norm_groups = 8
-[model.quantizer]
-n_embed = 16
-embed_dim = 8
-[data]
-size = 32
-[optim]
-lr = 1e-3
-batch_size = 4
-[train]
-max_steps = 3
-image_every = 0
-"""
-
-TINY_GPT = """
-kind = "transformer"
-[gpt]
-n_layer = 2
-n_head = 2
-n_embd = 32
-[data]
-window = 4
-[optim]
-lr = 3e-3
-batch_size = 8
-[train]
-seed = 0
-max_steps = 6
-log_every = 3
-ckpt_every = 3
-image_every = 6
-"""
+from tests_helpers import TINY_GPT_WINDOW4 as TINY_GPT  # noqa: E402
+from tests_helpers import TINY_SEG  # noqa: E402
 
 
 def ok(args):
@@ -271,3 +230,45 @@ def test_label_id_outside_seg_vqgan_classes(tmp_path, models, scenes):
     Image.fromarray(a, mode="L").save(lab)
     fail(["tokenize", d / "images", "--out", tmp_path / "sh", "--vqgan", models / "vqgan/last.pt",
           "--seg-vqgan", models / "seg/last.pt", "--size", "48"], "class id 20")
+
+
+def test_torchrun_tokenize_and_train_transformer(tmp_path, models, scenes):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VQTOOL_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "vqtool"]
+    sh = tmp_path / "sh"
+    r = subprocess.run(run + ["tokenize", str(scenes / "images"), "--out", str(sh), "--vqgan", str(models / "vqgan/last.pt"),
+                              "--no-seg", "--size", "48", "--shard-size", "3", "--val", "2", "--device", "cpu"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((sh / "manifest.json").read_text())
+    assert sum(s["count"] for s in m["shards"] + m["val_shards"]) == 12 and len(m["shards"]) == 4
+    single = tmp_path / "single"
+    ok(["tokenize", scenes / "images", "--out", single, "--vqgan", models / "vqgan/last.pt", "--no-seg",
+        "--size", "48", "--shard-size", "3", "--val", "2"])
+    assert _keys(sh) == _keys(single)  # the same samples, whoever wrote them
+    out = tmp_path / "gpt"
+    r = subprocess.run(run + ["train-transformer", str(sh), "--recipe", str(models / "g.toml"), "--out", str(out),
+                              "--device", "cpu", "--set", "train.image_every=0", "--set", "optim.batch_size=4"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 6
+
+
+def test_in_training_eval_and_fid(tmp_path, models, seg_shards, scenes, inception_weights):
+    from conftest import TINY_VQGAN
+
+    (tmp_path / "v.toml").write_text(TINY_VQGAN)
+    out = tmp_path / "v"
+    ok(["train-vqgan", scenes / "images", "--recipe", tmp_path / "v.toml", "--out", out, "--set", "data.val_count=3",
+        "--set", "train.eval_every=2"])
+    ev = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval" in line]
+    assert [e["step"] for e in ev] == [2, 4] and ev[0]["eval"]["images"] == 3 and ev[0]["eval"]["psnr"] > 0
+    g = tmp_path / "g"
+    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", g, "--set", "fid_every=3",
+        "--set", "fid_n=4", "--set", "train.image_every=0"])
+    fids = [json.loads(line) for line in (g / "metrics.jsonl").read_text().splitlines() if '"fid"' in line]
+    assert [f["step"] for f in fids] == [3, 6] and all(f["fid"] >= 0 for f in fids)

@@ -83,7 +83,28 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
             "steps_per_s": 1 / dt, "images_per_s": B / dt, "peak_mem_mb": runtime.peak_memory_mb(dev)}
 
 
-def bench_tokenize(images: str | None = None, vqgan: str = "runs/vqgan/last.pt", n: int = 64,
+def _random_vqgan(path) -> str:
+    """A randomly initialised scenes-vqgan-tiny checkpoint (throughput does not depend on training)."""
+    from vqtool.core import checkpoint as ck
+    from vqtool.core.config import to_dict
+    from vqtool.core.vqgan import VQGAN
+
+    r = load_recipe("scenes-vqgan-tiny")
+    torch.manual_seed(0)
+    ck.save_checkpoint(path, {"format": ck.VQGAN, "config": to_dict(r), "model": VQGAN(r.model).state_dict(), "step": 0})
+    return str(path)
+
+
+def bench_all(device: str = "auto") -> list[dict]:
+    """Every stage on the tiny scenes models, one row each (sample: naive, exact and fast)."""
+    rows = [bench_vqgan(device=device)]
+    rows.append(bench_tokenize(n=32, device=device))
+    rows.append(bench_transformer(device=device))
+    rows += bench_sample(device=device)
+    return rows
+
+
+def bench_tokenize(images: str | None = None, vqgan: str | None = None, n: int = 64,
                    batch_size: int = 16, device: str = "auto") -> dict:
     """Full tokenize (read, resize, encode, write shards) vs the encoder alone on the same batches."""
     import tempfile
@@ -95,6 +116,8 @@ def bench_tokenize(images: str | None = None, vqgan: str = "runs/vqgan/last.pt",
 
     dev = runtime.resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
+        if vqgan is None:
+            vqgan = "runs/vqgan/last.pt" if Path("runs/vqgan/last.pt").is_file() else _random_vqgan(Path(tmp) / "v.pt")
         if images is None:
             from vqtool.data.scenes import make_scenes
 
@@ -106,14 +129,14 @@ def bench_tokenize(images: str | None = None, vqgan: str = "runs/vqgan/last.pt",
             (sub / f.parent.name).mkdir(parents=True, exist_ok=True)
             (sub / f.parent.name / f.name).symlink_to(f.resolve())
         model, ck = load_vqgan(vqgan, dev, seg=False)
-        size = ck["config"]["data"]["size"]
+        size = ck["config"]["data"].get("resize", 0)  # what tokenize does by default (0: native)
         t = time.perf_counter()
         tokenize_dataset(sub, Path(tmp) / "shards", Path(vqgan), size=size, batch_size=batch_size, val_count=0,
                          device=device)
         full = time.perf_counter() - t
         from vqtool.eval.recon import prepare
 
-        xs = [imgs.to_tensor(prepare(imgs.load_rgb(f), model.factor, size)) for f in files]
+        xs = [imgs.to_tensor(prepare(imgs.load_rgb(f), model.factor, size or None)) for f in files]
         runtime.reset_peak_memory(dev)
         t = time.perf_counter()
         with torch.no_grad():

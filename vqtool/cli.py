@@ -8,6 +8,7 @@ import typer
 
 from vqtool.commands import _options, bench, recipes
 from vqtool.commands.convert import convert_taming
+from vqtool.commands.demo import demo
 from vqtool.commands.evaluate import eval_fid, eval_recon, fetch_weights
 from vqtool.commands.info import info
 from vqtool.commands.make_scenes import make_scenes
@@ -45,6 +46,7 @@ def root(
     _options.STATE["debug"] = debug
 
 
+app.command("demo", rich_help_panel="Start here")(demo)
 app.command("make-scenes", rich_help_panel="Data")(make_scenes)
 app.command("train-vqgan", rich_help_panel="Train")(train_vqgan)
 app.command("tokenize", rich_help_panel="Data")(tokenize)

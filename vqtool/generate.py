@@ -207,8 +207,10 @@ def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_pa
     return out
 
 
-def training_samples(gpt, lay, first_stage, cond_stage, samples, path: Path, n: int = 4) -> None:
-    """Decoded window-sized samples during training (conditioning from held-out grids)."""
+def training_samples(gpt, lay, first_stage, cond_stage, samples, path: Path, n: int = 4,
+                     tiles: bool = False, seed: int = 0) -> None:
+    """Decoded window-sized samples during training (conditioning from held-out grids): one grid
+    PNG, or with ``tiles`` one PNG per sample (``path`` stem + index)."""
     from vqtool.train.common import save_grid
 
     layout = Layout.from_dict(lay)
@@ -225,7 +227,11 @@ def training_samples(gpt, lay, first_stage, cond_stage, samples, path: Path, n: 
         cond = cond_tokens(layout, n)
     was = gpt.training
     gpt.eval()
-    z = sample_grid(gpt, layout, W, W, cond.to(dev), seed=0, top_k=100)
+    z = sample_grid(gpt, layout, W, W, cond.to(dev), seed=seed, top_k=100)
     gpt.train(was)
     x = decode(first, z)
+    if tiles:
+        for k, t in enumerate(x):
+            imgs.to_image(t).save(path.with_name(f"{path.stem}-{k}.png"))
+        return
     save_grid([imgs.to_image(t) for t in x], path, cols=n)

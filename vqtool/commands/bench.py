@@ -9,6 +9,17 @@ from vqtool.commands._options import DeviceOpt, JsonOpt, RecipeOpt, SetOpt, user
 app = typer.Typer(help="Throughput and memory of each stage on this device.", invoke_without_command=True)
 
 
+@app.callback()
+@user_errors
+def all_stages(ctx: typer.Context, device: DeviceOpt = "auto", json_: JsonOpt = False):
+    """With no stage named: every stage's benchmark (tiny scenes models), one table."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from vqtool.bench import bench_all
+
+    _render(bench_all(device), json_)
+
+
 def _render(rows: list[dict], json_: bool) -> None:
     from vqtool.commands import _ui
 
@@ -16,6 +27,8 @@ def _render(rows: list[dict], json_: bool) -> None:
         _ui.emit_json(rows if len(rows) > 1 else rows[0])
     else:
         _ui.table("bench", rows) if len(rows) > 1 else _ui.table(f"bench {rows[0]['stage']}", rows[0])
+        for r in rows:
+            _ui.result(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
 
 
 @app.command("vqgan")
@@ -34,7 +47,7 @@ def vqgan(recipe: RecipeOpt = None, set_: SetOpt = None,
 @app.command("tokenize")
 @user_errors
 def tokenize(images: Annotated[Optional[str], typer.Argument(help="Image folder (default: fresh scenes).")] = None,
-             vqgan: Annotated[str, typer.Option("--vqgan")] = "runs/vqgan/last.pt",
+             vqgan: Annotated[Optional[str], typer.Option("--vqgan", help="Default: runs/vqgan/last.pt, else a random scenes-vqgan-tiny.")] = None,
              n: Annotated[int, typer.Option("--n", min=1)] = 64,
              batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
              device: DeviceOpt = "auto", json_: JsonOpt = False):

@@ -16,7 +16,7 @@ def tokenize(
     seg: Annotated[Optional[Path], typer.Option("--seg", help="Label-map folder (same relative paths as the images).")] = None,
     seg_vqgan: Annotated[Path, typer.Option("--seg-vqgan", help="Segmentation VQGAN checkpoint.")] = Path("runs/seg-vqgan/last.pt"),
     no_seg: Annotated[bool, typer.Option("--no-seg", help="Do not pick up a sibling seg/ folder automatically.")] = False,
-    size: Annotated[Optional[int], typer.Option("--size", min=1, help="Shorter side in pixels (default: the VQGAN's training crop).")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", min=0, help="Shorter side in pixels (default: the VQGAN recipe's data.resize; 0 keeps the native size).")] = None,
     max_side: Annotated[int, typer.Option("--max-side", min=0, help="Cap on the longer side (0: none).")] = 0,
     flip: Annotated[bool, typer.Option("--flip", help="Also store the mirrored image's tokens.")] = False,
     shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Samples per shard.")] = 1000,

@@ -71,7 +71,8 @@ def load_checkpoint(path: Path | str, expect: str | tuple[str, ...] | None = Non
             raise CheckpointError(f"{path} is a folder with no last.pt in it")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
+            TypeError, AttributeError, UnicodeDecodeError) as e:
         hint = ""
         if path.suffix == ".ckpt" or "Unsupported global" in str(e):
             hint = " If it is a taming-transformers checkpoint, convert it: vqtool convert-taming."

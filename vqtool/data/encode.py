@@ -108,8 +108,9 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     images, out = Path(images), Path(out)
     model, ck = load_vqgan(vqgan, dev, seg=False)
     f = model.factor
-    data_cfg = ck["config"]["data"]  # the resolution images were brought to before cropping
-    size = size if size is not None else (data_cfg.get("resize") or data_cfg["size"])
+    # default: the resolution the VQGAN's training images were brought to before cropping
+    # (data.resize; 0 = native size, as the scenes recipes train)
+    size = size if size is not None else ck["config"]["data"].get("resize", 0)
     files = imgs.list_images(images)
     root = images if images.is_dir() else images.parent
     classes = imgs.class_names(files, root) if images.is_dir() else None

@@ -235,6 +235,13 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
             if sample_hook is not None and runtime.is_main() and recipe.train.image_every and (
                     step % recipe.train.image_every == 0 or last):
                 sample_hook(gpt, lay, first, cond_stage, val or train, out / "samples" / f"sample-{step:06d}.png")
+            if recipe.fid_every and runtime.is_main() and (step % recipe.fid_every == 0 or last):
+                fid = _small_fid(gpt, lay, first, cond_stage, val or train, manifest, recipe.fid_n, cb.warn)
+                if fid is None:
+                    recipe.fid_every = 0  # weights missing: said once, not again
+                else:
+                    metrics.write({"step": step, "fid": fid, "fid_n": recipe.fid_n})
+                    logs["fid"] = fid
             if step % recipe.train.ckpt_every == 0 or last or stop.requested:
                 save(step)
             if stop.requested:
@@ -247,6 +254,26 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
             "interrupted": stop.requested, "val_bpt": logs.get("val_bpt"), "unigram_bpt": unigram,
             "train_bpt": logs.get("bpt"), "tokens_per_s": logs.get("tok_s"),
             "params_m": sum(p.numel() for p in gpt.parameters()) / 1e6, "seconds": time.time() - t0}
+
+
+def _small_fid(gpt, lay, first, cond_stage, samples, manifest, n, warn) -> float | None:
+    """FID of n window-sized samples against the tokenized image folder (None without weights)."""
+    import tempfile
+
+    from vqtool.core.errors import VqtoolError
+    from vqtool.eval.fid import compute_metrics
+    from vqtool.generate import training_samples
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(0, n, 4):
+            part = samples[k % len(samples):] + samples[:k % len(samples)]
+            training_samples(gpt, lay, first, cond_stage, part, Path(tmp) / f"g{k:05d}.png", n=min(4, n - k),
+                             tiles=True, seed=k)
+        try:
+            return compute_metrics(Path(tmp), Path(manifest["source"]), device="cpu")["metrics"]["fid"]
+        except VqtoolError as e:
+            warn(f"in-training FID skipped: {e}")
+            return None
 
 
 class _null:

@@ -69,6 +69,13 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
         raise ConfigError("'optim.grad_accum' must be 1 for VQGAN training (the GAN step is per batch)")
 
     files, skipped, meta, palette = _setup_data(recipe, images, seg)
+    val_files = []
+    if recipe.data.val_count:  # held out from training, for eval-recon every train.eval_every steps
+        import hashlib
+
+        order = sorted(files, key=lambda p: hashlib.sha1(str(p).encode()).hexdigest())
+        val_files = sorted(order[:recipe.data.val_count])
+        files = [f for f in files if f not in set(val_files)]
     if seg:
         n_labels = len(meta["classes"]) if meta else 0
         if recipe.model.in_channels in (0, 3) and n_labels:
@@ -203,6 +210,16 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
             if runtime.is_main() and recipe.train.image_every and (
                     step % recipe.train.image_every == 0 or step == max_steps):
                 _write_recon_grid(x, xrec, seg, palette, out / "samples" / f"recon-{step:06d}.png")
+            if (runtime.is_main() and val_files and recipe.train.eval_every
+                    and (step % recipe.train.eval_every == 0 or step == max_steps)):
+                from vqtool.eval.metrics import eval_recon
+
+                model.eval()
+                ev = eval_recon(images, None, size=recipe.data.size, device=device.type, rfid=False,
+                                files=val_files[:recipe.train.eval_n], model=model, warn=cb.warn)
+                model.train()
+                metrics.write({"step": step, "eval": ev})
+                logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})
             if step % recipe.train.ckpt_every == 0 or step == max_steps or stop.requested:
                 save(step)
             if stop.requested:

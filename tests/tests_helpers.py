@@ -1,0 +1,45 @@
+"""Tiny recipes shared by the tests."""
+
+TINY_SEG = """
+kind = "seg-vqgan"
+[model]
+in_channels = 0
+out_channels = 0
+ch = 16
+ch_mult = [1, 2, 2]
+num_res_blocks = 1
+attn_resolutions = []
+resolution = 32
+z_channels = 8
+norm_groups = 8
+[model.quantizer]
+n_embed = 16
+embed_dim = 8
+[data]
+size = 32
+[optim]
+lr = 1e-3
+batch_size = 4
+[train]
+max_steps = 3
+image_every = 0
+"""
+
+TINY_GPT_WINDOW4 = """
+kind = "transformer"
+[gpt]
+n_layer = 2
+n_head = 2
+n_embd = 32
+[data]
+window = 4
+[optim]
+lr = 3e-3
+batch_size = 8
+[train]
+seed = 0
+max_steps = 6
+log_every = 3
+ckpt_every = 3
+image_every = 6
+"""

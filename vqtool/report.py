@@ -1,0 +1,121 @@
+"""demo/report.html: one self-contained page (images inlined) with pictures, figures, loss
+curves and the exact commands that reproduce each step."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from vqtool.data.scenes import PALETTE
+
+
+def _b64(im: Image.Image, max_w: int = 1280) -> str:
+    if im.width > max_w:
+        im = im.resize((max_w, round(im.height * max_w / im.width)), Image.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _label_rgb(path: str) -> Image.Image:
+    im = Image.open(path)
+    if im.mode == "P":
+        return im.convert("RGB")
+    flat = [c for rgb in PALETTE for c in rgb]
+    im = im.convert("L").convert("P")
+    im.putpalette(flat + [0] * (768 - len(flat)))
+    return im.convert("RGB")
+
+
+def plot_curves(series: dict[str, list[tuple[float, float]]], title: str, w: int = 560, h: int = 260) -> Image.Image:
+    """A small line chart (no plotting dependency): one line per named series."""
+    im = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(im)
+    pts = [p for s in series.values() for p in s]
+    d.text((10, 6), title, fill="black")
+    if not pts:
+        d.text((10, h // 2), "no data", fill="gray")
+        return im
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+    L, R, T, B = 50, w - 10, 24, h - 24
+    d.rectangle([L, T, R, B], outline="#999")
+    for frac in (0, 0.5, 1):
+        yv = y0 + frac * (y1 - y0)
+        yy = B - frac * (B - T)
+        d.text((4, yy - 6), f"{yv:.3g}", fill="#555")
+    d.text((L, B + 6), f"step {x0:.0f}", fill="#555")
+    d.text((R - 70, B + 6), f"step {x1:.0f}", fill="#555")
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    for k, (name, s) in enumerate(series.items()):
+        c = colours[k % len(colours)]
+        xy = [(L + (x - x0) / (x1 - x0) * (R - L), B - (y - y0) / (y1 - y0) * (B - T)) for x, y in s]
+        if len(xy) > 1:
+            d.line(xy, fill=c, width=2)
+        d.text((L + 8 + 150 * k, T + 4), name, fill=c)
+    return im
+
+
+def _series(hist: list[dict], key: str) -> list[tuple[float, float]]:
+    return [(r["step"], r[key]) for r in hist if isinstance(r.get(key), (int, float))]
+
+
+def write_report(out: Path, fig: dict, history: dict) -> Path:
+    out = Path(out)
+    rec = fig.get("recon", {})
+    seg = fig.get("seg_recon", {})
+    tr = fig.get("transformer", {})
+    sample = Image.open(fig["sample"])
+    label = _label_rgb(fig["label_map"])
+    recon_pics = sorted((out / "recon").glob("*.png"))
+    curves = [
+        plot_curves({"L1 reconstruction": _series(history.get("vqgan", []), "rec_loss")}, "image VQGAN"),
+        plot_curves({"BCE": _series(history.get("seg-vqgan", []), "bce")}, "segmentation VQGAN"),
+        plot_curves({"train bits/token": _series(history.get("transformer", []), "bpt"),
+                     "val bits/token": _series(history.get("transformer", []), "val_bpt")}, "transformer"),
+    ]
+    rows = [
+        ("image VQGAN reconstruction PSNR (40 held-out scenes, 256x256)", f"{rec.get('psnr', float('nan')):.2f} dB"),
+        ("image VQGAN SSIM", f"{rec.get('ssim', float('nan')):.3f}"),
+        ("image VQGAN codebook usage / perplexity", f"{rec.get('usage', 0):.1f}% / {rec.get('perplexity', 0):.1f}"),
+        ("LPIPS", "n/a (VGG16 weights not available)" if rec.get("lpips") is None else f"{rec['lpips']:.3f}"),
+        ("rFID", "skipped: FID Inception weights not available (vqtool fetch-weights)"
+         if rec.get("rfid") is None else f"{rec['rfid']:.2f}"),
+        ("segmentation VQGAN pixel accuracy / mIoU", f"{100 * seg.get('pixel_accuracy', 0):.1f}% / {seg.get('miou', 0):.3f}"),
+        ("transformer validation bits/token (unigram entropy of the codes)",
+         f"{tr.get('val_bpt') or float('nan'):.3f} ({tr.get('unigram_bpt') or float('nan'):.3f})"),
+        ("1280x832 sample time (CPU)", f"{fig.get('sample_seconds', 'reused')} s"),
+    ]
+    e = html.escape
+    table = "".join(f"<tr><td>{e(a)}</td><td><b>{e(b)}</b></td></tr>" for a, b in rows)
+    steps = "".join(f"<li><code>{e(c)}</code> <small>({e(str(fig['timings'].get(n, '')))} s)</small></li>"
+                    for n, c in zip(fig["timings"], fig["commands"]))
+    notes = "".join(f"<li>{e(n)}</li>" for n in fig.get("notes", []))
+    recon_html = "".join(f'<img src="{_b64(Image.open(p))}" style="width:49%">' for p in recon_pics)
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>vqtool demo</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1320px;margin:2em auto;color:#222}}
+img{{border:1px solid #ccc}} td{{padding:4px 12px;border-bottom:1px solid #eee}} code{{font-size:12px}}
+.pair{{display:flex;gap:8px;flex-wrap:wrap}} .pair figure{{margin:0;flex:1;min-width:300px}} figure img{{width:100%}}</style></head>
+<body><h1>vqtool demo: taming transformers on procedural landscapes</h1>
+<p>A VQGAN turns images into a grid of codes; a transformer trained on 16x16-token windows of those codes
+samples new grids. Beyond its window it slides: every token is sampled with the window placed around it
+(the paper's rule), conditioned on the same window of the label map's codes. This 1280x832 landscape
+(80x52 = 4,160 tokens) was sampled from a label map no model has seen.</p>
+<div class="pair"><figure><img src="{_b64(label)}"><figcaption>label map (input)</figcaption></figure>
+<figure><img src="{_b64(sample)}"><figcaption>sample, {e(Path(fig['sample']).stem)}</figcaption></figure></div>
+<h2>Figures</h2><table>{table}</table>
+{f"<ul>{notes}</ul>" if notes else ""}
+<h2>Reconstructions (original | reconstruction)</h2>{recon_html}
+<h2>Training curves</h2><div class="pair">{''.join(f'<img src="{_b64(c)}">' for c in curves)}</div>
+<h2>Reproduce each step</h2><ol>{steps}</ol>
+<details><summary>all figures (JSON)</summary><pre>{e(json.dumps(fig, indent=1, default=str))}</pre></details>
+</body></html>"""
+    path = out / "report.html"
+    path.write_text(doc)
+    return path
