@@ -12,6 +12,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
+from tests_helpers import fail, ok
 from vqtool.cli import app
 from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig
 from vqtool.core.gpt import GPT
@@ -62,19 +63,6 @@ def _taming_vqgan(tmp_path, seg=False):
     if seg:
         sd["colorize"] = torch.randn(3, 9, 1, 1)
     return _lightning(sd, tmp_path, "seg.ckpt" if seg else "vq.ckpt"), sd
-
-
-def ok(args):
-    r = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r
-
-
-def fail(args, needle):
-    r = runner.invoke(app, [str(a) for a in args])
-    flat = " ".join(r.output.split())
-    assert r.exit_code == 2 and needle in flat, r.output
-    assert "Traceback" not in r.output
 
 
 def test_vqmodel_conversion_is_exact_and_usable(tmp_path, scenes):

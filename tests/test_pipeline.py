@@ -1,7 +1,6 @@
 """tokenize -> train-transformer -> sample on tiny models (CPU, seconds)."""
 
 import json
-import tarfile
 
 import numpy as np
 import pytest
@@ -9,27 +8,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from tests_helpers import TINY_GPT_WINDOW4 as TINY_GPT
+from tests_helpers import TINY_SEG, fail, ok
 from vqtool.cli import app
 
 runner = CliRunner()
-
-from tests_helpers import TINY_GPT_WINDOW4 as TINY_GPT  # noqa: E402
-from tests_helpers import TINY_SEG  # noqa: E402
-
-
-def ok(args):
-    r = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r
-
-
-def fail(args, needle):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == 2, r.output
-    flat = " ".join(r.output.split())  # rich wraps long messages
-    assert needle in flat, r.output
-    assert "Traceback" not in r.output
-    return r
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +241,8 @@ def test_torchrun_tokenize_and_train_transformer(tmp_path, models, scenes):
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 6
 
 
-def test_in_training_eval_and_fid(tmp_path, models, seg_shards, scenes, inception_weights):
+def test_in_training_eval_and_fid(tmp_path, models, seg_shards, scenes, inception_weights, monkeypatch):
+    monkeypatch.setenv("VQTOOL_WEIGHTS", str(inception_weights))
     from conftest import TINY_VQGAN
 
     (tmp_path / "v.toml").write_text(TINY_VQGAN)
@@ -268,7 +252,8 @@ def test_in_training_eval_and_fid(tmp_path, models, seg_shards, scenes, inceptio
     ev = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval" in line]
     assert [e["step"] for e in ev] == [2, 4] and ev[0]["eval"]["images"] == 3 and ev[0]["eval"]["psnr"] > 0
     g = tmp_path / "g"
-    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", g, "--set", "fid_every=3",
-        "--set", "fid_n=4", "--set", "train.image_every=0"])
+    r = ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", g, "--set", "fid_every=3",
+            "--set", "fid_n=4", "--set", "train.image_every=0"])
+    assert "FID skipped" not in r.output, r.output
     fids = [json.loads(line) for line in (g / "metrics.jsonl").read_text().splitlines() if '"fid"' in line]
     assert [f["step"] for f in fids] == [3, 6] and all(f["fid"] >= 0 for f in fids)

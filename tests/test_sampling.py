@@ -153,3 +153,18 @@ def test_gpt_causal_and_kv_cache_equal_full_forward():
     for t in range(4, 10):
         out.append(gpt(x[:, t:t + 1], cache=cache, start=t))
     torch.testing.assert_close(torch.cat(out, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_forced_grid_scoring_matches_naive_logits():
+    import math
+
+    import torch.nn.functional as F
+
+    from vqtool.eval.agreement import bits_per_token
+
+    gpt, layout = _gpt("seg")
+    cond = _cond("seg", layout, 2, 9, 11)
+    rec = {}
+    z = sample_naive(gpt, layout, 9, 11, cond, seed=2, record=rec)
+    want = sum(F.cross_entropy(lg, z[:, i, j], reduction="sum").item() for (i, j), lg in rec.items())
+    assert bits_per_token(gpt, layout, z, cond) == pytest.approx(want / (2 * 99) / math.log(2), rel=1e-5)

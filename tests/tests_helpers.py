@@ -1,4 +1,27 @@
-"""Tiny recipes shared by the tests."""
+"""Tiny recipes and CLI helpers shared by the tests."""
+
+from typer.testing import CliRunner
+
+from vqtool.cli import app
+
+runner = CliRunner()
+
+
+def ok(args):
+    """Run a vqtool command that must succeed."""
+    r = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def fail(args, needle):
+    """Run a vqtool command that must fail as a user error: exit 2, the message, no traceback."""
+    r = runner.invoke(app, [str(a) for a in args])
+    flat = " ".join(r.output.split())  # rich wraps long messages
+    assert r.exit_code == 2 and needle in flat, r.output
+    assert "Traceback" not in r.output
+    return r
+
 
 TINY_SEG = """
 kind = "seg-vqgan"

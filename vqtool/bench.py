@@ -7,6 +7,7 @@ alone, the fast sampler vs the naive one), never absolute wall-clock promises.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,18 @@ from vqtool.core.loading import count_params
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _seconds_per_step(one, steps: int, dev) -> float:
+    """Mean seconds of ``one()`` after a warm-up call, with the peak-memory counter reset."""
+    one()
+    runtime.reset_peak_memory(dev)
+    _sync(dev)
+    t = time.perf_counter()
+    for _ in range(steps):
+        one()
+    _sync(dev)
+    return (time.perf_counter() - t) / steps
 
 
 def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 5,
@@ -70,14 +83,7 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
             d.backward()
             opt_d.step()
 
-    one()
-    runtime.reset_peak_memory(dev)
-    _sync(dev)
-    t = time.perf_counter()
-    for _ in range(steps):
-        one()
-    _sync(dev)
-    dt = (time.perf_counter() - t) / steps
+    dt = _seconds_per_step(one, steps, dev)
     return {"stage": "vqgan", "recipe": recipe, "device": str(dev), "batch": B, "size": S,
             "params_m": count_params(model) / 1e6, "perceptual": note,
             "steps_per_s": 1 / dt, "images_per_s": B / dt, "peak_mem_mb": runtime.peak_memory_mb(dev)}
@@ -176,14 +182,7 @@ def bench_transformer(recipe: str = "scenes-transformer-tiny", overrides=None, s
         loss.backward()
         opt.step()
 
-    one()
-    runtime.reset_peak_memory(dev)
-    _sync(dev)
-    t = time.perf_counter()
-    for _ in range(steps):
-        one()
-    _sync(dev)
-    dt = (time.perf_counter() - t) / steps
+    dt = _seconds_per_step(one, steps, dev)
     return {"stage": "transformer", "recipe": recipe, "device": str(dev), "mode": mode, "batch": B,
             "params_m": count_params(gpt) / 1e6, "steps_per_s": 1 / dt, "tokens_per_s": B * W * W / dt,
             "peak_mem_mb": runtime.peak_memory_mb(dev)}
@@ -236,4 +235,42 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
     base = next((r["tokens_per_s"] for r in rows if r["mode"] == "naive"), None)
     for r in rows:
         r["speedup_vs_naive"] = r["tokens_per_s"] / base if base else None
+    return rows
+
+
+def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2, seed: int = 0,
+                  device: str = "auto") -> list[dict]:
+    """Exact vs fast mode on one segmentation model: bits/token of the sampled grids under the
+    paper's exact windows, and label-map agreement of the decoded samples."""
+    import numpy as np
+    from PIL import Image
+
+    from vqtool.data import images as imgs
+    from vqtool.eval.agreement import bits_per_token, class_colours, label_agreement
+    from vqtool.generate import decode, encode_labels, load_transformer, read_label_map
+    from vqtool.core.sampling import cond_tokens, sample_grid
+
+    dev = runtime.resolve_device(device)
+    b = load_transformer(model, dev)
+    man = b.ckpt.get("manifest") or {}
+    src = imgs.list_images(man["source"])[:40]
+    root = Path(man["source"])
+    labs = [imgs.load_labels(Path(man["seg_dir"]) / p.relative_to(root), b.lay.get("palette")) for p in src]
+    colours = class_colours([imgs.load_rgb(p) for p in src], labs, b.cond.cfg.in_channels)
+    f = b.factor
+    W, H = -(-size[0] // f) * f, -(-size[1] // f) * f
+    lab = read_label_map(b, Path(label_map), (W, H))
+    cgrid = encode_labels(b.cond, lab)
+    h, w = cgrid.shape
+    cond = cond_tokens(b.layout, n, cgrid[None].expand(n, h, w), h=h, w=w).to(dev)
+    rows = []
+    for mode in ("exact", "fast"):
+        t = time.perf_counter()
+        z = sample_grid(b.gpt, b.layout, h, w, cond, seed=seed, mode=mode, top_k=100)
+        dt = time.perf_counter() - t
+        x = decode(b.first, z)
+        agree = [label_agreement(imgs.to_image(x[k]), lab.numpy(), colours) for k in range(n)]
+        rows.append({"stage": "quality", "mode": mode, "size": f"{size[0]}x{size[1]}", "samples": n,
+                     "bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, cond),
+                     "label_agreement": float(np.mean(agree)), "seconds": dt})
     return rows

@@ -8,7 +8,6 @@ command in the README); every other stage runs for real. Finished stages are reu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -18,6 +17,7 @@ import torch
 
 from vqtool.core import checkpoint as ck
 from vqtool.core.errors import VqtoolError
+from vqtool.core.weights import sha256_of
 from vqtool.train.common import Callbacks
 
 SHIPPED = Path(__file__).parent / "_demo" / "scenes-demo.pt"
@@ -25,19 +25,11 @@ BIG = (1280, 832)
 TRAIN_SIZE = (640, 576)  # transformer data: 16x16-token windows of these are crops of a larger view
 
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def shipped_checkpoint() -> Path:
     want = (SHIPPED.parent / "SHA256").read_text().split()[0] if (SHIPPED.parent / "SHA256").is_file() else None
     if not SHIPPED.is_file() or want is None:
         raise VqtoolError("the demo checkpoint is not installed; run `vqtool demo --from-scratch`")
-    if _sha(SHIPPED) != want:
+    if sha256_of(SHIPPED) != want:
         raise VqtoolError(f"{SHIPPED} does not match its sha256; reinstall vqtool or use --from-scratch")
     return SHIPPED
 
@@ -55,7 +47,7 @@ def export_demo_checkpoint(transformer: Path, out: Path, history: dict, commands
     slim["cond_stage"] = {**c["cond_stage"], "model": half(c["cond_stage"]["model"])}
     slim["demo"] = {"history": history, "commands": commands, "made_by": "vqtool demo --from-scratch"}
     ck.save_checkpoint(out, slim)
-    digest = _sha(out)
+    digest = sha256_of(out)
     (out.parent / "SHA256").write_text(f"{digest}  {out.name}\n")
     return digest
 

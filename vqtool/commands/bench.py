@@ -81,3 +81,17 @@ def sample(model: Annotated[Optional[str], typer.Option("--model", help="Transfo
     from vqtool.commands._options import parse_size
 
     _render(bench_sample(model, parse_size(size), n, naive_tokens, device=device), json_)
+
+
+@app.command("quality")
+@user_errors
+def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/last.pt",
+            cond: Annotated[str, typer.Option("--cond", help="Label map.")] = ...,
+            size: Annotated[str, typer.Option("--size")] = "1280x832",
+            n: Annotated[int, typer.Option("--n", min=1)] = 2,
+            device: DeviceOpt = "auto", json_: JsonOpt = False):
+    """Exact vs fast sampling quality: bits/token under exact windows and label-map agreement."""
+    from vqtool.bench import bench_quality
+    from vqtool.commands._options import parse_size
+
+    _render(bench_quality(model, cond, parse_size(size), n, device=device), json_)

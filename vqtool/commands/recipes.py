@@ -30,7 +30,7 @@ def list_():
 @user_errors
 def show(name: Annotated[str, typer.Argument(help="Recipe name or path.")]):
     """Print a recipe file."""
-    from vqtool.core.config import list_recipes, read_recipe_data
+    from vqtool.core.config import read_recipe_data
 
     _, where = read_recipe_data(name)
     print(open(where).read(), end="")

@@ -141,6 +141,7 @@ class _Step:
         self.gpt, self.layout = gpt, layout
         self.t, self.k, self.p = temperature, top_k, top_p
         self.cfg, self.null = cfg_scale, null
+        self.force = None
 
     def finish(self, logits: torch.Tensor) -> torch.Tensor:
         logits = logits[..., :self.layout.n_embed]  # never sample a conditioning id
@@ -201,9 +202,11 @@ def sample_grid(gpt: GPT, layout: Layout, h: int, w: int, cond: torch.Tensor, se
                 first_sample: int = 0, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, cfg_scale: float | None = None, mode: str = "exact",
                 stride: int | None = None, prefix: torch.Tensor | None = None, record=None,
-                progress=None) -> torch.Tensor:
+                progress=None, force: torch.Tensor | None = None) -> torch.Tensor:
     """Sample an (n, h, w) grid. ``cond``: (n, h, w) seg ids or (n, 1) class/SOS ids (offset
-    applied, see cond_tokens). ``prefix``: (n, r, w) known top rows (image completion)."""
+    applied, see cond_tokens). ``prefix``: (n, r, w) known top rows (image completion).
+    ``force``: an (n, h, w) grid whose tokens are taken instead of sampled (with ``record``, this
+    scores a grid under the windows of ``mode``)."""
     n = cond.shape[0]
     dev = cond.device
     W = layout.window
@@ -211,6 +214,7 @@ def sample_grid(gpt: GPT, layout: Layout, h: int, w: int, cond: torch.Tensor, se
     stride = 1 if mode == "exact" else (stride or max(W // 2, 1))
     null = layout.null_class if (layout.mode == "class" and cfg_scale not in (None, 1.0)) else None
     step = _Step(gpt, layout, temperature, top_k, top_p, cfg_scale, null)
+    step.force = force
     z = torch.zeros(n, h, w, dtype=torch.long, device=dev)
     done = [0] * h  # columns sampled per row
     if prefix is not None:
@@ -263,7 +267,10 @@ def _decode_window(gpt, layout, step, z, cond, done, seed, ids, record, progress
         lg = step.finish(logits)
         if record is not None:
             record[(i, j)] = lg.float().cpu()
-        tok = draw(filter_logits(lg, step.t, step.k, step.p), position_uniform(seed, ids, i, j)).to(z.device)
+        if step.force is not None:
+            tok = step.force[:, i, j].to(z.device)
+        else:
+            tok = draw(filter_logits(lg, step.t, step.k, step.p), position_uniform(seed, ids, i, j)).to(z.device)
         z[:, i, j] = tok
         if progress:
             progress(n)
@@ -294,8 +301,11 @@ def _run_group(gpt, layout, step, z, cond, rows, blks, p, length, h, w, Wh, Ww, 
         if record is not None:
             for k in range(len(rows)):
                 record[(rows[k], int(cols[k] + t))] = lg[k * n:(k + 1) * n].float().cpu()
-        u = position_uniform(seed, sample_t, rows_t, j)
-        tok = draw(filter_logits(lg, step.t, step.k, step.p), u).to(z.device)
+        if step.force is not None:
+            tok = torch.cat([step.force[:, i, cols[k] + t] for k, i in enumerate(rows)]).to(z.device)
+        else:
+            u = position_uniform(seed, sample_t, rows_t, j)
+            tok = draw(filter_logits(lg, step.t, step.k, step.p), u).to(z.device)
         for k, i in enumerate(rows):
             z[:, i, cols[k] + t] = tok[k * n:(k + 1) * n]
         if t + 1 < length:
