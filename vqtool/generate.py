@@ -108,7 +108,7 @@ def encode_labels(model: VQGAN, lab: torch.Tensor, tile: int = 64, margin: int =
 
 
 @torch.no_grad()
-def decode(model: VQGAN, z: torch.Tensor, tile: int = 32, overlap: int = 8, max_tokens: int = 96 * 96) -> torch.Tensor:
+def decode(model: VQGAN, z: torch.Tensor, tile: int = 64, overlap: int = 16, max_tokens: int = 128 * 128) -> torch.Tensor:
     """(B, h, w) codes -> (B, C, h·f, w·f). Above ``max_tokens`` decode overlapping tiles and
     blend them with linear ramps, so memory (and the decoder's global attention) stays bounded."""
     B, h, w = z.shape
