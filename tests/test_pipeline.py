@@ -257,3 +257,14 @@ def test_in_training_eval_and_fid(tmp_path, models, seg_shards, scenes, inceptio
     assert "FID skipped" not in r.output, r.output
     fids = [json.loads(line) for line in (g / "metrics.jsonl").read_text().splitlines() if '"fid"' in line]
     assert [f["step"] for f in fids] == [3, 6] and all(f["fid"] >= 0 for f in fids)
+
+
+def test_eval_fid_generates_with_model_and_defaults_reference(tmp_path, models, seg_shards, inception_weights):
+    run = tmp_path / "g"
+    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", run, "--set", "train.max_steps=1",
+        "--set", "train.image_every=0"])
+    gen = tmp_path / "gen"
+    r = ok(["eval-fid", gen, "--model", run / "last.pt", "--n", "3", "--weights-dir", inception_weights, "--json"])
+    res = json.loads(r.stdout)
+    assert res["protocol"]["n_generated"] == 3 and res["protocol"]["n_reference"] == 12  # the tokenized folder
+    assert len(list(gen.glob("*.png"))) == 3 and (gen / "fid.json").is_file()

@@ -51,10 +51,13 @@ def load_transformer(path: Path | str, device="cpu") -> Bundle:
 # --------------------------------------------------------------------------- conditioning
 
 
+MODE_NAMES = {"uncond": "unconditional", "class": "class-conditional", "seg": "segmentation-conditional"}
+
+
 def resolve_class(b: Bundle, value: str) -> int:
     classes = b.lay.get("classes") or []
     if b.layout.mode != "class":
-        raise VqtoolError(f"--class was given, but this model is {b.layout.mode}-conditional (it has no classes)")
+        raise VqtoolError(f"--class was given, but this model is {MODE_NAMES[b.layout.mode]} (it has no classes)")
     if value in classes:
         return classes.index(value)
     if value.isdigit() and int(value) < len(classes):
@@ -65,7 +68,7 @@ def resolve_class(b: Bundle, value: str) -> int:
 def read_label_map(b: Bundle, path: Path, size: tuple[int, int]) -> torch.Tensor:
     """Label map as (H, W) class ids at ``size``, nearest-neighbour resized."""
     if b.layout.mode != "seg":
-        raise VqtoolError(f"--cond was given, but this model is {b.layout.mode}-conditional (no segmentation)")
+        raise VqtoolError(f"--cond was given, but this model is {MODE_NAMES[b.layout.mode]} (no segmentation)")
     if not Path(path).is_file():
         raise VqtoolError(f"label map not found: {path}")
     lab = imgs.load_labels(Path(path), b.lay.get("palette"))
@@ -174,7 +177,7 @@ def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_pa
     if class_ is not None:
         cls = resolve_class(b, class_)
     if cond_path is not None and b.layout.mode != "seg":
-        raise VqtoolError(f"--cond was given, but this model is {b.layout.mode}-conditional (no segmentation)")
+        raise VqtoolError(f"--cond was given, but this model is {MODE_NAMES[b.layout.mode]} (no segmentation)")
     W, H = grid_size(b, size, cond_path)
     f = b.factor
     Wf, Hf = -(-W // f) * f, -(-H // f) * f  # next multiple of f; cropped back at the end
