@@ -126,8 +126,10 @@ def test_golden_loss_with_fixed_seed(models, seg_shards, tmp_path):
     r = ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", tmp_path / "g",
             "--set", "train.max_steps=1", "--set", "train.image_every=0", "--json", "--device", "cpu"])
     s = json.loads(r.stdout)
-    # the first step's loss of a fresh model is ~ln(vocab) = ln(32 + 16): a golden value with seed 0
-    assert abs(s["train_bpt"] * np.log(2) - np.log(48)) < 0.05
+    # the first step's loss of a fresh model is near ln(vocab) = ln(32 + 16) nats; the exact value with
+    # seed 0 is pinned so that a change to the data path, crops or the model's maths shows up
+    assert abs(s["train_bpt"] * np.log(2) - np.log(48)) < 0.1
+    assert s["train_bpt"] == pytest.approx(5.667667, abs=2e-4)
 
 
 def test_class_mode_and_sampling_errors(tmp_path, models, scenes):

@@ -39,9 +39,17 @@ def sample(
     W, H = grid_size(b, wh, cond)
     f = b.factor
     total = n * (-(-W // f)) * (-(-H // f))
+    import time
+
+    t0, done = time.time(), [0]
+
+    def tick(k):
+        done[0] += k
+        advance(k, status=f"{done[0] / max(time.time() - t0, 1e-9):.0f} tokens/s")
+
     with _ui.progress("sample", total=total) as advance:
         ims = generate(b, n, wh, cond, class_, top_k, top_p, temperature, cfg, seed, mode, batch_size, prefix,
-                       progress=lambda k: advance(k))
+                       progress=tick)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{'cond' if cond else 'class' if class_ else 'sample'}-{W}x{H}-s{seed}"
     for i, im in enumerate(ims):

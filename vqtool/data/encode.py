@@ -90,8 +90,10 @@ class _Items(torch.utils.data.Dataset):
         return out
 
 
-def _split(files: list[Path], val_count: int, seed: int = 0) -> tuple[list[int], list[int]]:
-    order = sorted(range(len(files)), key=lambda i: hashlib.sha1(f"{seed}:{files[i]}".encode()).hexdigest())
+def _split(files: list[Path], root: Path, val_count: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Deterministic held-out split keyed by relative path (the same wherever the folder lives)."""
+    keys = [hashlib.sha1(f"{seed}:{f.relative_to(root).as_posix()}".encode()).hexdigest() for f in files]
+    order = sorted(range(len(files)), key=keys.__getitem__)
     val = sorted(order[:val_count])
     vs = set(val)
     return [i for i in range(len(files)) if i not in vs], val
@@ -128,7 +130,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
         palette = meta.get("palette") or (seg_ck.get("data") or {}).get("palette")
     if val_count is None:
         val_count = min(max(len(files) // 20, 1), 500) if len(files) > 1 else 0
-    train_idx, val_idx = _split(files, val_count)
+    train_idx, val_idx = _split(files, root, val_count)
     items = [{"path": str(p), "rel": str(p.relative_to(root)), "index": i,
               "cls": classes.index(p.relative_to(root).parts[0]) if classes else None}
              for i, p in enumerate(files)]

@@ -73,7 +73,8 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     if recipe.data.val_count:  # held out from training, for eval-recon every train.eval_every steps
         import hashlib
 
-        order = sorted(files, key=lambda p: hashlib.sha1(str(p).encode()).hexdigest())
+        root = Path(images)
+        order = sorted(files, key=lambda p: hashlib.sha1(p.relative_to(root).as_posix().encode()).hexdigest())
         val_files = sorted(order[:recipe.data.val_count])
         files = [f for f in files if f not in set(val_files)]
     if seg:
