@@ -4,7 +4,6 @@ test_pipeline / test_convert / test_eval with tiny settings."""
 import re
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from vqtool.cli import app
@@ -42,7 +41,8 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
                "transformer": (str(tmp_path / "g.toml"), [])}
     seen = []
     fig = run_demo(tmp_path / "demo", from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40),
-                   big_size=(72, 40), val_size=32, stage_cb=lambda n, d: seen.append((n, d)), device="cpu")
+                   big_size=(72, 40), val_size=32, vq_scenes=(6, 40), stage_cb=lambda n, d: seen.append((n, d)),
+                   device="cpu")
     html = Path(fig["report"]).read_text()
     assert html.count("data:image/png;base64,") >= 6  # label map, sample, reconstructions, 3 curves
     for word in ("label map", "PSNR", "pixel accuracy", "bits/token", "vqtool tokenize", "rFID"):
@@ -53,11 +53,11 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     assert all(d == "running" for _, d in seen)
     seen.clear()
     run_demo(tmp_path / "demo", from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40),
-             big_size=(72, 40), val_size=32, stage_cb=lambda n, d: seen.append((n, d)), device="cpu")
+             big_size=(72, 40), val_size=32, vq_scenes=(6, 40), stage_cb=lambda n, d: seen.append((n, d)),
+             device="cpu")
     assert all(d == "reused" for _, d in seen)
 
 
-@pytest.mark.skipif(not (ROOT / "vqtool" / "_demo" / "scenes-demo.pt").is_file(), reason="no shipped demo checkpoint")
 def test_default_demo_from_shipped_checkpoint(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--fast", "--n-scenes", "4"], catch_exceptions=False)
     assert r.exit_code == 0, r.output

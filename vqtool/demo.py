@@ -78,13 +78,14 @@ def _history(run: Path) -> list[dict]:
     return [json.loads(line) for line in p.read_text().splitlines()] if p.is_file() else []
 
 
-RECIPES = {"vqgan": ("scenes-vqgan-tiny", ["data.resize=0"]), "seg-vqgan": ("scenes-seg-vqgan-tiny", ["data.resize=0"]),
+RECIPES = {"vqgan": ("scenes-vqgan-tiny", []), "seg-vqgan": ("scenes-seg-vqgan-tiny", []),
            "transformer": ("scenes-transformer-tiny", ["train.max_steps=1000"])}
 
 
 def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scenes: int | None = None,
              exact: bool = True, device: str = "auto", stage_cb=None, callbacks_for=None,
-             recipes: dict | None = None, train_size=TRAIN_SIZE, big_size=BIG, val_size: int = 256) -> dict:
+             recipes: dict | None = None, train_size=TRAIN_SIZE, big_size=BIG, val_size: int = 256,
+             vq_scenes: tuple[int, int] = (1000, 256)) -> dict:
     """Run (or reuse) every stage; returns the figures. ``stage_cb(name, detail)`` reports progress;
     ``callbacks_for(name)`` gives a context manager yielding training Callbacks. ``recipes`` and the
     sizes exist for tests (tiny models); the defaults are the demo's."""
@@ -131,7 +132,13 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
           f"vqtool make-scenes {big} --n 4 --size {big_size[0]}x{big_size[1]} --seed 2026")
     history = {}
     if from_scratch:
-        for name, folder in (("vqgan", scenes / "images"), ("seg-vqgan", scenes / "seg")):
+        # the VQGANs learn from many small scenes (128px crops of 256px views: content-rich); the
+        # transformer from window crops of larger scenes (windows at every offset from the horizon)
+        vq = data / "scenes-vq"
+        nv, sv = vq_scenes
+        stage("vqgan scenes", (vq / "classes.json").is_file(), lambda: make_scenes(vq, nv, sv, sv, seed=0),
+              f"vqtool make-scenes {vq} --n {nv} --size {sv}x{sv} --seed 0")
+        for name, folder in (("vqgan", vq / "images"), ("seg-vqgan", vq / "seg")):
             recipe, sets = recipes[name]
 
             def train(name=name, folder=folder, recipe=recipe, sets=sets):

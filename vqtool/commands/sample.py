@@ -51,7 +51,7 @@ def sample(
         ims = generate(b, n, wh, cond, class_, top_k, top_p, temperature, cfg, seed, mode, batch_size, prefix,
                        progress=tick)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{'cond' if cond else 'class' if class_ else 'sample'}-{W}x{H}-s{seed}"
+    stem = f"{cond.stem if cond else f'class-{class_}' if class_ else 'sample'}-{W}x{H}-s{seed}-{mode}"
     for i, im in enumerate(ims):
         p = out / f"{stem}-{i:04d}.png"
         im.save(p)
