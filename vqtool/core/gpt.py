@@ -47,9 +47,11 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.resid_drop = nn.Dropout(cfg.resid_pdrop)
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0):
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, start: int = 0, last_only: bool = False):
         B, T, C = x.shape
         nh, hs = self.n_head, C // self.n_head
+        if last_only:  # keys/values for every position, a query only for the last one
+            return self._last(x, cache, layer, start)
         # (B, T, C) -> (B, nh, T, hs)
         q = self.query(x).view(B, T, nh, hs).transpose(1, 2)
         k = self.key(x).view(B, T, nh, hs).transpose(1, 2)
@@ -69,6 +71,19 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, nh, T, hs) -> (B, T, C)
         return self.resid_drop(self.proj(y))
 
+    def _last(self, x, cache, layer, start):
+        B, T, C = x.shape
+        nh, hs = self.n_head, C // self.n_head
+        q = self.query(x[:, -1:]).view(B, 1, nh, hs).transpose(1, 2)  # (B, nh, 1, hs)
+        k = self.key(x).view(B, T, nh, hs).transpose(1, 2)
+        v = self.value(x).view(B, T, nh, hs).transpose(1, 2)
+        if cache is not None:
+            cache.k[layer, :, :, start:start + T] = k
+            cache.v[layer, :, :, start:start + T] = v
+            k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
+        y = F.scaled_dot_product_attention(q, k, v)  # the last position sees every key: no mask
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, 1, C)))
+
 
 class Block(nn.Module):
     def __init__(self, cfg: GPTConfig):
@@ -79,8 +94,11 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
                                  nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.resid_pdrop))
 
-    def forward(self, x, cache=None, layer=0, start=0):
-        x = x + self.attn(self.ln1(x), cache, layer, start)
+    def forward(self, x, cache=None, layer=0, start=0, last_only=False):
+        if last_only:  # only the last position's output is needed (the final block when sampling)
+            x = x[:, -1:] + self.attn(self.ln1(x), cache, layer, start, last_only=True)
+        else:
+            x = x + self.attn(self.ln1(x), cache, layer, start)
         return x + self.mlp(self.ln2(x))
 
 
@@ -114,8 +132,13 @@ class GPT(nn.Module):
         if start + T > self.cfg.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
         x = self.drop(self.tok_emb(idx) + self.pos_emb[:, start:start + T])
+        # when only the last position is selected, the final block computes nothing else
+        last_only = select is not None and bool((select == T - 1).all())
+        n = len(self.blocks)
         for i, block in enumerate(self.blocks):
-            x = block(x, cache, i, start)
+            x = block(x, cache, i, start, last_only=last_only and i == n - 1)
+        if last_only:
+            return self.head(self.ln_f(x[:, -1]))  # (B, V)
         if select is not None:
             x = x[torch.arange(B, device=x.device), select]  # (B, C): only what is asked for
         return self.head(self.ln_f(x))
