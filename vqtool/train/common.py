@@ -50,6 +50,14 @@ class StopFlag:
             raise KeyboardInterrupt
         self.requested = signal.Signals(signum).name
 
+    def checkpoint(self, step: int, every: int, last: bool, save, warn) -> bool:
+        """Save on schedule, at the end, or when a signal came; True when the loop must stop."""
+        if step % every == 0 or last or self.requested:
+            save(step)
+        if self.requested:
+            warn(f"{self.requested}: checkpoint written at step {step}; continue with --resume")
+        return bool(self.requested)
+
     def restore(self) -> None:
         for sig, h in self._old.items():
             signal.signal(sig, h)

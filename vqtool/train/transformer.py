@@ -242,10 +242,7 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
                 else:
                     metrics.write({"step": step, "fid": fid, "fid_n": recipe.fid_n})
                     logs["fid"] = fid
-            if step % recipe.train.ckpt_every == 0 or last or stop.requested:
-                save(step)
-            if stop.requested:
-                cb.warn(f"{stop.requested}: checkpoint written at step {step}; continue with --resume")
+            if stop.checkpoint(step, recipe.train.ckpt_every, last, save, cb.warn):
                 break
     finally:
         stop.restore()

@@ -35,7 +35,7 @@ def colorize(labels: torch.Tensor, palette: list | None) -> torch.Tensor:
     return (pal[labels] / 127.5 - 1).permute(0, 3, 1, 2)
 
 
-def _setup_data(recipe: VQGANRecipe, images: Path, seg: bool):
+def _setup_data(images: Path, seg: bool):
     files = imgs.list_images(images)
     skipped = imgs.Skipped()
     good = []
@@ -68,7 +68,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     if recipe.optim.grad_accum != 1:
         raise ConfigError("'optim.grad_accum' must be 1 for VQGAN training (the GAN step is per batch)")
 
-    files, skipped, meta, palette = _setup_data(recipe, images, seg)
+    files, skipped, meta, palette = _setup_data(images, seg)
     val_files = []
     if recipe.data.val_count:  # held out from training, for eval-recon every train.eval_every steps
         import hashlib
@@ -221,10 +221,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
                 model.train()
                 metrics.write({"step": step, "eval": ev})
                 logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})
-            if step % recipe.train.ckpt_every == 0 or step == max_steps or stop.requested:
-                save(step)
-            if stop.requested:
-                cb.warn(f"{stop.requested}: checkpoint written at step {step}; continue with --resume")
+            if stop.checkpoint(step, recipe.train.ckpt_every, step == max_steps, save, cb.warn):
                 break
     finally:
         stop.restore()
