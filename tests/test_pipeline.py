@@ -270,3 +270,28 @@ def test_eval_fid_generates_with_model_and_defaults_reference(tmp_path, models, 
     res = json.loads(r.stdout)
     assert res["protocol"]["n_generated"] == 3 and res["protocol"]["n_reference"] == 12  # the tokenized folder
     assert len(list(gen.glob("*.png"))) == 3 and (gen / "fid.json").is_file()
+
+
+def test_bench_stages_with_tiny_settings(tmp_path, models, seg_shards, scenes):
+    """Every `vqtool bench` stage runs and reports its figures (speed is measured, never asserted)."""
+    r = ok(["bench", "vqgan", "--steps", "1", "--batch-size", "2", "--size", "32", "--json"])
+    v = json.loads(r.stdout)
+    assert v["stage"] == "vqgan" and v["images_per_s"] > 0
+    r = ok(["bench", "tokenize", scenes / "images", "--vqgan", models / "vqgan/last.pt", "--n", "4",
+            "--batch-size", "2", "--json"])
+    t = json.loads(r.stdout)
+    assert t["stage"] == "tokenize" and t["images"] == 4
+    r = ok(["bench", "transformer", "--steps", "1", "--batch-size", "2", "--json"])
+    assert json.loads(r.stdout)["tokens_per_s"] > 0
+    r = ok(["bench", "sample", "--size", "48x48", "--naive-tokens", "4", "--json"])
+    assert [row["mode"] for row in json.loads(r.stdout)][:1] == ["naive"]
+    run = tmp_path / "gpt"
+    ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", run, "--set", "train.max_steps=2",
+        "--set", "train.image_every=0"])
+    seg = sorted((scenes / "seg").rglob("*.png"))[0]
+    r = ok(["bench", "quality", "--model", run / "last.pt", "--cond", seg, "--size", "64x48", "--n", "1", "--json"])
+    q = {row["mode"]: row for row in json.loads(r.stdout)}
+    assert set(q) == {"reconstruction of the real scene", "exact", "fast"}
+    assert all(0 <= row["label_agreement"] <= 1 for row in q.values())
+    assert q["exact"]["bits_per_token_exact_windows"] > 0
+    fail(["bench", "quality", "--model", run / "last.pt", "--cond", tmp_path / "missing.png"], "label map not found")

@@ -122,3 +122,35 @@ def test_tiled_decoding_matches_untiled_away_from_seams():
     mask = safe.repeat_interleave(f, 0).repeat_interleave(f, 1)
     diff = (tiled - full).abs()[0].amax(0)
     assert diff[mask].max() < 1e-4
+
+
+def test_channel_norm_is_a_per_position_layer_norm_with_groupnorm_names():
+    from vqtool.core.vqgan import ChannelNorm
+
+    n = ChannelNorm(6)
+    with torch.no_grad():
+        n.weight.uniform_(0.5, 2.0)
+        n.bias.normal_()
+    x = torch.randn(2, 6, 5, 7)
+    ref = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (6,), n.weight, n.bias, eps=1e-6).permute(0, 3, 1, 2)
+    assert torch.allclose(n(x), ref, atol=1e-5)
+    assert set(n.state_dict()) == set(torch.nn.GroupNorm(2, 6).state_dict())
+
+
+@pytest.mark.parametrize("norm,local", [("channel", True), ("group", False)])
+def test_channel_norm_makes_codes_independent_of_far_content(norm, local):
+    # why the tiny recipes use norm="channel": with GroupNorm, changing the right half of an image
+    # changes the codes of its left edge (image-wide statistics); with ChannelNorm it cannot,
+    # once the change is beyond the encoder's receptive field
+    torch.manual_seed(0)
+    cfg = VQGANModelConfig(ch=8, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=1, attn_resolutions=[], resolution=128,
+                           z_channels=8, norm_groups=4, norm=norm, mid_attn=False,
+                           quantizer=QuantizerConfig(n_embed=64, embed_dim=8))
+    m = VQGAN(cfg).eval()
+    a = torch.randn(1, 3, 64, 768)
+    b = a.clone()
+    b[..., 448:] = torch.randn(1, 3, 64, 320) * 3 + 1
+    with torch.no_grad():
+        ha, hb = m.encoder(a), m.encoder(b)
+    same = torch.allclose(ha[..., :4], hb[..., :4], atol=1e-5)  # tokens of pixels 0..63
+    assert same == local

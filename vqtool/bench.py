@@ -256,14 +256,30 @@ def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2,
     src = imgs.list_images(man["source"])[:40]
     root = Path(man["source"])
     labs = [imgs.load_labels(Path(man["seg_dir"]) / p.relative_to(root), b.lay.get("palette")) for p in src]
-    colours = class_colours([imgs.load_rgb(p) for p in src], labs, b.cond.cfg.in_channels)
     f = b.factor
+
+    @torch.no_grad()
+    def recon(im):
+        im = im.crop((0, 0, im.width // f * f, im.height // f * f))
+        return imgs.to_image(decode(b.first, b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices)[0])
+
+    # class colours as the decoder draws them (measured on reconstructions of real scenes): a sample
+    # can only use the decoder's palette, and a tiny VQGAN washes colours out
+    colours = class_colours([recon(imgs.load_rgb(p)) for p in src], [x[: x.shape[0] // f * f, : x.shape[1] // f * f]
+                                                                     for x in labs], b.cond.cfg.in_channels)
     W, H = -(-size[0] // f) * f, -(-size[1] // f) * f
     lab = read_label_map(b, Path(label_map), (W, H))
     cgrid = encode_labels(b.cond, lab)
     h, w = cgrid.shape
     cond = cond_tokens(b.layout, n, cgrid[None].expand(n, h, w), h=h, w=w).to(dev)
     rows = []
+    truth = Path(str(label_map).replace("/seg/", "/images/"))
+    if truth != Path(label_map) and truth.is_file():  # reference: the real scene, through the VQGAN
+        t = time.perf_counter()
+        r = recon(imgs.load_rgb(truth).resize((W, H), Image.BICUBIC))
+        rows.append({"stage": "quality", "mode": "reconstruction of the real scene", "size": f"{size[0]}x{size[1]}",
+                     "samples": 1, "label_agreement": label_agreement(r, lab.numpy(), colours),
+                     "seconds": time.perf_counter() - t})
     for mode in ("exact", "fast"):
         t = time.perf_counter()
         z = sample_grid(b.gpt, b.layout, h, w, cond, seed=seed, mode=mode, top_k=100)

@@ -79,7 +79,7 @@ def _history(run: Path) -> list[dict]:
 
 
 RECIPES = {"vqgan": ("scenes-vqgan-tiny", []), "seg-vqgan": ("scenes-seg-vqgan-tiny", []),
-           "transformer": ("scenes-transformer-tiny", ["train.max_steps=1000"])}
+           "transformer": ("scenes-transformer-tiny", ["train.max_steps=3000"])}
 
 
 def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scenes: int | None = None,
@@ -175,8 +175,10 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
     (out / "history.json").write_text(json.dumps(history))
     history = json.loads((out / "history.json").read_text())
 
-    # sample a 1280x832 landscape from a label map that no model has seen
-    label = sorted((big / "seg").rglob("*.png"))[1]
+    # sample a 1280x832 landscape from a label map that no model has seen: the lake scene, the
+    # biome with the most classes (sky, cloud, snow, mountain, tree, water, sand, grass)
+    maps = sorted((big / "seg").rglob("*.png"))
+    label = next((p for p in maps if p.parent.name == "lake"), maps[0])
     samples = out / "samples"
     mode = "exact" if exact else "fast"
     target = samples / f"landscape-{mode}.png"

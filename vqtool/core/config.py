@@ -50,6 +50,9 @@ class VQGANModelConfig:
     z_channels: int = 256
     dropout: float = 0.0
     norm_groups: int = 32  # GroupNorm groups; taming uses 32 everywhere
+    # "group": taming's GroupNorm (image-wide statistics); "channel": per-position norm over channels,
+    # so codes depend on local content only (tiny recipes: trained on crops, used on whole scenes)
+    norm: Literal["group", "channel"] = "group"
     mid_attn: bool = True
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
 

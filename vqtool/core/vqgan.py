@@ -21,8 +21,28 @@ def swish(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(x)
 
 
-def norm(c: int, groups: int) -> nn.GroupNorm:
-    return nn.GroupNorm(groups, c, eps=1e-6, affine=True)
+class ChannelNorm(nn.Module):
+    """Normalise each position over its channels (a per-pixel LayerNorm; same parameter names as
+    GroupNorm). Why: GroupNorm's statistics span the whole image, so a region's codes change with
+    what else is in the picture; a model trained on 128px crops then encodes a 1280x832 label map
+    differently from its crops (measured: sand read back as 11% sand). This norm keeps the
+    autoencoder local, so codes depend on nearby content only, as sliding-window sampling assumes."""
+
+    def __init__(self, c: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x):
+        # (B, C, H, W) -> (B, H, W, C) so layer_norm's fused kernel normalises over C, and back
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
+
+
+def norm(c: int, groups: int) -> nn.Module:
+    """taming's GroupNorm; groups == 0 selects ChannelNorm (config ``model.norm = "channel"``)."""
+    return nn.GroupNorm(groups, c, eps=1e-6, affine=True) if groups else ChannelNorm(c)
 
 
 class ResnetBlock(nn.Module):
@@ -78,18 +98,23 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+def _groups(cfg: VQGANModelConfig) -> int:
+    return cfg.norm_groups if cfg.norm == "group" else 0
+
+
 def _mid(c: int, cfg: VQGANModelConfig) -> nn.Module:
     mid = nn.Module()
-    mid.block_1 = ResnetBlock(c, c, cfg.dropout, cfg.norm_groups)
-    mid.attn_1 = AttnBlock(c, cfg.norm_groups) if cfg.mid_attn else nn.Identity()
-    mid.block_2 = ResnetBlock(c, c, cfg.dropout, cfg.norm_groups)
+    g = _groups(cfg)
+    mid.block_1 = ResnetBlock(c, c, cfg.dropout, g)
+    mid.attn_1 = AttnBlock(c, g) if cfg.mid_attn else nn.Identity()
+    mid.block_2 = ResnetBlock(c, c, cfg.dropout, g)
     return mid
 
 
 class Encoder(nn.Module):
     def __init__(self, cfg: VQGANModelConfig):
         super().__init__()
-        g, mult = cfg.norm_groups, [1, *cfg.ch_mult]
+        g, mult = _groups(cfg), [1, *cfg.ch_mult]
         self.conv_in = nn.Conv2d(cfg.in_channels, cfg.ch, 3, 1, 1)
         self.down = nn.ModuleList()
         res, cin = cfg.resolution, cfg.ch
@@ -126,7 +151,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: VQGANModelConfig):
         super().__init__()
-        g, n = cfg.norm_groups, len(cfg.ch_mult)
+        g, n = _groups(cfg), len(cfg.ch_mult)
         cin = cfg.ch * cfg.ch_mult[-1]
         res = cfg.resolution // 2 ** (n - 1)
         self.conv_in = nn.Conv2d(cfg.z_channels, cin, 3, 1, 1)
