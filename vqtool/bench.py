@@ -245,6 +245,7 @@ def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2,
     import numpy as np
     from PIL import Image
 
+    from vqtool import api
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import bits_per_token, class_colours, label_agreement
     from vqtool.generate import decode, encode_labels, load_transformer, read_label_map
@@ -258,15 +259,17 @@ def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2,
     labs = [imgs.load_labels(Path(man["seg_dir"]) / p.relative_to(root), b.lay.get("palette")) for p in src]
     f = b.factor
 
-    @torch.no_grad()
-    def recon(im):
-        im = im.crop((0, 0, im.width // f * f, im.height // f * f))
-        return imgs.to_image(decode(b.first, b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices)[0])
+    def recon(im):  # through the VQGAN (api.encode centre-crops to multiples of f)
+        return api.decode(b, api.encode(b, im))
+
+    def centre(lab, im):  # the label map cropped as api.encode cropped its image
+        (H, W), (w, h) = lab.shape, im.size
+        return lab[(H - h) // 2:(H - h) // 2 + h, (W - w) // 2:(W - w) // 2 + w]
 
     # class colours as the decoder draws them (measured on reconstructions of real scenes): a sample
     # can only use the decoder's palette, and a tiny VQGAN washes colours out
-    colours = class_colours([recon(imgs.load_rgb(p)) for p in src], [x[: x.shape[0] // f * f, : x.shape[1] // f * f]
-                                                                     for x in labs], b.cond.cfg.in_channels)
+    recons = [recon(imgs.load_rgb(p)) for p in src]
+    colours = class_colours(recons, [centre(x, r) for x, r in zip(labs, recons)], b.cond.cfg.in_channels)
     W, H = -(-size[0] // f) * f, -(-size[1] // f) * f
     lab = read_label_map(b, Path(label_map), (W, H))
     cgrid = encode_labels(b.cond, lab)
