@@ -7,6 +7,15 @@ from PIL import Image
 
 os.environ["VQTOOL_OFFLINE"] = "1"  # never wait on the network in tests
 
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# CI: few, reproducible examples per property (the suite stays within minutes on 2 cores);
+# HYPOTHESIS_PROFILE=thorough explores more.
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("ci", max_examples=25, derandomize=True, **_common)
+settings.register_profile("thorough", max_examples=200, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 TINY_VQGAN = """
 kind = "vqgan"
 [model]

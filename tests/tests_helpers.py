@@ -1,5 +1,10 @@
 """Tiny recipes and CLI helpers shared by the tests."""
 
+import sys
+import types
+
+import torch
+
 from typer.testing import CliRunner
 
 from vqtool.cli import app
@@ -66,3 +71,76 @@ log_every = 3
 ckpt_every = 3
 image_every = 6
 """
+
+
+def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, n_labels=9, seed=0):
+    """A randomly initialised transformer checkpoint (f=4 VQGANs, 2-layer GPT) written in
+    vqtool's format without training: for fast CLI tests of sampling."""
+    import torch
+
+    from vqtool.core import checkpoint as ck
+    from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
+    from vqtool.core.gpt import GPT
+    from vqtool.core.vqgan import VQGAN
+    from vqtool.train.transformer import layout_for
+
+    torch.manual_seed(seed)
+
+    def vq(ch_in):
+        cfg = VQGANModelConfig(in_channels=ch_in, out_channels=ch_in, ch=8, ch_mult=[1, 2, 2], num_res_blocks=1,
+                               attn_resolutions=[], resolution=32, z_channels=8, norm_groups=4,
+                               quantizer=QuantizerConfig(n_embed=n_embed, embed_dim=8))
+        m = VQGAN(cfg)
+        m.quantize.embedding.weight.data.normal_()
+        return {"config": to_dict(cfg), "model": m.state_dict(), "data": None}
+
+    classes = ["alpine", "desert", "forest", "lake"]
+    manifest = {"codebook_size": n_embed, "mode": mode, "cond_codebook_size": n_embed, "classes": classes,
+                "label_classes": [f"c{i}" for i in range(n_labels)], "palette": None}
+    lay = layout_for(manifest, window)
+    gcfg = GPTConfig(vocab_size=lay["n_embed"] + lay["cond_vocab"], block_size=lay["cond_len"] + window ** 2 - 1,
+                     n_layer=2, n_head=2, n_embd=16)
+    gpt = GPT(gcfg)
+    for p in gpt.parameters():
+        p.data.normal_(0, 0.3)
+    recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": window},
+              "class_dropout": class_dropout}
+    ck.save_checkpoint(path, {"format": ck.TRANSFORMER, "config": recipe, "model": gpt.state_dict(), "step": 0,
+                              "cond": lay, "first_stage": vq(3), "cond_stage": vq(n_labels) if mode == "seg" else None,
+                              "manifest": None})
+    return path
+
+
+def label_map(path, size=(40, 28), n_labels=9, seed=0):
+    """A grayscale PNG of class ids."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n_labels, (size[1] // 8 + 1, size[0] // 8 + 1), dtype=np.uint8)
+    a = np.kron(a, np.ones((8, 8), np.uint8))[:size[1], :size[0]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a, "L").save(path)
+    return path
+
+
+def lightning_file(state_dict, tmp_path, name="last.ckpt"):
+    """A Lightning-1.0-style file: bookkeeping, a callback keyed by its class, optimizer states."""
+    mod = types.ModuleType("pytorch_lightning.callbacks.model_checkpoint")
+
+    ModelCheckpoint = type("ModelCheckpoint", (), {"__module__": mod.__name__})
+    mod.ModelCheckpoint = ModelCheckpoint
+    names = ["pytorch_lightning", "pytorch_lightning.callbacks", mod.__name__]
+    for n in names[:2]:
+        sys.modules.setdefault(n, types.ModuleType(n))
+    sys.modules[mod.__name__] = mod
+    try:
+        payload = {"epoch": 3, "global_step": 1234, "pytorch-lightning_version": "1.0.8",
+                   "callbacks": {ModelCheckpoint: {"best_model_score": torch.tensor(0.5), "best_model_path": "x"}},
+                   "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-4}]}], "lr_schedulers": [],
+                   "state_dict": state_dict}
+        torch.save(payload, tmp_path / name)
+    finally:
+        for n in names:
+            sys.modules.pop(n, None)
+    return tmp_path / name

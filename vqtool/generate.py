@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vqtool.core import checkpoint as ck
-from vqtool.core import runtime
+from vqtool.core import memory
 from vqtool.core.config import GPTConfig, from_dict
 from vqtool.core.errors import VqtoolError
 from vqtool.core.gpt import GPT
@@ -110,8 +110,12 @@ def encode_labels(model: VQGAN, lab: torch.Tensor, tile: int = 64, margin: int =
 # --------------------------------------------------------------------------- decoding
 
 
+DECODE_TILE, DECODE_MAX_TOKENS = 64, 128 * 128
+
+
 @torch.no_grad()
-def decode(model: VQGAN, z: torch.Tensor, tile: int = 64, overlap: int = 16, max_tokens: int = 128 * 128) -> torch.Tensor:
+def decode(model: VQGAN, z: torch.Tensor, tile: int = DECODE_TILE, overlap: int = 16,
+           max_tokens: int = DECODE_MAX_TOKENS) -> torch.Tensor:
     """(B, h, w) codes -> (B, C, h·f, w·f). Above ``max_tokens`` decode overlapping tiles and
     blend them with linear ramps, so memory (and the decoder's global attention) stays bounded."""
     B, h, w = z.shape
@@ -157,56 +161,109 @@ def grid_size(b: Bundle, size: tuple[int, int] | None, cond_path: Path | None) -
     return size
 
 
-@torch.no_grad()
-def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_path: Path | None = None,
-             class_: str | None = None, top_k: int | None = 100, top_p: float | None = None,
-             temperature: float = 1.0, cfg: float | None = None, seed: int = 0, mode: str = "exact",
-             batch_size: int = 4, prefix: Path | None = None, naive: bool = False, progress=None) -> list[Image.Image]:
-    """Sample ``n`` images; each sample's result depends only on (seed, its number, arguments)."""
+def check_options(b: Bundle, top_k: int | None, top_p: float | None, temperature: float,
+                  cfg: float | None) -> None:
+    """Refuse sampling options this model cannot honour (one message each)."""
     if temperature <= 0:
         raise VqtoolError("--temperature must be > 0")
     if top_k is not None and top_k < 1:
         raise VqtoolError("--top-k must be >= 1 (leave it out for no top-k filtering)")
     if top_p is not None and not 0 < top_p <= 1:
         raise VqtoolError("--top-p must be in (0, 1]")
+    if cfg is None:
+        return
+    if b.layout.mode != "class":
+        raise VqtoolError(f"--cfg (classifier-free guidance) needs a class-conditional model trained with "
+                          f"class_dropout > 0; this model is {MODE_NAMES[b.layout.mode]}")
+    if b.layout.null_class is None or not (b.ckpt.get("config") or {}).get("class_dropout", 0) > 0:
+        raise VqtoolError("--cfg needs a null class trained by class dropout, and this model was trained with "
+                          "class_dropout = 0 (its null class is untrained); retrain with --set class_dropout=0.1 "
+                          "or sample without --cfg")
+    if cfg <= 0:
+        raise VqtoolError("--cfg must be > 0 (1 is no guidance)")
+
+
+def check_memory(b: Bundle, n: int, batch_size: int, size: tuple[int, int], cfg: float | None,
+                 limit: int | None) -> None:
+    """Refuse a request whose estimated peak memory exceeds ``limit`` (see core.memory)."""
+    f = b.factor
+    Wf, Hf = -(-size[0] // f) * f, -(-size[1] // f) * f
+    need = memory.sample_bytes(b.first.cfg, b.cond.cfg if b.layout.mode == "seg" else None, b.gpt.cfg, n,
+                               batch_size, Wf, Hf, f, b.layout.window, cfg not in (None, 1.0), DECODE_TILE,
+                               DECODE_MAX_TOKENS)
+    memory.check(need, limit, f"sampling {n} image(s) of {size[0]}x{size[1]} in batches of {min(batch_size, n)}",
+                 "ask for a smaller --size, --n or --batch-size")
+
+
+@torch.no_grad()
+def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_path: Path | None = None,
+             class_: str | None = None, top_k: int | None = 100, top_p: float | None = None,
+             temperature: float = 1.0, cfg: float | None = None, seed: int = 0, mode: str = "exact",
+             batch_size: int = 4, prefix: Path | None = None, naive: bool = False, progress=None,
+             first_sample: int = 0, max_memory: int | None = None) -> list[Image.Image]:
+    """Sample ``n`` images with one conditioning; sample k is numbered ``first_sample + k`` and
+    depends only on (seed, its number, the arguments), never on the batch size."""
     if b.layout.mode == "seg" and cond_path is None:
         raise VqtoolError("this model is segmentation-conditional: give a label map with --cond")
     if b.layout.mode == "class" and class_ is None:
         raise VqtoolError("this model is class-conditional: give --class NAME|ID; classes: "
                           + ", ".join(b.lay.get("classes") or []))
-    if class_ is not None:
-        cls = resolve_class(b, class_)
+    cls = resolve_class(b, class_) if class_ is not None else None
     if cond_path is not None and b.layout.mode != "seg":
         raise VqtoolError(f"--cond was given, but this model is {MODE_NAMES[b.layout.mode]} (no segmentation)")
-    W, H = grid_size(b, size, cond_path)
+    cond = cond_path if b.layout.mode == "seg" else cls
+    return generate_each(b, [cond] * n, size, top_k, top_p, temperature, cfg, seed, mode, batch_size, prefix,
+                         naive, progress, first_sample, max_memory)
+
+
+@torch.no_grad()
+def generate_each(b: Bundle, conds: list, size: tuple[int, int] | None = None, top_k: int | None = 100,
+                  top_p: float | None = None, temperature: float = 1.0, cfg: float | None = None, seed: int = 0,
+                  mode: str = "exact", batch_size: int = 4, prefix: Path | None = None, naive: bool = False,
+                  progress=None, first_sample: int = 0, max_memory: int | None = None) -> list[Image.Image]:
+    """One image per entry of ``conds`` (a label-map path, a class id or None), in batches.
+    Consecutive samples whose grids have the same size share a batch."""
+    check_options(b, top_k, top_p, temperature, cfg)
+    sizes = [grid_size(b, size, c if b.layout.mode == "seg" else None) for c in conds]
+    for sz in set(sizes):
+        check_memory(b, sizes.count(sz), batch_size, sz, cfg, max_memory)
     f = b.factor
-    Wf, Hf = -(-W // f) * f, -(-H // f) * f  # next multiple of f; cropped back at the end
-    h, w = Hf // f, Wf // f
     dev = next(b.gpt.parameters()).device
-    cgrid = None
-    if b.layout.mode == "seg":
-        cgrid = encode_labels(b.cond, read_label_map(b, cond_path, (Wf, Hf)))
+    grids: dict = {}  # label map -> cond codes, encoded once per (path, size)
     pre = None
-    if prefix is not None:
-        im = imgs.load_rgb(Path(prefix)).resize((Wf, Hf), Image.BICUBIC)
-        pre = b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices[:, : h // 2]
-    out = []
-    for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
+    out: list[Image.Image] = []
+    k = 0
+    while k < len(conds):
+        W, H = sizes[k]
+        m = 1
+        while m < batch_size and k + m < len(conds) and sizes[k + m] == (W, H):
+            m += 1
+        Wf, Hf = -(-W // f) * f, -(-H // f) * f  # next multiple of f; cropped back at the end
+        h, w = Hf // f, Wf // f
+        part = conds[k:k + m]
         if b.layout.mode == "seg":
-            cond = cond_tokens(b.layout, m, cgrid[None].expand(m, h, w), h=h, w=w).to(dev)
+            for c in part:
+                if (c, Wf, Hf) not in grids:
+                    grids[(c, Wf, Hf)] = encode_labels(b.cond, read_label_map(b, c, (Wf, Hf)))
+            cond = cond_tokens(b.layout, m, torch.stack([grids[(c, Wf, Hf)] for c in part]), h=h, w=w)
         elif b.layout.mode == "class":
-            cond = cond_tokens(b.layout, m, classes=[cls] * m).to(dev)
+            cond = cond_tokens(b.layout, m, classes=part)
         else:
-            cond = cond_tokens(b.layout, m).to(dev)
-        kw = dict(seed=seed, first_sample=start, temperature=temperature, top_k=top_k, top_p=top_p)
+            cond = cond_tokens(b.layout, m)
+        cond = cond.to(dev)
+        if prefix is not None and pre is None:
+            im = imgs.load_rgb(Path(prefix)).resize((Wf, Hf), Image.BICUBIC)
+            pre = b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices[:, : h // 2]
+        kw = dict(seed=seed, first_sample=first_sample + k, temperature=temperature, top_k=top_k, top_p=top_p)
         if naive:
             z = sample_naive(b.gpt, b.layout, h, w, cond, **kw)
         else:
             z = sample_grid(b.gpt, b.layout, h, w, cond, cfg_scale=cfg, mode=mode,
                             prefix=None if pre is None else pre.expand(m, -1, -1), progress=progress, **kw)
-        x = decode(b.first, z)
-        out += [imgs.to_image(x[k]).crop((0, 0, W, H)) for k in range(m)]
+        # one sample per decoder pass: conv kernels round differently at other batch sizes, and a
+        # sample's PNG must not depend on the batch it was drawn in
+        out += [imgs.to_image(decode(b.first, z[i:i + 1])[0]).crop((0, 0, W, H)) for i in range(m)]
+        k += m
     return out
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # any int64 or uint64
+SeedOpt = Annotated[int, typer.Option("--seed", min=SEED_MIN, max=SEED_MAX,
+                                      help="Random seed, any 64-bit integer (same seed, same result).")]
+ModeOpt = Annotated[Literal["exact", "fast"], typer.Option(
+    "--mode", help="exact: the paper's window rule; fast: reuse each window for 8 tokens.")]
 RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="Shipped recipe name or path to a .toml file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key, e.g. --set optim.lr=1e-4 (repeatable).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")]
@@ -28,6 +32,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def parse_memory(text: str | None) -> int | None:
+    """--max-memory: '16GB', '512MiB', '0' (no limit) -> bytes; None: what is available now."""
+    if text is None:
+        return None
+    from vqtool.core.memory import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+MaxMemoryOpt = Annotated[Optional[str], typer.Option(
+    "--max-memory", help="Refuse requests estimated to need more (e.g. 16GB, 512MiB; 0: no limit). "
+                         "Default: the memory available now.")]
 SizeOpt = Annotated[Optional[str], typer.Option("--size", help="WIDTHxHEIGHT in pixels, e.g. 1280x832.")]
 
 

@@ -5,7 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import DeviceOpt, JsonOpt, SeedOpt, WeightsDirOpt, user_errors
+from vqtool.commands._options import (DeviceOpt, JsonOpt, MaxMemoryOpt, ModeOpt, SeedOpt, WeightsDirOpt, parse_memory,
+                                      user_errors)
 
 InceptionOpt = Annotated[Optional[Path], typer.Option("--inception-weights", envvar="VQTOOL_INCEPTION_WEIGHTS",
                                                       help="FID Inception weights file (else weights folder, else torch hub cache).")]
@@ -21,7 +22,8 @@ def eval_fid(
     top_p: Annotated[Optional[float], typer.Option("--top-p")] = None,
     temperature: Annotated[float, typer.Option("--temperature")] = 1.0,
     cfg: Annotated[Optional[float], typer.Option("--cfg")] = None,
-    mode: Annotated[str, typer.Option("--mode")] = "exact",
+    mode: ModeOpt = "exact",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples generated per batch (with --n).")] = 16,
     kid: Annotated[bool, typer.Option("--kid")] = False,
     isc: Annotated[bool, typer.Option("--isc")] = False,
     prc: Annotated[bool, typer.Option("--prc")] = False,
@@ -29,18 +31,21 @@ def eval_fid(
     weights_dir: WeightsDirOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
+    max_memory: MaxMemoryOpt = None,
     json_: JsonOpt = False,
 ):
     """FID of GENERATED against REFERENCE through torch-fidelity; writes GENERATED/fid.json with the protocol."""
     from vqtool.commands import _ui
     from vqtool.eval.fid import compute_metrics, reference_from_model, write_result
 
+    limit = parse_memory(max_memory)
     if n:
         from vqtool.eval.generate_set import generate_set
 
         with _ui.progress("generate", total=n) as advance:
             generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
-                         mode=mode, seed=seed, device=device, progress=advance)
+                         mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit,
+                         progress=advance)
     if reference is None:
         if not model.exists():
             from vqtool.core.errors import VqtoolError

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import DeviceOpt, SeedOpt, SizeOpt, parse_size, user_errors
+from vqtool.commands._options import (DeviceOpt, MaxMemoryOpt, ModeOpt, SeedOpt, SizeOpt, parse_memory, parse_size,
+                                      user_errors)
 
 
 @user_errors
@@ -20,12 +21,13 @@ def sample(
     top_p: Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
     temperature: Annotated[float, typer.Option("--temperature", help="> 0; applied before top-k.")] = 1.0,
     cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance scale (class models trained with class_dropout).")] = None,
-    mode: Annotated[Literal["exact", "fast"], typer.Option("--mode", help="exact: the paper's window rule; fast: reuse each window for 8 tokens.")] = "exact",
+    mode: ModeOpt = "exact",
     prefix: Annotated[Optional[Path], typer.Option("--prefix", help="Image completion: keep this image's top half.")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Also write all samples as one grid.png.")] = False,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option("--out", help="Folder for the PNGs.")] = Path("samples"),
     device: DeviceOpt = "auto",
+    max_memory: MaxMemoryOpt = None,
 ):
     """Sample images at any size (sliding window beyond the training window)."""
     from vqtool.commands import _ui
@@ -34,6 +36,7 @@ def sample(
     from vqtool.train.common import save_grid
 
     wh = parse_size(size) if size else None
+    limit = parse_memory(max_memory)
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
     W, H = grid_size(b, wh, cond)
@@ -48,8 +51,8 @@ def sample(
         advance(k, status=f"{done[0] / max(time.time() - t0, 1e-9):.0f} tokens/s")
 
     with _ui.progress("sample", total=total) as advance:
-        ims = generate(b, n, wh, cond, class_, top_k, top_p, temperature, cfg, seed, mode, batch_size, prefix,
-                       progress=tick)
+        ims = generate(b, n, wh, cond, class_, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
+                       seed=seed, mode=mode, batch_size=batch_size, prefix=prefix, progress=tick, max_memory=limit)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{cond.stem if cond else f'class-{class_}' if class_ else 'sample'}-{W}x{H}-s{seed}-{mode}"
     for i, im in enumerate(ims):

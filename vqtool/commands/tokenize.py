@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import DeviceOpt, JsonOpt, user_errors
+from vqtool.commands._options import DeviceOpt, JsonOpt, MaxMemoryOpt, parse_memory, user_errors
 
 
 @user_errors
@@ -24,6 +24,7 @@ def tokenize(
     workers: Annotated[int, typer.Option("--workers", min=0, help="Image-loading processes.")] = 0,
     val: Annotated[Optional[int], typer.Option("--val", min=0, help="Images held out for validation (default 5%, at most 500).")] = None,
     device: DeviceOpt = "auto",
+    max_memory: MaxMemoryOpt = None,
     json_: JsonOpt = False,
 ):
     """Encode images (and label maps) into webdataset shards of code grids plus manifest.json.
@@ -33,13 +34,14 @@ def tokenize(
     from vqtool.commands import _ui
     from vqtool.data.encode import auto_seg, tokenize_dataset
 
+    limit = parse_memory(max_memory)
     if seg is None and not no_seg:
         seg = auto_seg(images, seg_vqgan)
         if seg is not None:
             _ui.info(f"using label maps in {seg} with {seg_vqgan} (found beside the images; --no-seg to skip)")
     with _ui.progress("tokenize") as advance:
         s = tokenize_dataset(images, out, vqgan, seg, seg_vqgan, size, max_side, flip, shard_size, batch_size,
-                             workers, val, device, callbacks=_ui_callbacks(), progress=advance)
+                             workers, val, device, callbacks=_ui_callbacks(), progress=advance, max_memory=limit)
     if json_:
         _ui.emit_json(s)
         return

@@ -35,7 +35,7 @@ class QuantizerConfig:
     ema_decay: float = 0.99
     restart_dead: bool = False  # replace codes unused for a while by recent encoder outputs
     restart_every: int = 50  # steps between restart checks
-    restart_threshold: float = 0.01  # EMA usage (assignments per step) below which a code is dead
+    restart_threshold: float = 0.01  # dead below this EMA share of a uniform assignment (1 = average use)
 
 
 @dataclass

@@ -125,22 +125,19 @@ class GPT(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None, start: int = 0,
-                select: torch.Tensor | None = None) -> torch.Tensor:
+                last: bool = False) -> torch.Tensor:
         """Logits (B, T, V) for tokens ``idx`` (B, T) at positions start..start+T-1; with
-        ``select`` (B,) only the logits at those sequence indices, (B, V)."""
+        ``last`` only the last position's, (B, V), and the final block computes nothing else.
+        (A flag, not an index tensor: deciding it from a tensor would sync the GPU every call.)"""
         B, T = idx.shape
         if start + T > self.cfg.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
         x = self.drop(self.tok_emb(idx) + self.pos_emb[:, start:start + T])
-        # when only the last position is selected, the final block computes nothing else
-        last_only = select is not None and bool((select == T - 1).all())
         n = len(self.blocks)
         for i, block in enumerate(self.blocks):
-            x = block(x, cache, i, start, last_only=last_only and i == n - 1)
-        if last_only:
+            x = block(x, cache, i, start, last_only=last and i == n - 1)
+        if last:
             return self.head(self.ln_f(x[:, -1]))  # (B, V)
-        if select is not None:
-            x = x[torch.arange(B, device=x.device), select]  # (B, C): only what is asked for
         return self.head(self.ln_f(x))
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:

@@ -37,6 +37,12 @@ def adaptive_weight(nll: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.T
     return (g_nll.norm() / (g_gan.norm() + eps)).clamp(0.0, 1e4).detach()
 
 
+def full_precision(t: torch.Tensor):
+    """Leave any autocast region: ``.float()`` inside autocast does not stop the next conv from
+    running in bf16. LPIPS distances and hinge margins are compared against small numbers."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 class VQGANLoss(nn.Module):
     def __init__(self, cfg: LossConfig, in_channels: int = 3, perceptual: nn.Module | None = None):
         super().__init__()
@@ -54,7 +60,8 @@ class VQGANLoss(nn.Module):
         rec = (x - xrec).abs()  # L1, per pixel
         p_loss = torch.zeros((), device=x.device)
         if self.perceptual is not None and self.cfg.perceptual_weight > 0:
-            p_loss = self.perceptual(x.float(), xrec.float()).mean()  # (B,1,1,1) in taming
+            with full_precision(x):
+                p_loss = self.perceptual(x.float(), xrec.float()).mean()  # (B,1,1,1) in taming
             rec = rec + self.cfg.perceptual_weight * p_loss
         nll = rec.mean()
         loss = nll + self.cfg.codebook_weight * qloss
@@ -63,7 +70,8 @@ class VQGANLoss(nn.Module):
         if self.disc_active(step):
             disc = disc or self.discriminator
             # the generator wants D to call its output real: minimise -D(x̂) (hinge generator loss)
-            g_loss = -disc(xrec).mean()
+            with full_precision(x):
+                g_loss = -disc(xrec.float()).mean()
             if last_layer is not None and torch.is_grad_enabled():
                 d_weight = adaptive_weight(nll, g_loss, last_layer, self.cfg.adaptive_eps)
             else:
@@ -76,7 +84,8 @@ class VQGANLoss(nn.Module):
 
     def discriminator_loss(self, x, xrec, disc: nn.Module | None = None) -> tuple[torch.Tensor, dict]:
         disc = disc or self.discriminator
-        real, fake = disc(x.detach()), disc(xrec.detach())
+        with full_precision(x):
+            real, fake = disc(x.detach().float()), disc(xrec.detach().float())
         d_loss = self.cfg.disc_factor * self.d_loss_fn(real, fake)
         return d_loss, {"d_loss": d_loss.item(), "logits_real": real.mean().item(),
                         "logits_fake": fake.mean().item()}

@@ -130,7 +130,10 @@ class VectorQuantizer(nn.Module):
         self.embedding.weight.data.copy_(self.ema_sum / smoothed[:, None])
 
     def _maybe_restart(self, ze: torch.Tensor, counts: torch.Tensor) -> None:
-        self.usage_ema.mul_(0.99).add_(counts, alpha=0.01)
+        # usage as a share of a uniform assignment (1.0 = every code used equally), not a raw count:
+        # the global batch (batch size x GPUs x tokens per image) then does not change what "dead" means
+        share = counts * (self.n_embed / counts.sum().clamp(min=1))
+        self.usage_ema.mul_(0.99).add_(share, alpha=0.01)
         self.steps += 1
         if int(self.steps) % self.cfg.restart_every:
             return

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vqtool.core.gpt import GPT, KVCache
 
@@ -70,9 +69,18 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
 
 def position_uniform(seed: int, sample: torch.Tensor, i: int | torch.Tensor, j: int | torch.Tensor) -> torch.Tensor:
-    """A uniform in [0, 1) from (seed, sample number, i, j): SplitMix64 over int64 (wrapping)."""
-    x = (torch.as_tensor(sample, dtype=torch.int64) * 0x9E3779B1 + torch.as_tensor(i, dtype=torch.int64) * 0x85EBCA77
-         + torch.as_tensor(j, dtype=torch.int64) * 0xC2B2AE3D + seed * 0x27D4EB2F165667C5
+    """A uniform in [0, 1) from (seed, sample number, i, j): SplitMix64 over int64 (wrapping).
+
+    Any Python int is a valid seed: it is reduced modulo 2**64 before it meets a tensor (a seed
+    times a 64-bit constant overflows a Python-int-to-int64 conversion). The result lives on the
+    device of ``sample``."""
+    sample = torch.as_tensor(sample, dtype=torch.int64)
+    dev = sample.device
+    s = seed % (1 << 64)
+    s = s - (1 << 64) if s >= (1 << 63) else s  # the same 64 bits, as a signed int64
+    x = (sample * 0x9E3779B1 + torch.as_tensor(i, dtype=torch.int64, device=dev) * 0x85EBCA77
+         + torch.as_tensor(j, dtype=torch.int64, device=dev) * 0xC2B2AE3D
+         + torch.tensor(s, dtype=torch.int64, device=dev) * 0x27D4EB2F165667C5
          - 7046029254386353131)  # SplitMix64's increment (0x9E3779B97F4A7C15 as int64): 0 does not map to 0
     for shift, mul in ((30, -4658895280553007687), (27, -7723592293110705685)):
         x = (x ^ ((x >> shift) & ((1 << (64 - shift)) - 1))) * mul
@@ -83,7 +91,7 @@ def position_uniform(seed: int, sample: torch.Tensor, i: int | torch.Tensor, j: 
 def draw(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF sample of each row of (filtered) logits with the given uniforms."""
     cdf = logits.double().softmax(-1).cumsum(-1)
-    idx = (cdf <= (u[:, None] * cdf[:, -1:])).sum(-1)  # first token whose cdf exceeds u (u=0 is safe)
+    idx = (cdf <= (u.to(cdf.device)[:, None] * cdf[:, -1:])).sum(-1)  # first token whose cdf exceeds u (u=0 is safe)
     return idx.clamp(max=logits.shape[-1] - 1)
 
 
@@ -177,7 +185,7 @@ def sample_naive(gpt: GPT, layout: Layout, h: int, w: int, cond: torch.Tensor, s
     W = layout.window
     Wh, Ww = min(h, W), min(w, W)
     z = torch.zeros(n, h, w, dtype=torch.long, device=cond.device)
-    ids = torch.arange(first_sample, first_sample + n)
+    ids = torch.arange(first_sample, first_sample + n, device=cond.device)
     for i in range(h):
         r0 = window_start(i, h, Wh)
         for j in range(w):
@@ -221,7 +229,7 @@ def sample_grid(gpt: GPT, layout: Layout, h: int, w: int, cond: torch.Tensor, se
         r = prefix.shape[1]
         z[:, :r] = prefix.to(dev)
         done[:r] = [w] * r
-    ids = torch.arange(first_sample, first_sample + n)
+    ids = torch.arange(first_sample, first_sample + n, device=dev)
     if h <= W and w <= W:  # one placement for the whole grid: plain cached decoding
         _decode_window(gpt, layout, step, z, cond, done, seed, ids, record, progress)
         return z
@@ -261,7 +269,7 @@ def _decode_window(gpt, layout, step, z, cond, done, seed, ids, record, progress
     seq = step.guided(torch.cat([cc, z[:, :r].reshape(n, -1)], 1))
     L = seq.shape[1]
     cache = KVCache.empty(gpt.cfg, seq.shape[0], L + h * w - r * w, seq.device, gpt.tok_emb.weight.dtype)
-    logits = gpt(seq, cache=cache, start=0, select=torch.full((seq.shape[0],), L - 1, device=seq.device))
+    logits = gpt(seq, cache=cache, start=0, last=True)
     for t, pos in enumerate(range(r * w, h * w)):
         i, j = divmod(pos, w)
         lg = step.finish(logits)
@@ -292,12 +300,13 @@ def _run_group(gpt, layout, step, z, cond, rows, blks, p, length, h, w, Wh, Ww, 
     seq = step.guided(torch.cat(seqs))  # (R*n [x2], Lc + p)
     L = seq.shape[1]
     cache = KVCache.empty(gpt.cfg, seq.shape[0], L + length - 1, seq.device, gpt.tok_emb.weight.dtype)
-    logits = gpt(seq, cache=cache, start=0, select=torch.full((seq.shape[0],), L - 1, device=seq.device))
-    rows_t = torch.tensor(rows).repeat_interleave(n)
+    logits = gpt(seq, cache=cache, start=0, last=True)
+    rows_t = torch.tensor(rows, device=z.device).repeat_interleave(n)
+    cols_t = torch.tensor(cols, device=z.device).repeat_interleave(n)
     sample_t = ids.repeat(len(rows))
     for t in range(length):
         lg = step.finish(logits)  # (R*n, V)
-        j = torch.tensor(cols).repeat_interleave(n) + t
+        j = cols_t + t
         if record is not None:
             for k in range(len(rows)):
                 record[(rows[k], int(cols[k] + t))] = lg[k * n:(k + 1) * n].float().cpu()

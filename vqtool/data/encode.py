@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vqtool.core import runtime
+from vqtool.core import memory, runtime
 from vqtool.core.checkpoint import state_fingerprint
 from vqtool.core.errors import DataError
 from vqtool.core.loading import load_vqgan
@@ -55,15 +55,35 @@ def target_size(w: int, h: int, size: int, max_side: int, f: int) -> tuple[int, 
 class _Items(torch.utils.data.Dataset):
     """Loads and preprocesses one image (and label map) per item; failures become reasons."""
 
-    def __init__(self, items, size, max_side, f, seg_dir, palette, n_labels):
+    def __init__(self, items, size, max_side, f, seg_dir, palette, n_labels, model_cfg=None, limit=0):
         self.items, self.size, self.max_side, self.f = items, size, max_side, f
         self.seg_dir, self.palette, self.n_labels = seg_dir, palette, n_labels
+        self.model_cfg, self.limit = model_cfg, limit
+
+    def too_large(self, path) -> str | None:
+        """Why one image alone would not fit the memory limit (read from its header), or None."""
+        if not self.limit:
+            return None
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except (OSError, ValueError):
+            return None  # load_rgb gives the real reason
+        _, _, Wt, Ht = target_size(w, h, self.size, self.max_side, self.f)
+        need = memory.encode_bytes(self.model_cfg, 1, Wt, Ht)
+        if need > self.limit:
+            return (f"encoding it at {Wt}x{Ht} would need about {memory.fmt(need)}, more than the "
+                    f"{memory.fmt(self.limit)} limit (use --max-side or --max-memory)")
+        return None
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         it = self.items[i]
+        big = self.too_large(it["path"])
+        if big:
+            return {**it, "error": big}
         try:
             im = imgs.load_rgb(it["path"])
         except DataError as e:
@@ -104,7 +124,9 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
                      seg_vqgan: Path | None = None, size: int | None = None, max_side: int = 0,
                      flip: bool = False, shard_size: int = 1000, batch_size: int = 16, workers: int = 0,
                      val_count: int | None = None, device: str = "auto",
-                     callbacks: Callbacks | None = None, progress=None) -> dict:
+                     callbacks: Callbacks | None = None, progress=None, max_memory: int | None = None) -> dict:
+    """``max_memory``: bytes a batch may take (None: what is available now, 0: no limit); an
+    image too large for it alone is skipped and reported, batches are cut to fit."""
     cb = callbacks or Callbacks()
     dev = runtime.init_distributed(runtime.resolve_device(device))
     images, out = Path(images), Path(out)
@@ -128,6 +150,8 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
         n_labels = seg_model.cfg.in_channels
         meta = imgs.find_label_meta(seg_dir) or {}
         palette = meta.get("palette") or (seg_ck.get("data") or {}).get("palette")
+    limit = memory.available_bytes() if max_memory is None else max_memory
+    dtype = sh.code_dtype(max(model.n_embed, seg_model.n_embed if seg_model is not None else 0))
     if val_count is None:
         val_count = min(max(len(files) // 20, 1), 500) if len(files) > 1 else 0
     train_idx, val_idx = _split(files, root, val_count)
@@ -152,7 +176,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
         progress(0, total=n_todo)
     t0, done_images = time.time(), 0
     for split, k, chunk in todo:
-        ds = _Items(chunk, size, max_side, f, seg_dir, palette, n_labels)
+        ds = _Items(chunk, size, max_side, f, seg_dir, palette, n_labels, model.cfg, limit)
         loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
         samples, skipped, pending = [], {}, []
 
@@ -170,7 +194,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
                     grids.append(seg_model.encode(oh).indices)
                     if flip:
                         grids.append(seg_model.encode(oh.flip(-1)).indices)
-            grids = [g.cpu().numpy().astype(np.uint16) for g in grids]
+            grids = [g.cpu().numpy().astype(dtype) for g in grids]
             for b, p in enumerate(pending):
                 s = {"__key__": f"{p['index']:09d}", "tokens.npy": grids[0][b],
                      "json": {"path": p["rel"], "orig_size": p["orig"], "resized": p["resized"], "box": p["box"]}}
@@ -192,7 +216,9 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
                 skipped[it["path"]] = it["error"]
                 cb.warn(f"skipping {it['path']}: {it['error']}")
             else:
-                if pending and (pending[0]["x"].shape != it["x"].shape or len(pending) >= batch_size):
+                Ht, Wt = it["x"].shape[-2:]
+                if pending and (pending[0]["x"].shape != it["x"].shape or len(pending) >= batch_size or (
+                        limit and memory.encode_bytes(model.cfg, len(pending) + 1, Wt, Ht) > limit)):
                     flush()
                 pending.append(it)
             done_images += 1

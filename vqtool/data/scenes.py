@@ -76,7 +76,7 @@ def _fbm1(rng, w: int, scale: float, octaves=4) -> np.ndarray:
 
 def render_scene(seed: int, index: int, width: int, height: int, biome: str | None = None):
     """One scene: (H, W, 3) uint8 image, (H, W) uint8 label map, and the biome name."""
-    rng = np.random.default_rng([seed, index])
+    rng = np.random.default_rng([seed % 2**64, index])  # any int seed; numpy takes non-negative ones
     biome = biome or BIOMES[index % len(BIOMES)]
     tod = ["day", "day", "golden", "dusk"][rng.integers(4)]
     sky_top, sky_hor, tint = (np.array(v, np.float32) for v in _TIMES[tod])

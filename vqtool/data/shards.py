@@ -1,6 +1,6 @@
 """Token shards: webdataset tar files of code grids plus a manifest.json.
 
-Per sample ``<key>.tokens.npy`` (2-D uint16 grid), optional ``.tokens_flip.npy``, ``.cond.npy``
+Per sample ``<key>.tokens.npy`` (2-D uint16 grid; uint32 for codebooks above 65,536), optional ``.tokens_flip.npy``, ``.cond.npy``
 (segmentation tokens on the same grid), ``.cond_flip.npy``, ``.cls`` and ``.json`` (provenance).
 A shard is written under a temporary name and renamed when complete; its sidecar
 ``<shard>.json`` (count, skipped files) is written last, so a shard with a sidecar is whole.
@@ -20,6 +20,15 @@ from vqtool.core.errors import DataError
 
 FORMAT = "vqtool.tokens/1"
 MANIFEST = "manifest.json"
+
+
+def code_dtype(codebook_size: int) -> type:
+    """The smallest unsigned type that holds every id of a codebook."""
+    if codebook_size <= 2**16:
+        return np.uint16
+    if codebook_size <= 2**32:
+        return np.uint32
+    raise DataError(f"a codebook of {codebook_size} codes does not fit 32-bit token ids")
 
 
 def shard_name(split: str, k: int) -> str:

@@ -92,7 +92,7 @@ def compute_metrics(generated: Path, reference: Path, kid: bool = False, isc: bo
               cuda=cuda, batch_size=batch_size, verbose=False, feature_extractor=feature_extractor,
               feature_extractor_weights_path=str(wpath), cache_root=str(cache_dir()), cache=True,
               input2_cache_name=f"vqtool-ref-{fingerprint(ref, PROTOCOL + wsha + feature_extractor)}",
-              save_cpu_ram=True, rng_seed=seed)
+              save_cpu_ram=True, rng_seed=seed % 2**32)  # numpy RandomState takes 32 bits
     notes = []
     if kid:
         subset = min(1000, len(gen), len(ref))

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from vqtool.core import runtime
 from vqtool.core.errors import WeightsNotFound
+from vqtool.core.checkpoint import SEG_VQGAN
 from vqtool.core.loading import load_vqgan
 from vqtool.core.quantize import codebook_stats
 from vqtool.data import images as imgs
@@ -45,13 +46,17 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
 @torch.no_grad()
 def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None = None, batch_size: int = 8,
                device: str = "auto", weights_dir=None, inception_weights=None, rfid: bool = True,
-               files: list[Path] | None = None, model=None, warn=print) -> dict:
-    """Reconstruction quality over (the first n of) an image folder, centre-cropped to size²."""
+               files: list[Path] | None = None, model=None, seg: bool | None = None, warn=print) -> dict:
+    """Reconstruction quality over (the first n of) an image folder, centre-cropped to size².
+    The kind (image or segmentation VQGAN) comes from the checkpoint's format, never from the
+    channel count: a 3-class segmentation VQGAN has 3 channels too. With ``model``, give ``seg``."""
     dev = runtime.resolve_device(device)
     if model is None:
         model, ck = load_vqgan(vqgan, dev)
         size = size or ck["config"]["data"]["size"]
-    seg = model.cfg.in_channels != 3 or model.cfg.out_channels != 3
+        seg = ck["format"] == SEG_VQGAN
+    if seg is None:
+        raise ValueError("eval_recon(model=...) needs seg=True/False")
     files = files or imgs.list_images(images)
     files = [f for f in files if imgs.header_ok(f) is None][: n or None]
     ds = imgs.CropDataset(files, size, size, random_crop=False, flip=False, labels=seg,

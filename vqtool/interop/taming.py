@@ -9,6 +9,7 @@ the conditioning type) comes from the run's project.yaml.
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import zipfile
@@ -161,6 +162,21 @@ def _vqgan_payload(sd: dict, dd: dict | None, what: str) -> tuple[VQGANModelConf
     return cfg, _check_load(cfg, _vqgan_state(sd), what)
 
 
+def window_from_block(block_size: int, mode: str) -> tuple[int, int]:
+    """(window W, conditioning length) of a Net2NetTransformer, from its block size.
+
+    taming feeds cond + W*W tokens minus the last one, and configs set block_size to that input
+    length or to the whole sequence: seg conditioning is a W*W grid of its own (2W² - 1 or 2W²),
+    class and unconditional models one token (W² or W² + 1)."""
+    for W in range(math.isqrt(block_size) + 1, 0, -1):
+        lc = W * W if mode == "seg" else 1
+        if block_size in (lc + W * W - 1, lc + W * W):
+            return W, lc
+    need = "2·W² (or 2·W² - 1)" if mode == "seg" else "W² + 1 (or W²)"
+    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size}: a {mode} transformer "
+                          f"needs block_size = {need} for a W×W window")
+
+
 def convert(ckpt_path: Path, out: Path, config_path: Path | None = None) -> dict:
     raw = load_lightning(ckpt_path)
     sd = raw["state_dict"]
@@ -205,7 +221,7 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
     ctarget = cstage if isinstance(cstage, str) else cstage.get("target", "")
     cparams = {} if isinstance(cstage, str) else (cstage.get("params") or {})
     csd = _prefixed(sd, "cond_stage_model.")
-    lay = {"n_embed": fcfg.quantizer.n_embed, "window": 16, "cond_offset": 0, "sos": int(params.get("sos_token", 0)),
+    lay = {"n_embed": fcfg.quantizer.n_embed, "window": 0, "cond_offset": 0, "sos": int(params.get("sos_token", 0)),
            "null_class": None, "classes": None, "label_classes": None, "palette": None}
     cond_stage = None
     if params.get("unconditional") or ctarget in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
@@ -221,11 +237,12 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
             raise CheckpointError("image-conditioned cond stages (depth, __is_first_stage__) are not supported; "
                                   "segmentation cond stages are")
         cond_stage = {"config": to_dict(ccfg), "model": cstate, "data": None}
-        lay |= {"mode": "seg", "cond_len": 256, "cond_vocab": 0, "label_classes": None}
+        lay |= {"mode": "seg", "cond_vocab": 0, "label_classes": None}
     else:
         raise CheckpointError(f"unsupported cond stage {ctarget!r}: vqtool converts unconditional (SOSProvider), "
                               "class (Labelator) and segmentation (VQSegmentationModel) transformers")
-    recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": 16}}
+    lay["window"], lay["cond_len"] = window_from_block(gcfg.block_size, lay["mode"])
+    recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": lay["window"]}}
     ck.save_checkpoint(out, {
         "format": ck.TRANSFORMER, "config": recipe, "model": g.state_dict(), "step": raw.get("global_step", 0),
         "cond": lay, "first_stage": {"config": to_dict(fcfg), "model": fstate, "data": None},

@@ -111,17 +111,33 @@ def save_grid(images: list[Image.Image], path: Path, cols: int) -> None:
     grid.save(path)
 
 
-def finite_or_skip(loss: torch.Tensor, counter: dict, warn) -> bool:
-    """NaN/inf guard: skip the step with a message; stop after 20 in a row."""
-    if torch.isfinite(loss):
-        counter["run"] = 0
-        return True
-    counter["run"] = counter.get("run", 0) + 1
-    counter["total"] = counter.get("total", 0) + 1
-    warn(f"non-finite loss ({loss.item()}); step skipped")
-    if counter["run"] >= 20:
-        raise VqtoolError("20 non-finite losses in a row: lower optim.lr or resume from an earlier checkpoint")
-    return False
+class NonFiniteGuard:
+    """NaN/inf guard for one loss (the generator and the discriminator each have their own).
+
+    Under DDP the decision is all-reduced: if any rank's loss is not finite, every rank skips the
+    backward pass, so no rank waits forever in an all-reduce the others never join. 20 skipped
+    steps in a row stop the run with a message."""
+
+    def __init__(self, name: str = "loss", limit: int = 20):
+        self.name, self.limit = name, limit
+        self.run = self.total = 0
+
+    def ok(self, loss: torch.Tensor, warn) -> bool:
+        bad = (~torch.isfinite(loss.detach())).float().reshape(1)
+        runtime.all_reduce_(bad)  # > 0 when any rank saw a non-finite loss
+        if bad.item() == 0:
+            self.run = 0
+            return True
+        self.run += 1
+        self.total += 1
+        if torch.isfinite(loss):
+            warn(f"non-finite {self.name} on another rank; step skipped on every rank")
+        else:
+            warn(f"non-finite {self.name} ({loss.item()}); step skipped")
+        if self.run >= self.limit:
+            raise VqtoolError(f"{self.limit} non-finite {self.name} values in a row: lower optim.lr or "
+                              "resume from an earlier checkpoint")
+        return False
 
 
 def to_toml(d: dict, prefix: str = "") -> str:

@@ -24,11 +24,10 @@ from vqtool.core import runtime
 from vqtool.core.config import TransformerRecipe, build_recipe, to_dict
 from vqtool.core.errors import ConfigError, DataError
 from vqtool.core.gpt import GPT, gpt_config_for
-from vqtool.core.sampling import Layout
 from vqtool.data import shards as sh
 from vqtool.data.images import StepBatches
-from vqtool.train.common import (Callbacks, MetricsLog, StopFlag, finite_or_skip, lr_at,
-                                 prepare_run_dir, save_grid, to_toml)
+from vqtool.train.common import (Callbacks, MetricsLog, NonFiniteGuard, StopFlag, lr_at,
+                                 prepare_run_dir, to_toml)
 
 
 def layout_for(manifest: dict, window: int) -> dict:
@@ -189,7 +188,7 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
     cb.info(f"{len(train)} training / {len(val)} validation grids; mode {lay['mode']}; "
             f"unigram entropy {unigram:.3f} bits/token; {sum(p.numel() for p in gpt.parameters()) / 1e6:.2f}M params")
     stop = StopFlag().install()
-    nan_counter, logs, best = {}, {}, None
+    guard, logs = NonFiniteGuard("loss"), {}
 
     def save(step_now: int) -> None:
         if runtime.is_main():
@@ -210,20 +209,27 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
             for g in opt.param_groups:
                 g["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            tot = 0.0
+            tot, skipped = 0.0, False
             for a in range(accum):
                 seq = next(it).to(dev)
+                tokens += seq[:, lay["cond_len"]:].numel() * runtime.world_size()
+                if skipped:  # the step is lost already; keep consuming its batches (exact resume)
+                    continue
                 sync = a == accum - 1 or not runtime.is_distributed()
                 ctx = model.no_sync() if not sync else _null()
                 with ctx, runtime.autocast(dev, recipe.train.amp):
                     loss = _loss(model, seq, lay["cond_len"]) / accum
-                if finite_or_skip(loss, nan_counter, cb.warn):
+                # every rank takes the same decision (all-reduced), so no rank waits in a gradient
+                # all-reduce that another skipped; a skipped micro-batch drops the whole step
+                if guard.ok(loss, cb.warn):
                     loss.backward()
                     tot += loss.item()
-                tokens += seq[:, lay["cond_len"]:].numel() * runtime.world_size()
-            if recipe.optim.grad_clip:
-                torch.nn.utils.clip_grad_norm_(gpt.parameters(), recipe.optim.grad_clip)
-            opt.step()
+                else:
+                    skipped = True
+            if not skipped:
+                if recipe.optim.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(gpt.parameters(), recipe.optim.grad_clip)
+                opt.step()
             step += 1
             logs = {"loss": tot, "bpt": tot / math.log(2), "lr": lr,
                     "tok_s": tokens / max(time.time() - t0, 1e-9)}
@@ -232,6 +238,10 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
                 logs["val_bpt"] = validate(gpt, val, lay, micro, dev)
                 metrics.write({"step": step, **logs, "unigram_bpt": unigram})
             cb.on_step(step, logs)
+            # the checkpoint comes first: a preview or FID that fails must not cost the step's save
+            stop_now = stop.checkpoint(step, recipe.train.ckpt_every, last, save, cb.warn)
+            if stop_now:
+                break
             if sample_hook is not None and runtime.is_main() and recipe.train.image_every and (
                     step % recipe.train.image_every == 0 or last):
                 sample_hook(gpt, lay, first, cond_stage, val or train, out / "samples" / f"sample-{step:06d}.png")
@@ -242,8 +252,6 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
                 else:
                     metrics.write({"step": step, "fid": fid, "fid_n": recipe.fid_n})
                     logs["fid"] = fid
-            if stop.checkpoint(step, recipe.train.ckpt_every, last, save, cb.warn):
-                break
     finally:
         stop.restore()
         runtime.barrier()

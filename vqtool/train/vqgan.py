@@ -22,7 +22,7 @@ from vqtool.core.quantize import codebook_stats
 from vqtool.core.vqgan import VQGAN
 from vqtool.core.weights import build_lpips
 from vqtool.data import images as imgs
-from vqtool.train.common import (Callbacks, MetricsLog, StopFlag, finite_or_skip, lr_at,
+from vqtool.train.common import (Callbacks, MetricsLog, NonFiniteGuard, StopFlag, lr_at,
                                  prepare_run_dir, save_grid, to_toml)
 
 
@@ -143,7 +143,8 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
               "classes": imgs.class_names(files, Path(images)) if Path(images).is_dir() else None,
               "label_classes": meta.get("classes") if meta else None, "palette": palette}
     fmt = ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN
-    upscaled, nan_counter = 0, {}
+    upscaled = 0
+    g_guard, d_guard = NonFiniteGuard("generator loss"), NonFiniteGuard("discriminator loss")
     usage = torch.zeros(recipe.model.quantizer.n_embed)
     stop = StopFlag().install()
 
@@ -183,7 +184,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
                     loss, logs = loss_mod.generator_loss(x, xrec.float(), q.loss, step,
                                                          model.last_layer(), disc)
             opt_ae.zero_grad(set_to_none=True)
-            if finite_or_skip(loss, nan_counter, cb.warn):
+            if g_guard.ok(loss, cb.warn):
                 loss.backward()
                 if recipe.optim.grad_clip:
                     torch.nn.utils.clip_grad_norm_(ae_params, recipe.optim.grad_clip)
@@ -193,7 +194,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
                 with runtime.autocast(device, recipe.train.amp):
                     d_loss, dlogs = loss_mod.discriminator_loss(x, xrec.float(), d_train)
                 opt_d.zero_grad(set_to_none=True)
-                if finite_or_skip(d_loss, nan_counter, cb.warn):
+                if d_guard.ok(d_loss, cb.warn):
                     d_loss.backward()
                     opt_d.step()
                 logs.update(dlogs)
@@ -208,6 +209,9 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
                 metrics.write({"step": step, **logs, **st, "images_per_s": ips})
                 logs.update(st)
                 usage.zero_()
+            # the checkpoint comes first: a preview or evaluation that fails must not cost the save
+            if stop.checkpoint(step, recipe.train.ckpt_every, step == max_steps, save, cb.warn):
+                break
             if runtime.is_main() and recipe.train.image_every and (
                     step % recipe.train.image_every == 0 or step == max_steps):
                 _write_recon_grid(x, xrec, seg, palette, out / "samples" / f"recon-{step:06d}.png")
@@ -217,12 +221,10 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
 
                 model.eval()
                 ev = eval_recon(images, None, size=recipe.data.size, device=device.type, rfid=False,
-                                files=val_files[:recipe.train.eval_n], model=model, warn=cb.warn)
+                                files=val_files[:recipe.train.eval_n], model=model, seg=seg, warn=cb.warn)
                 model.train()
                 metrics.write({"step": step, "eval": ev})
                 logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})
-            if stop.checkpoint(step, recipe.train.ckpt_every, step == max_steps, save, cb.warn):
-                break
     finally:
         stop.restore()
         runtime.barrier()
