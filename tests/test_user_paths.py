@@ -249,3 +249,20 @@ def test_eval_fid_generates_in_batches_any_seed(models, tmp_path, inception_weig
     ok(["eval-fid", b, ref, "--model", models["class"], "--n", 16, "--seed", 9007199254740993, "--batch-size", 5])
     for k in range(16):  # same set whatever the batch size
         assert (a / f"{k:06d}.png").read_bytes() == (b / f"{k:06d}.png").read_bytes()
+
+
+def test_eval_fid_seg_model_with_labels_folder(models, tmp_path, inception_weights, monkeypatch):
+    """A shipped or moved model's manifest points at a folder that is not there: --labels names one."""
+    monkeypatch.setenv("VQTOOL_WEIGHTS", str(inception_weights))
+    maps = tmp_path / "maps"
+    for k in range(3):
+        label_map(maps / f"{k}.png", (24 + 8 * k, 20), seed=k)  # two sizes: batches split by size
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for k in range(3):
+        Image.fromarray(np.random.default_rng(k).integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(ref / f"{k}.png")
+    fail(["eval-fid", tmp_path / "g0", ref, "--model", models["seg"], "--n", 4], "name one with --labels")
+    r = ok(["eval-fid", tmp_path / "g", ref, "--model", models["seg"], "--n", 4, "--labels", maps, "--json"])
+    assert json.loads(r.stdout)["protocol"]["n_generated"] == 4
+    assert [Image.open(tmp_path / "g" / f"{k:06d}.png").size for k in range(4)] == [(24, 20), (32, 20), (40, 20), (24, 20)]
+    fail(["eval-fid", tmp_path / "g2", ref, "--model", models["class"], "--n", 2, "--labels", maps], "not segmentation")

@@ -23,6 +23,7 @@ def eval_fid(
     temperature: Annotated[float, typer.Option("--temperature")] = 1.0,
     cfg: Annotated[Optional[float], typer.Option("--cfg")] = None,
     mode: ModeOpt = "exact",
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="Label maps for --n with a segmentation model (default: the folder in the model's manifest).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples generated per batch (with --n).")] = 16,
     kid: Annotated[bool, typer.Option("--kid")] = False,
     isc: Annotated[bool, typer.Option("--isc")] = False,
@@ -44,7 +45,7 @@ def eval_fid(
 
         with _ui.progress("generate", total=n) as advance:
             generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
-                         mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit,
+                         mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit, labels=labels,
                          progress=advance)
     if reference is None:
         if not model.exists():

@@ -14,13 +14,16 @@ from vqtool.generate import generate_each, load_transformer
 
 
 def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "auto", batch_size: int = 16,
-                 progress=None, max_memory: int | None = None, **sampling) -> list[Path]:
+                 progress=None, max_memory: int | None = None, labels: Path | None = None, **sampling) -> list[Path]:
+    """``labels``: label maps for a segmentation model (default: the folder its shards were made from)."""
     b = load_transformer(model, runtime.resolve_device(device))
     out = Path(out)
+    if labels is not None and b.layout.mode != "seg":
+        raise VqtoolError(f"--labels was given, but {model} is not segmentation-conditional")
     if b.layout.mode == "seg":
-        seg_dir = (b.ckpt.get("manifest") or {}).get("seg_dir")
+        seg_dir = labels or (b.ckpt.get("manifest") or {}).get("seg_dir")
         if not seg_dir or not Path(seg_dir).is_dir():
-            raise VqtoolError(f"the model's label-map folder {seg_dir} is gone; sample with `vqtool sample --cond` instead")
+            raise VqtoolError(f"the label-map folder {seg_dir} is not there; name one with --labels DIR")
         maps = imgs.list_images(seg_dir)
         conds = [maps[k % len(maps)] for k in range(n)]
     elif b.layout.mode == "class":
