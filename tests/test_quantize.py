@@ -63,9 +63,8 @@ def test_ema_moves_codes_to_assigned_means_without_gradient():
 
 
 def test_dead_code_restart_resets_state():
-    vq = _vq(ema=True, restart_dead=True, restart_every=1, restart_threshold=0.5)
+    vq = _vq(ema=True, restart_dead=True, restart_every=1, restart_threshold=100.0)  # every code counts as dead
     vq.train()
-    vq.usage_ema.zero_()
     z = torch.randn(1, 4, 4, 4) + 10.0  # far from every code: only a few codes get used
     vq(z)
     # after the restart every code sits near an encoder output, and its EMA state was reset

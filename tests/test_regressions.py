@@ -142,15 +142,31 @@ def test_generator_and_discriminator_have_separate_nonfinite_guards():
 def test_dead_code_threshold_does_not_depend_on_batch_size():
     from vqtool.core.quantize import VectorQuantizer
 
-    cfg = QuantizerConfig(n_embed=8, embed_dim=4, restart_dead=True, restart_every=1000, restart_threshold=0.5)
+    cfg = QuantizerConfig(n_embed=8, embed_dim=4, restart_dead=True, restart_every=10, restart_threshold=0.5)
     small, large = VectorQuantizer(cfg), VectorQuantizer(cfg)
-    counts = torch.tensor([10.0, 6, 4, 3, 1, 0, 0, 8])
-    for _ in range(300):
-        small._maybe_restart(torch.zeros(1, 4), counts)
-        large._maybe_restart(torch.zeros(1, 4), counts * 16)  # 16x the batch (or 16 GPUs)
-    torch.testing.assert_close(small.usage_ema, large.usage_ema)
-    dead = small.usage_ema < cfg.restart_threshold
-    assert dead.tolist() == [False, False, False, False, True, True, True, False]  # shares 0.75 | 0.25, 0, 0
+    counts = torch.tensor([10.0, 6, 4, 3, 1, 0, 0, 8])  # shares of a uniform use: 2.5 1.5 1 .75 .25 0 0 2
+    restarted = {}
+    for name, vq, scale in (("small", small, 1), ("large", large, 16)):  # 16x the batch (or 16 GPUs)
+        vq.restart_codes = lambda dead, new, name=name: restarted.setdefault(name, dead.tolist())
+        for _ in range(9):
+            vq._maybe_restart(torch.zeros(1, 4), counts * scale)
+        torch.testing.assert_close(vq.usage_ema, counts / 4 * 0.9)  # the window's mean share so far
+        vq._maybe_restart(torch.zeros(1, 4), counts * scale)  # the 10th step: the check
+    assert restarted["small"] == restarted["large"] == [False, False, False, False, True, True, True, False]
+
+
+def test_dead_codes_restart_within_the_first_window():
+    """A code unused for restart_every steps is restarted then, not hundreds of steps later (the old
+    0.99-EMA waited ~400 steps while a collapse set in)."""
+    from vqtool.core.quantize import VectorQuantizer
+
+    cfg = QuantizerConfig(n_embed=8, embed_dim=4, restart_dead=True, restart_every=25, restart_threshold=0.01)
+    vq = VectorQuantizer(cfg)
+    seen = []
+    vq.restart_codes = lambda dead, new: seen.append(int(dead.sum()))
+    for _ in range(25):
+        vq._maybe_restart(torch.zeros(4, 4), torch.tensor([4.0, 0, 0, 0, 0, 0, 0, 0]))
+    assert seen == [7]
 
 
 # --------------------------------------------------------------------------- shards

@@ -83,12 +83,13 @@ RECIPES = {"vqgan": ("scenes-vqgan-tiny", []), "seg-vqgan": ("scenes-seg-vqgan-t
 
 
 def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scenes: int | None = None,
-             exact: bool = True, device: str = "auto", stage_cb=None, callbacks_for=None,
+             exact: bool = True, device: str = "auto", stage_cb=None, callbacks_for=None, progress_for=None,
              recipes: dict | None = None, train_size=TRAIN_SIZE, big_size=BIG, val_size: int = 256,
              vq_scenes: tuple[int, int] = (1000, 256)) -> dict:
     """Run (or reuse) every stage; returns the figures. ``stage_cb(name, detail)`` reports progress;
-    ``callbacks_for(name)`` gives a context manager yielding training Callbacks. ``recipes`` and the
-    sizes exist for tests (tiny models); the defaults are the demo's."""
+    ``callbacks_for(name)`` gives a context manager yielding training Callbacks, ``progress_for(name,
+    total)`` one yielding ``advance(n, status=..., total=...)`` for the other long stages (scenes,
+    tokenize, sample). ``recipes`` and the sizes exist for tests (tiny models); the defaults are the demo's."""
     recipes = {**RECIPES, **(recipes or {})}
     from contextlib import nullcontext
 
@@ -106,6 +107,11 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
     out.mkdir(parents=True, exist_ok=True)
     say = stage_cb or (lambda *a: None)
     cbs = callbacks_for or (lambda name: nullcontext(Callbacks()))
+    bar = progress_for or (lambda name, total=None: nullcontext(lambda *a, **k: None))
+
+    def scenes_in(folder, count, w, h, seed):
+        with bar(f"scenes {folder.name}", count) as advance:
+            make_scenes(folder, count, w, h, seed=seed, progress=advance)
     data, runs = out / "data", out / "runs"
     n = n_scenes or (400 if from_scratch else 48)
     cmds, timings, figures = [], {}, {}
@@ -122,13 +128,13 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
 
     scenes = data / "scenes"
     stage("scenes", (scenes / "classes.json").is_file(),
-          lambda: make_scenes(scenes, n, *train_size, seed=0),
+          lambda: scenes_in(scenes, n, *train_size, 0),
           f"vqtool make-scenes {scenes} --n {n} --size {train_size[0]}x{train_size[1]} --seed 0")
     val = data / "val"
-    stage("held-out scenes", (val / "classes.json").is_file(), lambda: make_scenes(val, 40, val_size, val_size, seed=7),
+    stage("held-out scenes", (val / "classes.json").is_file(), lambda: scenes_in(val, 40, val_size, val_size, 7),
           f"vqtool make-scenes {val} --n 40 --size {val_size}x{val_size} --seed 7")
     big = data / "big"
-    stage("label map", (big / "classes.json").is_file(), lambda: make_scenes(big, 4, *big_size, seed=2026),
+    stage("label map", (big / "classes.json").is_file(), lambda: scenes_in(big, 4, *big_size, 2026),
           f"vqtool make-scenes {big} --n 4 --size {big_size[0]}x{big_size[1]} --seed 2026")
     history = {}
     if from_scratch:
@@ -136,7 +142,7 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
         # transformer from window crops of larger scenes (windows at every offset from the horizon)
         vq = data / "scenes-vq"
         nv, sv = vq_scenes
-        stage("vqgan scenes", (vq / "classes.json").is_file(), lambda: make_scenes(vq, nv, sv, sv, seed=0),
+        stage("vqgan scenes", (vq / "classes.json").is_file(), lambda: scenes_in(vq, nv, sv, sv, 0),
               f"vqtool make-scenes {vq} --n {nv} --size {sv}x{sv} --seed 0")
         for name, folder in (("vqgan", vq / "images"), ("seg-vqgan", vq / "seg")):
             recipe, sets = recipes[name]
@@ -154,9 +160,11 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
               lambda: history.update(_unpack(shipped_checkpoint(), runs).get("history", {})),
               "(shipped: vqtool/_demo/scenes-demo.pt, made by `vqtool demo --from-scratch`)")
     shards = out / "shards"
-    stage("tokenize", (shards / "manifest.json").is_file(),
-          lambda: tokenize_dataset(scenes / "images", shards, runs / "vqgan" / "last.pt", scenes / "seg",
-                                   runs / "seg-vqgan" / "last.pt", size=min(train_size), device=device),
+    def tokenize():
+        with bar("tokenize") as advance:
+            tokenize_dataset(scenes / "images", shards, runs / "vqgan" / "last.pt", scenes / "seg",
+                             runs / "seg-vqgan" / "last.pt", size=min(train_size), device=device, progress=advance)
+    stage("tokenize", (shards / "manifest.json").is_file(), tokenize,
           f"vqtool tokenize {scenes / 'images'} --out {shards} --vqgan {runs / 'vqgan/last.pt'} "
           f"--seg-vqgan {runs / 'seg-vqgan/last.pt'} --size {min(train_size)}")
     if from_scratch:
@@ -186,7 +194,9 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
     def sample():
         b = load_transformer(runs / "transformer" / "last.pt", torch.device("cpu"))
         t = time.time()
-        im = generate(b, 1, big_size, label, top_k=100, seed=0, mode=mode)[0]
+        f = b.factor
+        with bar("sample", -(-big_size[0] // f) * -(-big_size[1] // f)) as advance:
+            im = generate(b, 1, big_size, label, top_k=100, seed=0, mode=mode, progress=advance)[0]
         figures["sample_seconds"] = round(time.time() - t, 1)
         samples.mkdir(parents=True, exist_ok=True)
         im.save(target)

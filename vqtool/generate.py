@@ -161,6 +161,13 @@ def grid_size(b: Bundle, size: tuple[int, int] | None, cond_path: Path | None) -
     return size
 
 
+def has_null_class(b: Bundle) -> bool:
+    """A class model whose null class was trained (class dropout): it can guide and sample
+    without a class."""
+    return (b.layout.mode == "class" and b.layout.null_class is not None
+            and (b.ckpt.get("config") or {}).get("class_dropout", 0) > 0)
+
+
 def check_options(b: Bundle, top_k: int | None, top_p: float | None, temperature: float,
                   cfg: float | None) -> None:
     """Refuse sampling options this model cannot honour (one message each)."""
@@ -175,7 +182,7 @@ def check_options(b: Bundle, top_k: int | None, top_p: float | None, temperature
     if b.layout.mode != "class":
         raise VqtoolError(f"--cfg (classifier-free guidance) needs a class-conditional model trained with "
                           f"class_dropout > 0; this model is {MODE_NAMES[b.layout.mode]}")
-    if b.layout.null_class is None or not (b.ckpt.get("config") or {}).get("class_dropout", 0) > 0:
+    if not has_null_class(b):
         raise VqtoolError("--cfg needs a null class trained by class dropout, and this model was trained with "
                           "class_dropout = 0 (its null class is untrained); retrain with --set class_dropout=0.1 "
                           "or sample without --cfg")
@@ -205,10 +212,12 @@ def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_pa
     depends only on (seed, its number, the arguments), never on the batch size."""
     if b.layout.mode == "seg" and cond_path is None:
         raise VqtoolError("this model is segmentation-conditional: give a label map with --cond")
-    if b.layout.mode == "class" and class_ is None:
-        raise VqtoolError("this model is class-conditional: give --class NAME|ID; classes: "
-                          + ", ".join(b.lay.get("classes") or []))
     cls = resolve_class(b, class_) if class_ is not None else None
+    if b.layout.mode == "class" and class_ is None:
+        if not has_null_class(b):
+            raise VqtoolError("this model is class-conditional and was trained without class dropout (no "
+                              "unconditional mode): give --class NAME|ID; classes: " + ", ".join(b.lay.get("classes") or []))
+        cls = b.layout.null_class - b.layout.cond_offset  # the null class: unconditional samples
     if cond_path is not None and b.layout.mode != "seg":
         raise VqtoolError(f"--cond was given, but this model is {MODE_NAMES[b.layout.mode]} (no segmentation)")
     cond = cond_path if b.layout.mode == "seg" else cls

@@ -40,13 +40,29 @@ def result(text: str) -> None:
         print(text, flush=True)
 
 
+def figures(row: dict) -> None:
+    """Computed figures as one ``key=value`` line on stdout (tables go to stderr, for people)."""
+    result(" ".join(f"{k}={_plain(v)}" for k, v in row.items() if not isinstance(v, (dict, list))))
+
+
 def emit_json(obj) -> None:
     if is_main_rank():
         print(json.dumps(obj, indent=1, default=str), flush=True)
 
 
 def table(title: str, rows: dict | list[dict]) -> None:
+    """A table on stderr; off a terminal (a log file, a pipe) plain tab-separated lines, so no
+    column is cut to the width rich guesses."""
     if not is_main_rank():
+        return
+    if not console.is_terminal:
+        lines = [title]
+        if isinstance(rows, dict):
+            lines += [f"{k}\t{_plain(v)}" for k, v in rows.items()]
+        elif rows:
+            cols = list(rows[0])
+            lines += ["\t".join(map(str, cols))] + ["\t".join(_plain(r.get(c)) for c in cols) for r in rows]
+        print("\n".join(lines), file=sys.stderr, flush=True)
         return
     t = Table(title=title, title_justify="left")
     if isinstance(rows, dict):
@@ -61,6 +77,10 @@ def table(title: str, rows: dict | list[dict]) -> None:
         for r in rows:
             t.add_row(*[_fmt(r.get(c)) for c in cols])
     console.print(t)
+
+
+def _plain(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _fmt(v) -> str:

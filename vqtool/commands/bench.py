@@ -28,7 +28,7 @@ def _render(rows: list[dict], json_: bool) -> None:
     else:
         _ui.table("bench", rows) if len(rows) > 1 else _ui.table(f"bench {rows[0]['stage']}", rows[0])
         for r in rows:
-            _ui.result(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+            _ui.figures(r)
 
 
 @app.command("vqgan")

@@ -26,7 +26,7 @@ def demo(
         _ui.info(f"[{name}] {detail}")
 
     fig = run_demo(out, fresh, from_scratch, n_scenes, exact=not fast, device=device, stage_cb=stage,
-                   callbacks_for=_ui.training_callbacks)
+                   callbacks_for=_ui.training_callbacks, progress_for=_ui.progress)
     if json_:
         _ui.emit_json(fig)
     else:

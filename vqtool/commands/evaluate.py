@@ -87,6 +87,7 @@ def eval_recon(
         _ui.emit_json(r)
     else:
         _ui.table("eval-recon", r)
+        _ui.figures(r)
 
 
 @user_errors

@@ -25,6 +25,7 @@ def tokenize(
     val: Annotated[Optional[int], typer.Option("--val", min=0, help="Images held out for validation (default 5%, at most 500).")] = None,
     device: DeviceOpt = "auto",
     max_memory: MaxMemoryOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete the shards of another tokenize job in --out and start anew.")] = False,
     json_: JsonOpt = False,
 ):
     """Encode images (and label maps) into webdataset shards of code grids plus manifest.json.
@@ -41,7 +42,8 @@ def tokenize(
             _ui.info(f"using label maps in {seg} with {seg_vqgan} (found beside the images; --no-seg to skip)")
     with _ui.progress("tokenize") as advance:
         s = tokenize_dataset(images, out, vqgan, seg, seg_vqgan, size, max_side, flip, shard_size, batch_size,
-                             workers, val, device, callbacks=_ui_callbacks(), progress=advance, max_memory=limit)
+                             workers, val, device, callbacks=_ui_callbacks(), progress=advance, max_memory=limit,
+                             overwrite=overwrite)
     if json_:
         _ui.emit_json(s)
         return

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,6 +18,7 @@ def train_transformer(
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/transformer"),
     resume: ResumeOpt = False,
     device: DeviceOpt = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Train even on codes of a collapsed VQGAN (entropy < 1 bit/token).")] = False,
     json_: JsonOpt = False,
 ):
     """Train the transformer on token shards (unconditional, class- or segmentation-conditional,
@@ -30,7 +31,7 @@ def train_transformer(
     r = None if resume else load_recipe(recipe or DEFAULT_RECIPE, set_, kinds=("transformer",))
     with _ui.training_callbacks("transformer") as cb:
         s = run(shards, out, r, resume=resume, overrides=set_ if resume else None, device=device,
-                callbacks=cb, sample_hook=training_samples)
+                callbacks=cb, sample_hook=training_samples, force=force)
     if json_:
         _ui.emit_json(s)
     else:

@@ -27,12 +27,27 @@ class QuantOut(NamedTuple):
 
 
 def codebook_stats(counts: torch.Tensor) -> dict[str, float]:
-    """Usage (% of codes hit at least once) and perplexity of an assignment histogram."""
+    """Usage (% of codebook entries assigned at least once) and perplexity (exp of the entropy of
+    the assignment histogram: the number of equally used codes it is worth). One definition for
+    training (the assignments of the last train.log_every steps) and eval-recon (the evaluated
+    images)."""
     counts = counts.double()
     total = counts.sum().clamp(min=1)
     p = counts / total
     perplexity = torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum()).item()
     return {"usage": 100.0 * (counts > 0).double().mean().item(), "perplexity": perplexity}
+
+
+COLLAPSE_USAGE = 10.0  # % of codes; below this (or the perplexity below) the codebook has collapsed
+
+
+def collapsed(stats: dict[str, float], n_embed: int) -> str | None:
+    """Why a codebook counts as collapsed (usage < 10% or perplexity < max(2, n_embed/64)), or None."""
+    floor = max(2.0, n_embed / 64)
+    if stats["usage"] < COLLAPSE_USAGE or stats["perplexity"] < floor:
+        return (f"codebook usage {stats['usage']:.1f}% (floor {COLLAPSE_USAGE:.0f}%), perplexity "
+                f"{stats['perplexity']:.1f} (floor {floor:.0f}) of {n_embed} codes")
+    return None
 
 
 class VectorQuantizer(nn.Module):
@@ -52,7 +67,7 @@ class VectorQuantizer(nn.Module):
             self.register_buffer("ema_count", torch.ones(cfg.n_embed))
             self.register_buffer("ema_sum", self.embedding.weight.data.clone())
         if cfg.restart_dead:
-            self.register_buffer("usage_ema", torch.ones(cfg.n_embed))
+            self.register_buffer("usage_ema", torch.zeros(cfg.n_embed))
             self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     # ----------------------------------------------------------------- lookup
@@ -133,11 +148,16 @@ class VectorQuantizer(nn.Module):
         # usage as a share of a uniform assignment (1.0 = every code used equally), not a raw count:
         # the global batch (batch size x GPUs x tokens per image) then does not change what "dead" means
         share = counts * (self.n_embed / counts.sum().clamp(min=1))
-        self.usage_ema.mul_(0.99).add_(share, alpha=0.01)
+        # mean share over the current window of restart_every steps (the buffer keeps its old name,
+        # so checkpoints load). Why a window, not a slow EMA: an EMA with decay 0.99 needs ~400 steps
+        # before an unused code looks dead, and by then a collapse has set in (measured: the tiny
+        # recipe collapsed to one code within 50 steps on photos and restarted nothing until ~400)
+        self.usage_ema.add_(share, alpha=1.0 / self.cfg.restart_every)
         self.steps += 1
         if int(self.steps) % self.cfg.restart_every:
             return
         dead = self.usage_ema < self.cfg.restart_threshold
+        self.usage_ema.zero_()  # a new window; restarted codes get 1.0 below: judged on the next one
         n_dead = int(dead.sum())
         if n_dead == 0:
             return

@@ -92,8 +92,9 @@ def find_weights(key: str, explicit: str | Path | None = None, weights_folder: s
             return fetch(key, folder), sha256_of(folder / w.filename)
         except (OSError, RuntimeError):
             pass
+    where = str(folder) if folder.resolve() == hub.resolve() else f"{folder} or {hub}"
     raise WeightsNotFound(
-        f"{w.purpose}: {w.filename} (sha256 {w.sha256_prefix}…) was not found in {folder} or {hub} "
+        f"{w.purpose}: {w.filename} (sha256 {w.sha256_prefix}…) was not found in {where} "
         f"and could not be downloaded. On a connected machine run `vqtool fetch-weights`, or download "
         f"{w.url} into a folder and point --weights-dir or VQTOOL_WEIGHTS at it."
     )

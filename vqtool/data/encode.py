@@ -28,6 +28,9 @@ from vqtool.data import shards as sh
 from vqtool.train.common import Callbacks
 
 
+MIN_CODE_BITS = 1.0  # code entropy below which tokenize warns of a collapsed VQGAN
+
+
 def find_label(seg_dir: Path, rel: Path) -> Path | None:
     for ext in (".png", rel.suffix):
         cand = seg_dir / rel.with_suffix(ext)
@@ -93,7 +96,8 @@ class _Items(torch.utils.data.Dataset):
         im = im.resize((W, H), Image.BICUBIC) if (W, H) != (w, h) else im
         x0, y0 = (W - Wt) // 2, (H - Ht) // 2
         im = im.crop((x0, y0, x0 + Wt, y0 + Ht))
-        out = {**it, "x": imgs.to_tensor(im), "orig": [w, h], "box": [x0, y0, Wt, Ht], "resized": [W, H]}
+        out = {**it, "x": imgs.to_tensor(im), "orig": [w, h], "box": [x0, y0, Wt, Ht], "resized": [W, H],
+               "upscaled": W > w or H > h}
         if self.seg_dir is not None:
             lp = find_label(self.seg_dir, Path(it["rel"]))
             if lp is None:
@@ -124,7 +128,8 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
                      seg_vqgan: Path | None = None, size: int | None = None, max_side: int = 0,
                      flip: bool = False, shard_size: int = 1000, batch_size: int = 16, workers: int = 0,
                      val_count: int | None = None, device: str = "auto",
-                     callbacks: Callbacks | None = None, progress=None, max_memory: int | None = None) -> dict:
+                     callbacks: Callbacks | None = None, progress=None, max_memory: int | None = None,
+                     overwrite: bool = False) -> dict:
     """``max_memory``: bytes a batch may take (None: what is available now, 0: no limit); an
     image too large for it alone is skipped and reported, batches are cut to fit."""
     cb = callbacks or Callbacks()
@@ -162,10 +167,21 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     for split, idx in (("train", train_idx), ("val", val_idx)):
         for k in range(0, len(idx), shard_size):
             plan.append((split, k // shard_size, [items[i] for i in idx[k:k + shard_size]]))
+    job = {"files": hashlib.sha1("\n".join(it["rel"] for it in items).encode()).hexdigest(),
+           "vqgan_fingerprint": state_fingerprint(model.state_dict()),
+           "seg_vqgan_fingerprint": state_fingerprint(seg_model.state_dict()) if seg_model is not None else None,
+           "labels": str(seg_dir.resolve()) if seg_dir is not None else None, "size": size, "max_side": max_side,
+           "flip": flip, "shard_size": shard_size, "val_count": val_count,
+           "source": str(images.resolve()), "vqgan": str(Path(vqgan).resolve())}
+    old_job = sh.check_job(out, job, overwrite) if out.is_dir() else []  # every rank decides the same
+    runtime.barrier()  # every rank has looked before rank 0 deletes anything
     if runtime.is_main():
         out.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob(".*.tmp-*"):
+        for stale in [*out.glob(".*.tmp-*"), *old_job]:
             stale.unlink()
+        sh.write_job(out, job)
+        if old_job:
+            cb.warn(f"--overwrite: deleted the {len(old_job)} files of another tokenize job in {out}")
     runtime.barrier()
     mine = [p for n, p in enumerate(plan) if n % runtime.world_size() == runtime.rank()]
     todo = [p for p in mine if sh.shard_done(out / sh.shard_name(p[0], p[1])) is None]
@@ -178,7 +194,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     for split, k, chunk in todo:
         ds = _Items(chunk, size, max_side, f, seg_dir, palette, n_labels, model.cfg, limit)
         loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
-        samples, skipped, pending = [], {}, []
+        samples, skipped, pending, upscaled = [], {}, [], 0
 
         def flush():
             if not pending:
@@ -221,12 +237,13 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
                         limit and memory.encode_bytes(model.cfg, len(pending) + 1, Wt, Ht) > limit)):
                     flush()
                 pending.append(it)
+                upscaled += bool(it["upscaled"])
             done_images += 1
             if progress:
                 progress(1, status=f"{done_images / max(time.time() - t0, 1e-9):.1f} img/s")
         flush()
         samples.sort(key=lambda s: s["__key__"])
-        sh.write_shard(out / sh.shard_name(split, k), samples, {"skipped": skipped})
+        sh.write_shard(out / sh.shard_name(split, k), samples, {"skipped": skipped, "upscaled": upscaled})
     runtime.barrier()
     seconds = time.time() - t0
     manifest = None
@@ -238,10 +255,16 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     if manifest is None:
         manifest = sh.read_manifest(out)
     skipped = manifest["skipped"]
+    if manifest["code_entropy_bits"] < MIN_CODE_BITS:
+        cb.warn(f"the codes have {manifest['code_entropy_bits']:.3f} bits of entropy ({manifest['codes_used']} of "
+                f"{manifest['codebook_size']} codes used): the VQGAN {vqgan} has collapsed onto a few codes; "
+                "check it with `vqtool eval-recon` before training a transformer on these shards")
     n_samples = sum(s["count"] for s in manifest["shards"] + manifest["val_shards"])
     tokens = sum(int(np.prod(g)) * c for g, c in manifest["grid_counts"])
     return {"out": str(out), "images": len(files), "samples": n_samples, "skipped": len(skipped),
-            "skipped_files": skipped, "shards": len(plan), "tokens": tokens, "mode": manifest["mode"],
+            "skipped_files": skipped, "upscaled": manifest["upscaled"], "shards": len(plan), "tokens": tokens,
+            "code_entropy_bits": manifest["code_entropy_bits"], "codes_used": manifest["codes_used"],
+            "mode": manifest["mode"],
             "images_per_s": done_images / max(seconds, 1e-9), "seconds": seconds,
             "seg_dir": str(seg_dir) if seg_dir else None}
 
@@ -249,7 +272,8 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
 def _manifest(out, plan, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan, seg_dir, classes, meta,
               palette, size, max_side, flip, f) -> dict:
     entries = {"train": [], "val": []}
-    skipped, grid_counts = {}, {}
+    skipped, grid_counts, upscaled = {}, {}, 0
+    counts = np.zeros(model.n_embed, np.int64)
     for split, k, _ in plan:
         name = sh.shard_name(split, k)
         side = sh.shard_done(out / name)
@@ -257,11 +281,13 @@ def _manifest(out, plan, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan,
             raise DataError(f"shard {name} was not written (a rank failed?); rerun tokenize to resume")
         entries[split].append({"name": name, "count": side["count"]})
         skipped.update(side.get("skipped", {}))
+        upscaled += side.get("upscaled", 0)
     # grid sizes (from the shards' provenance) let train-transformer check its window up front
     for split, k, _ in plan:
         for s in sh.read_shard(out / sh.shard_name(split, k)):
             g = tuple(int(v) for v in s["tokens.npy"].shape)
             grid_counts[g] = grid_counts.get(g, 0) + 1
+            counts += np.bincount(s["tokens.npy"].ravel().astype(np.int64), minlength=model.n_embed)
     mode = "seg" if seg_model is not None else "class" if classes else "uncond"
     return {
         "format": sh.FORMAT, "mode": mode, "source": str(Path(images).resolve()),
@@ -275,5 +301,6 @@ def _manifest(out, plan, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan,
         "label_classes": (meta or {}).get("classes") if seg_model is not None else None,
         "palette": palette if seg_model is not None else None,
         "grid_counts": [[list(g), c] for g, c in sorted(grid_counts.items())],
-        "shards": entries["train"], "val_shards": entries["val"], "skipped": skipped,
+        "shards": entries["train"], "val_shards": entries["val"], "skipped": skipped, "upscaled": upscaled,
+        "code_entropy_bits": sh.entropy_bits(counts), "codes_used": int((counts > 0).sum()),
     }

@@ -202,7 +202,7 @@ class CropDataset(torch.utils.data.Dataset):
             j = (i + attempt) % len(self.files)
             try:
                 x, up = self._load(j, random.Random(seed))
-                return {"x": x, "upscaled": up, "failed": failed}
+                return {"x": x, "upscaled": str(self.files[j]) if up else None, "failed": failed}
             except DataError as e:
                 failed.append((str(self.files[j]), str(e).split(": ", 1)[-1]))
         raise DataError("no image in the dataset could be read")
@@ -211,7 +211,7 @@ class CropDataset(torch.utils.data.Dataset):
 def collate(items: list[dict]) -> dict:
     return {
         "x": torch.stack([it["x"] for it in items]),
-        "upscaled": sum(bool(it["upscaled"]) for it in items),
+        "upscaled": [it["upscaled"] for it in items if it["upscaled"]],  # paths: counted per image
         "failed": [f for it in items for f in it["failed"]],
     }
 

@@ -31,6 +31,13 @@ def code_dtype(codebook_size: int) -> type:
     raise DataError(f"a codebook of {codebook_size} codes does not fit 32-bit token ids")
 
 
+def entropy_bits(counts) -> float:
+    """Entropy in bits of a code histogram: what a model that ignores context would score."""
+    p = np.asarray(counts, np.float64)
+    p = p[p > 0] / max(p.sum(), 1)
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: never -0.0
+
+
 def shard_name(split: str, k: int) -> str:
     return f"{split}-{k:06d}.tar"
 
@@ -54,6 +61,46 @@ def shard_done(path: Path) -> dict | None:
     if path.is_file() and side.is_file():
         return json.loads(side.read_text())
     return None
+
+
+JOB = "job.json"
+# what a tokenize job is made of, and how a user names each part
+JOB_KEYS = {"files": "the image files", "vqgan_fingerprint": "the image VQGAN (--vqgan)",
+            "seg_vqgan_fingerprint": "the segmentation VQGAN (--seg-vqgan)", "labels": "the label maps (--seg)",
+            "size": "--size", "max_side": "--max-side", "flip": "--flip", "shard_size": "--shard-size",
+            "val_count": "--val"}
+
+
+def check_job(folder: Path, job: dict, overwrite: bool) -> list[Path]:
+    """Whether ``folder`` may take shards of ``job``: a new folder, or one this same job began
+    (resume), gives []. Another job's folder is refused with the differences named, or with
+    ``overwrite`` gives the files of that job, for the caller to delete before it starts over."""
+    folder = Path(folder)
+    ours = [*folder.glob("train-*.tar"), *folder.glob("val-*.tar"), *folder.glob("train-*.json"),
+            *folder.glob("val-*.json"), folder / MANIFEST, folder / JOB]
+    present = [p for p in ours if p.is_file()]
+    if not present:
+        return []
+    old = json.loads((folder / JOB).read_text()) if (folder / JOB).is_file() else None
+    if old is not None:
+        diff = [k for k in JOB_KEYS if old.get(k) != job.get(k)]
+        if not diff:
+            return []
+        what = "; ".join(f"{JOB_KEYS[k]}: {_show(old.get(k))} there, {_show(job.get(k))} now" for k in diff)
+        reason = f"{folder} holds shards of another tokenize job ({what})"
+    else:
+        reason = f"{folder} holds shards or a manifest that no tokenize job record ({JOB}) vouches for"
+    if not overwrite:
+        raise DataError(f"{reason}. Choose another --out, or pass --overwrite to delete them and tokenize anew")
+    return present
+
+
+def _show(v) -> str:
+    return f"{v[:12]}…" if isinstance(v, str) and len(v) > 16 else repr(v)
+
+
+def write_job(folder: Path, job: dict) -> None:
+    atomic_write(Path(folder) / JOB, lambda f: f.write(json.dumps(job, indent=1).encode()))
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:

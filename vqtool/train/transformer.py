@@ -80,17 +80,42 @@ def unigram_bits(samples: list[dict], n_embed: int) -> float:
     counts = np.zeros(n_embed, np.float64)
     for s in samples:
         counts += np.bincount(s["tokens.npy"].ravel().astype(np.int64), minlength=n_embed)
-    p = counts / counts.sum()
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return sh.entropy_bits(counts)
+
+
+MIN_UNIGRAM_BITS = 1.0  # below this the codes say almost nothing: a collapsed VQGAN made them
+
+
+def same_shards(trained: dict | None, now: dict, folder: Path) -> None:
+    """On --resume: the shards must be the ones the run was trained on (same VQGANs, same samples)."""
+    if not trained:
+        return
+    keys = {"vqgan_fingerprint": "image VQGAN", "seg_vqgan_fingerprint": "segmentation VQGAN",
+            "codebook_size": "codebook size", "mode": "conditioning", "shards": "shard list"}
+    diff = [name for k, name in keys.items() if trained.get(k) != now.get(k)]
+    if diff:
+        raise DataError(f"{folder} is not the shard folder this run was trained on (its {', '.join(diff)} "
+                        f"differ): the run used {trained.get('source')} tokenized with {trained.get('vqgan')}. "
+                        "Resume with those shards, or start a new run with --out")
+
+
+def usable(samples: list[dict], W: int, what: str, warn) -> list[dict]:
+    """Samples whose grid holds a WxW window; the others are skipped with a count and the paths."""
+    keep = [s for s in samples if min(s["tokens.npy"].shape) >= W]
+    small = [s for s in samples if min(s["tokens.npy"].shape) < W]
+    if small:
+        paths = ", ".join((s.get("json") or {}).get("path", s["__key__"]) for s in small[:5])
+        warn(f"skipping {len(small)} {what} grid(s) smaller than the {W}x{W} window ({paths}"
+             f"{', …' if len(small) > 5 else ''}); tokenize with a larger --size to use them")
+    return keep
 
 
 def _check(manifest: dict, recipe: TransformerRecipe, lay: dict, folder: Path) -> None:
     W = recipe.data.window
-    small = [g for g, _ in manifest["grid_counts"] if g[0] < W or g[1] < W]
-    if small:
-        raise DataError(f"{folder}: code grids {small} are smaller than the {W}x{W} window; tokenize "
-                        f"at a larger --size or set data.window")
+    if not any(g[0] >= W and g[1] >= W for g, _ in manifest["grid_counts"]):
+        sizes = sorted({tuple(g) for g, _ in manifest["grid_counts"]})
+        raise DataError(f"{folder}: every code grid ({sizes[:4]}{' …' if len(sizes) > 4 else ''}) is smaller than "
+                        f"the {W}x{W} window; tokenize at a larger --size or set data.window")
     vocab = lay["n_embed"] + lay["cond_vocab"]
     if recipe.gpt.vocab_size and recipe.gpt.vocab_size != vocab:
         raise ConfigError(f"'gpt.vocab_size' is {recipe.gpt.vocab_size}, but the shards need {vocab} "
@@ -138,7 +163,7 @@ def _loss(gpt, seq: torch.Tensor, lc: int) -> torch.Tensor:
 
 def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None = None, resume: bool = False,
                       overrides: list[str] | None = None, device: str = "auto",
-                      callbacks: Callbacks | None = None, sample_hook=None) -> dict:
+                      callbacks: Callbacks | None = None, sample_hook=None, force: bool = False) -> dict:
     cb = callbacks or Callbacks()
     out, shards = Path(out), Path(shards)
     dev = runtime.init_distributed(runtime.resolve_device(device))
@@ -149,10 +174,19 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
         recipe = build_recipe(state["config"], overrides, kinds=("transformer",))
     assert recipe is not None
     manifest = sh.read_manifest(shards)
+    if state is not None:
+        same_shards(state.get("manifest"), manifest, shards)
     lay = layout_for(manifest, recipe.data.window)
     _check(manifest, recipe, lay, shards)
-    train = sh.load_split(shards, manifest, "train")
-    val = sh.load_split(shards, manifest, "val")
+    train = usable(sh.load_split(shards, manifest, "train"), recipe.data.window, "training", cb.warn)
+    val = usable(sh.load_split(shards, manifest, "val"), recipe.data.window, "validation", cb.warn)
+    if not train:
+        raise DataError(f"{shards}: no training grid holds the {recipe.data.window}x{recipe.data.window} window")
+    unigram = unigram_bits(train, lay["n_embed"])
+    if unigram < MIN_UNIGRAM_BITS and not force:
+        raise DataError(f"the codes in {shards} have {unigram:.3f} bits/token of entropy (< {MIN_UNIGRAM_BITS}): "
+                        f"the VQGAN that made them ({manifest.get('vqgan')}) has collapsed onto a few codes, and a "
+                        "transformer would learn nothing. Check it with `vqtool eval-recon`; --force trains anyway")
     first = _stage(manifest["vqgan"], manifest.get("vqgan_fingerprint"), seg=False)
     cond_stage = _stage(manifest["seg_vqgan"], manifest.get("seg_vqgan_fingerprint"), seg=True) \
         if lay["mode"] == "seg" else None
@@ -184,7 +218,6 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.toml").write_text(to_toml(to_dict(recipe)))
     metrics = MetricsLog(out)
-    unigram = unigram_bits(train, lay["n_embed"])
     cb.info(f"{len(train)} training / {len(val)} validation grids; mode {lay['mode']}; "
             f"unigram entropy {unigram:.3f} bits/token; {sum(p.numel() for p in gpt.parameters()) / 1e6:.2f}M params")
     stop = StopFlag().install()

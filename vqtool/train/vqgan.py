@@ -18,7 +18,7 @@ from vqtool.core import runtime
 from vqtool.core.config import VQGANRecipe, build_recipe, to_dict
 from vqtool.core.errors import ConfigError, DataError, WeightsNotFound
 from vqtool.core.losses import VQGANLoss, seg_loss
-from vqtool.core.quantize import codebook_stats
+from vqtool.core.quantize import codebook_stats, collapsed
 from vqtool.core.vqgan import VQGAN
 from vqtool.core.weights import build_lpips
 from vqtool.data import images as imgs
@@ -143,7 +143,9 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
               "classes": imgs.class_names(files, Path(images)) if Path(images).is_dir() else None,
               "label_classes": meta.get("classes") if meta else None, "palette": palette}
     fmt = ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN
-    upscaled = 0
+    # images (not crops) smaller than data.size, kept across --resume
+    upscaled = set(state["train_state"].get("upscaled", [])) if state is not None else set()
+    was_collapsed = False
     g_guard, d_guard = NonFiniteGuard("generator loss"), NonFiniteGuard("discriminator loss")
     usage = torch.zeros(recipe.model.quantizer.n_embed)
     stop = StopFlag().install()
@@ -156,7 +158,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
             "data": source, "perceptual": perceptual_state,
             "train_state": {"discriminator": disc.state_dict(), "opt_ae": opt_ae.state_dict(),
                             "opt_d": opt_d.state_dict(), "rng": runtime.rng_state(),
-                            "skipped": dict(skipped.items)},
+                            "skipped": dict(skipped.items), "upscaled": sorted(upscaled)},
         })
 
     cb.on_start(step, max_steps)
@@ -167,7 +169,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
                 if p not in skipped.items:
                     cb.warn(f"skipping unreadable image {p}: {r}")
                 skipped.add(p, r)
-            upscaled += batch["upscaled"]
+            upscaled.update(batch["upscaled"])
             x = batch["x"].to(device)
             if seg:
                 x = F.one_hot(x, recipe.model.in_channels).permute(0, 3, 1, 2).float()  # (B,K,H,W)
@@ -204,6 +206,11 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
             cb.on_step(step, logs)
             if step % recipe.train.log_every == 0 or step == max_steps:
                 st = codebook_stats(usage)
+                why = collapsed(st, recipe.model.quantizer.n_embed)
+                if why and not was_collapsed:
+                    cb.warn(f"CODEBOOK COLLAPSE at step {step}: {why}. Reconstructions will be flat; see README, "
+                            "'Your own images' (lower optim.lr, model.quantizer.restart_dead = true)")
+                was_collapsed = bool(why)
                 dt = time.time() - t0
                 ips = (step - seen0) * recipe.optim.batch_size * runtime.world_size() / max(dt, 1e-9)
                 metrics.write({"step": step, **logs, **st, "images_per_s": ips})
@@ -232,7 +239,8 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
         cb.warn(skipped.summary())
     return {"run_dir": str(out), "checkpoint": str(out / "last.pt"), "step": step,
             "interrupted": stop.requested, "skipped": len(skipped.items),
-            "skipped_files": dict(skipped.items), "upscaled": upscaled, "perceptual": perceptual_state,
+            "skipped_files": dict(skipped.items), "upscaled": len(upscaled), "perceptual": perceptual_state,
+            "collapsed": was_collapsed,
             "last": {k: v for k, v in logs.items() if isinstance(v, (int, float))},
             "seconds": time.time() - t0}
 
