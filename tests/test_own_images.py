@@ -193,6 +193,8 @@ def test_eval_recon_figures_on_stdout_and_plain_tables(vq, scenes):
     line = r.stdout.strip().splitlines()[-1]
     assert line.startswith("images=12 ") and " psnr=" in line and " usage=" in line
     assert "psnr\t" in r.stderr  # CliRunner is no terminal: tab-separated lines, never cut columns
+    r = ok(["info", vq / "v/last.pt"])
+    assert "kind=VQGAN" in r.stdout and "factor=4" in r.stdout
 
 
 def test_weights_message_names_each_folder_once(monkeypatch, tmp_path):

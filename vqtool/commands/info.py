@@ -22,3 +22,4 @@ def info(
         _ui.emit_json(d)
     else:
         _ui.table(str(path), d)
+        _ui.figures(d)
