@@ -43,7 +43,10 @@ def test_small_recipe_on_real_photos_does_not_collapse(photos, tmp_path):
     r = ok(["eval-recon", photos, "--vqgan", run / "last.pt", "--size", "96", "--no-rfid", "--json"])
     ev = json.loads(r.stdout)
     assert ev["usage"] >= 25 and ev["perplexity"] >= 16, ev  # collapsed: 0.4% and 1.0
-    assert ev["psnr"] >= 14.5, ev  # the collapsed (flat) model scored 13.1 dB; 400 steps give 15.6
+    # the collapsed model (one colour for every photo) scored 13.1 dB; this run measured 14.9. PSNR is
+    # a weak test of structure here (each photo's own mean colour would score 16.4 at 96 px): the
+    # reconstructions below must not be flat
+    assert ev["psnr"] >= 14.5, ev
     rec = tmp_path / "rec"
     ok(["reconstruct", *(photos / f"{n}.png" for n in ("astronaut", "camera", "coffee")), "--vqgan", run / "last.pt",
         "--out", rec])  # photos with large shapes (fine textures such as brick.png come back nearly flat)
