@@ -97,7 +97,7 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
     from vqtool.data.encode import tokenize_dataset
     from vqtool.data.scenes import make_scenes
     from vqtool.eval.metrics import eval_recon
-    from vqtool.generate import generate, load_transformer
+    from vqtool.generate import generate, load_transformer, padded
     from vqtool.train.transformer import train_transformer
     from vqtool.train.vqgan import train_vqgan
 
@@ -194,8 +194,8 @@ def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scene
     def sample():
         b = load_transformer(runs / "transformer" / "last.pt", torch.device("cpu"))
         t = time.time()
-        f = b.factor
-        with bar("sample", -(-big_size[0] // f) * -(-big_size[1] // f)) as advance:
+        Wf, Hf = padded(big_size, b.factor)
+        with bar("sample", Wf * Hf // b.factor ** 2) as advance:
             im = generate(b, 1, big_size, label, top_k=100, seed=0, mode=mode, progress=advance)[0]
         figures["sample_seconds"] = round(time.time() - t, 1)
         samples.mkdir(parents=True, exist_ok=True)

@@ -150,6 +150,11 @@ def decode(model: VQGAN, z: torch.Tensor, tile: int = DECODE_TILE, overlap: int 
 # --------------------------------------------------------------------------- the pipeline
 
 
+def padded(size: tuple[int, int], f: int) -> tuple[int, int]:
+    """(W, H) rounded up to multiples of the factor: what is sampled before the crop to ``size``."""
+    return -(-size[0] // f) * f, -(-size[1] // f) * f
+
+
 def grid_size(b: Bundle, size: tuple[int, int] | None, cond_path: Path | None) -> tuple[int, int]:
     """(W, H) in pixels: --size, else the label map's size, else the training window."""
     if size is None and cond_path is not None and Path(cond_path).is_file():
@@ -194,7 +199,7 @@ def check_memory(b: Bundle, n: int, batch_size: int, size: tuple[int, int], cfg:
                  limit: int | None) -> None:
     """Refuse a request whose estimated peak memory exceeds ``limit`` (see core.memory)."""
     f = b.factor
-    Wf, Hf = -(-size[0] // f) * f, -(-size[1] // f) * f
+    Wf, Hf = padded(size, f)
     need = memory.sample_bytes(b.first.cfg, b.cond.cfg if b.layout.mode == "seg" else None, b.gpt.cfg, n,
                                batch_size, Wf, Hf, f, b.layout.window, cfg not in (None, 1.0), DECODE_TILE,
                                DECODE_MAX_TOKENS)
@@ -247,7 +252,7 @@ def generate_each(b: Bundle, conds: list, size: tuple[int, int] | None = None, t
         m = 1
         while m < batch_size and k + m < len(conds) and sizes[k + m] == (W, H):
             m += 1
-        Wf, Hf = -(-W // f) * f, -(-H // f) * f  # next multiple of f; cropped back at the end
+        Wf, Hf = padded((W, H), f)  # cropped back at the end
         h, w = Hf // f, Wf // f
         part = conds[k:k + m]
         if b.layout.mode == "seg":

@@ -32,7 +32,7 @@ def sample(
     """Sample images at any size (sliding window beyond the training window)."""
     from vqtool.commands import _ui
     from vqtool.core import runtime
-    from vqtool.generate import generate, grid_size, load_transformer
+    from vqtool.generate import generate, grid_size, load_transformer, padded
     from vqtool.train.common import save_grid
 
     wh = parse_size(size) if size else None
@@ -41,7 +41,8 @@ def sample(
     b = load_transformer(model, dev)
     W, H = grid_size(b, wh, cond)
     f = b.factor
-    total = n * (-(-W // f)) * (-(-H // f))
+    Wf, Hf = padded((W, H), f)
+    total = n * (Wf // f) * (Hf // f)
     import time
 
     t0, done = time.time(), [0]

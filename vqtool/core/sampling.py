@@ -91,7 +91,7 @@ def position_uniform(seed: int, sample: torch.Tensor, i: int | torch.Tensor, j: 
 def draw(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF sample of each row of (filtered) logits with the given uniforms."""
     cdf = logits.double().softmax(-1).cumsum(-1)
-    idx = (cdf <= (u.to(cdf.device)[:, None] * cdf[:, -1:])).sum(-1)  # first token whose cdf exceeds u (u=0 is safe)
+    idx = (cdf <= (u[:, None] * cdf[:, -1:])).sum(-1)  # first token whose cdf exceeds u (u=0 is safe)
     return idx.clamp(max=logits.shape[-1] - 1)
 
 

@@ -248,7 +248,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     seconds = time.time() - t0
     manifest = None
     if runtime.is_main():
-        manifest = _manifest(out, plan, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan, seg_dir,
+        manifest = _manifest(out, plan, job, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan, seg_dir,
                              classes, meta, palette, size, max_side, flip, f)
         sh.write_manifest(out, manifest)
     runtime.barrier()
@@ -269,7 +269,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
             "seg_dir": str(seg_dir) if seg_dir else None}
 
 
-def _manifest(out, plan, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan, seg_dir, classes, meta,
+def _manifest(out, plan, job, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan, seg_dir, classes, meta,
               palette, size, max_side, flip, f) -> dict:
     entries = {"train": [], "val": []}
     skipped, grid_counts, upscaled = {}, {}, 0
@@ -291,12 +291,12 @@ def _manifest(out, plan, images, model, ck, vqgan, seg_model, seg_ck, seg_vqgan,
     mode = "seg" if seg_model is not None else "class" if classes else "uncond"
     return {
         "format": sh.FORMAT, "mode": mode, "source": str(Path(images).resolve()),
-        "vqgan": str(Path(vqgan).resolve()), "vqgan_fingerprint": state_fingerprint(model.state_dict()),
+        "vqgan": str(Path(vqgan).resolve()), "vqgan_fingerprint": job["vqgan_fingerprint"],
         "codebook_size": model.n_embed, "factor": f, "size": size, "max_side": max_side, "flip": flip,
         "classes": classes,
         "seg_dir": str(Path(seg_dir).resolve()) if seg_dir else None,
         "seg_vqgan": str(Path(seg_vqgan).resolve()) if seg_model is not None else None,
-        "seg_vqgan_fingerprint": state_fingerprint(seg_model.state_dict()) if seg_model is not None else None,
+        "seg_vqgan_fingerprint": job["seg_vqgan_fingerprint"],
         "cond_codebook_size": seg_model.n_embed if seg_model is not None else None,
         "label_classes": (meta or {}).get("classes") if seg_model is not None else None,
         "palette": palette if seg_model is not None else None,
