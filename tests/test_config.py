@@ -49,7 +49,7 @@ def test_overrides_and_types():
     ("optim.lrr=1", "unknown key 'optim.lrr'"),
     ("optim.lr=fast", "'optim.lr' must be a number"),
     ("model.ch_mult=3", "'model.ch_mult' must be a list"),
-    ("loss.perceptual=vgg", "'loss.perceptual' must be one of 'lpips', 'none'"),
+    ("loss.perceptual=vgg", "'loss.perceptual' must be one of 'lpips', 'disc-features', 'none'"),
     ("train.max_steps=1.5", "'train.max_steps' must be an integer"),
     ("nope", "KEY=VALUE"),
 ])

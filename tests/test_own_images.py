@@ -210,13 +210,9 @@ def test_weights_message_names_each_folder_once(monkeypatch, tmp_path):
 def test_demo_shows_progress_for_long_stages(tmp_path, tiny_recipe):
     from contextlib import contextmanager
 
-    from tests_helpers import TINY_SEG
-    from vqtool.demo import run_demo
+    from tests_helpers import tiny_demo_options
+    from vqtool.demo import DemoHooks, run_demo
 
-    (tmp_path / "s.toml").write_text(TINY_SEG)
-    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
-    recipes = {"vqgan": (str(tiny_recipe), []), "seg-vqgan": (str(tmp_path / "s.toml"), []),
-               "transformer": (str(tmp_path / "g.toml"), [])}
     ticks = {}
 
     @contextmanager
@@ -225,7 +221,7 @@ def test_demo_shows_progress_for_long_stages(tmp_path, tiny_recipe):
             ticks[name] = ticks.get(name, 0) + n
         yield advance
 
-    run_demo(tmp_path / "demo", from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40),
-             big_size=(72, 40), val_size=32, vq_scenes=(6, 40), device="cpu", progress_for=bar)
+    run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), DemoHooks(progress=bar))
     assert ticks["tokenize"] == 6 and ticks["sample"] == 18 * 10  # images; tokens of the 72x40 sample
     assert ticks["scenes scenes"] == 6 and ticks["scenes big"] == 4
+    assert ticks["class grid"] == 4 * 2

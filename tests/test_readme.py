@@ -31,30 +31,27 @@ def test_every_command_in_the_table_exists():
 
 def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     """`vqtool demo --from-scratch` with tiny recipes and sizes: every stage, the report, and reuse."""
-    from tests_helpers import TINY_GPT_WINDOW4, TINY_SEG
+    from tests_helpers import tiny_demo_options
 
-    from vqtool.demo import run_demo
+    from vqtool.demo import DemoHooks, run_demo
 
-    (tmp_path / "s.toml").write_text(TINY_SEG)
-    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
-    recipes = {"vqgan": (str(tiny_recipe), []), "seg-vqgan": (str(tmp_path / "s.toml"), []),
-               "transformer": (str(tmp_path / "g.toml"), [])}
     seen = []
-    fig = run_demo(tmp_path / "demo", from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40),
-                   big_size=(72, 40), val_size=32, vq_scenes=(6, 40), stage_cb=lambda n, d: seen.append((n, d)),
-                   device="cpu")
+    hooks = DemoHooks(stage=lambda n, d: seen.append((n, d)))
+    fig = run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), hooks)
     html = Path(fig["report"]).read_text()
-    assert html.count("data:image/png;base64,") >= 6  # label map, sample, reconstructions, 3 curves
-    for word in ("label map", "PSNR", "pixel accuracy", "bits/token", "vqtool tokenize", "rFID"):
+    assert html.count("data:image/png;base64,") >= 8  # map, sample, real scene, class grid, recons, 4 curves
+    for word in ("label map", "PSNR", "pixel accuracy", "bits/token", "vqtool tokenize", "rFID", "sharpness",
+                 "real scene", "class-conditional"):
         assert word in html, word
     from PIL import Image
 
     assert Image.open(fig["sample"]).size == (72, 40)
+    grid = Image.open(fig["class_grid"])
+    assert grid.height == 4 * 16  # one row per biome
     assert all(d == "running" for _, d in seen)
+    assert {Path(p).name for p in fig["exported"]} == {"scenes-demo.pt", "scenes-class-demo.pt"}
     seen.clear()
-    run_demo(tmp_path / "demo", from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40),
-             big_size=(72, 40), val_size=32, vq_scenes=(6, 40), stage_cb=lambda n, d: seen.append((n, d)),
-             device="cpu")
+    run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), hooks)
     assert all(d == "reused" for _, d in seen)
 
 

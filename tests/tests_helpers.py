@@ -144,3 +144,16 @@ def lightning_file(state_dict, tmp_path, name="last.ckpt"):
         for n in names:
             sys.modules.pop(n, None)
     return tmp_path / name
+
+
+def tiny_demo_options(tmp_path, tiny_recipe, **kw):
+    """DemoOptions for `vqtool demo --from-scratch` with tiny recipes and sizes (f4 VQGANs, window 4)."""
+    from vqtool.demo import DemoOptions
+
+    (tmp_path / "s.toml").write_text(TINY_SEG)
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    (tmp_path / "c.toml").write_text("class_dropout = 0.1\n" + TINY_GPT_WINDOW4)
+    recipes = {"vqgan": (str(tiny_recipe), []), "seg-vqgan": (str(tmp_path / "s.toml"), []),
+               "transformer": (str(tmp_path / "g.toml"), []), "class-transformer": (str(tmp_path / "c.toml"), [])}
+    return DemoOptions(from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40), big_size=(72, 40),
+                       val_size=32, vq_scenes=(6, 40), class_scenes=(8, 16), per_class=2, device="cpu", **kw)

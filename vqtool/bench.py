@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from vqtool.core import runtime
 from vqtool.core.config import load_recipe
-from vqtool.core.errors import WeightsNotFound
+from vqtool.core.errors import VqtoolError, WeightsNotFound
 from vqtool.core.loading import count_params
 
 
@@ -239,57 +239,43 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
 
 
 def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2, seed: int = 0,
-                  device: str = "auto") -> list[dict]:
-    """Exact vs fast mode on one segmentation model: bits/token of the sampled grids under the
-    paper's exact windows, and label-map agreement of the decoded samples."""
-    import numpy as np
-    from PIL import Image
-
-    from vqtool import api
-    from vqtool.data import images as imgs
-    from vqtool.eval.agreement import bits_per_token, class_colours, label_agreement
-    from vqtool.generate import decode, encode_labels, load_transformer, read_label_map
+                  device: str = "auto", sample: str | None = None) -> list[dict]:
+    """Exact vs fast mode on one segmentation model (or one given ``sample`` image): label-map
+    agreement and sharpness (mean pixel gradient / the real scene's) of the decoded samples,
+    bits/token of the sampled grids under the paper's exact windows, and the same figures for the
+    real scene through the VQGAN. The real scene is the image beside the map (.../images/...)."""
     from vqtool.core.sampling import cond_tokens, sample_grid
+    from vqtool.data import images as imgs
+    from vqtool.eval.agreement import bits_per_token, score_against_real
+    from vqtool.generate import decode, encode_labels, load_transformer, read_label_map
 
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
-    man = b.ckpt.get("manifest") or {}
-    src = imgs.list_images(man["source"])[:40]
-    root = Path(man["source"])
-    labs = [imgs.load_labels(Path(man["seg_dir"]) / p.relative_to(root), b.lay.get("palette")) for p in src]
+    if b.layout.mode != "seg":
+        raise VqtoolError("bench quality needs a segmentation-conditional model")
+    truth = Path(str(label_map).replace("/seg/", "/images/"))
+    if truth == Path(label_map) or not truth.is_file():
+        raise VqtoolError(f"bench quality compares with the real scene of the label map, and {truth} does not exist")
+    if sample is not None:
+        im = imgs.load_rgb(Path(sample))
+        lab = imgs.load_labels(Path(label_map), b.lay.get("palette"))
+        if lab.shape != (im.height, im.width):
+            raise VqtoolError(f"the sample is {im.width}x{im.height}, the label map {lab.shape[1]}x{lab.shape[0]}")
+        return [{"stage": "quality", "mode": "given sample", "size": f"{im.width}x{im.height}", "samples": 1,
+                 **score_against_real(b, lab, imgs.load_rgb(truth), [im])}]
     f = b.factor
-
-    def recon(im):  # through the VQGAN (api.encode centre-crops to multiples of f)
-        return api.decode(b, api.encode(b, im))
-
-    def centre(lab, im):  # the label map cropped as api.encode cropped its image
-        (H, W), (w, h) = lab.shape, im.size
-        return lab[(H - h) // 2:(H - h) // 2 + h, (W - w) // 2:(W - w) // 2 + w]
-
-    # class colours as the decoder draws them (measured on reconstructions of real scenes): a sample
-    # can only use the decoder's palette, and a tiny VQGAN washes colours out
-    recons = [recon(imgs.load_rgb(p)) for p in src]
-    colours = class_colours(recons, [centre(x, r) for x, r in zip(labs, recons)], b.cond.cfg.in_channels)
     W, H = -(-size[0] // f) * f, -(-size[1] // f) * f
     lab = read_label_map(b, Path(label_map), (W, H))
     cgrid = encode_labels(b.cond, lab)
     h, w = cgrid.shape
     cond = cond_tokens(b.layout, n, cgrid[None].expand(n, h, w), h=h, w=w).to(dev)
     rows = []
-    truth = Path(str(label_map).replace("/seg/", "/images/"))
-    if truth != Path(label_map) and truth.is_file():  # reference: the real scene, through the VQGAN
-        t = time.perf_counter()
-        r = recon(imgs.load_rgb(truth).resize((W, H), Image.BICUBIC))
-        rows.append({"stage": "quality", "mode": "reconstruction of the real scene", "size": f"{size[0]}x{size[1]}",
-                     "samples": 1, "label_agreement": label_agreement(r, lab.numpy(), colours),
-                     "seconds": time.perf_counter() - t})
     for mode in ("exact", "fast"):
         t = time.perf_counter()
         z = sample_grid(b.gpt, b.layout, h, w, cond, seed=seed, mode=mode, top_k=100)
         dt = time.perf_counter() - t
-        x = decode(b.first, z)
-        agree = [label_agreement(imgs.to_image(x[k]), lab.numpy(), colours) for k in range(n)]
+        ims = [imgs.to_image(x) for x in decode(b.first, z)]
         rows.append({"stage": "quality", "mode": mode, "size": f"{size[0]}x{size[1]}", "samples": n,
-                     "bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, cond),
-                     "label_agreement": float(np.mean(agree)), "seconds": dt})
+                     **score_against_real(b, lab.numpy(), imgs.load_rgb(truth), ims),
+                     "bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, cond), "seconds": dt})
     return rows

@@ -1,17 +1,21 @@
-"""The main job on the embedded dataset: scenes -> VQGANs -> tokenize -> transformer -> a
-1280x832 landscape from an unseen label map -> metrics -> report.html.
+"""The main job on the embedded dataset: scenes -> VQGANs -> tokenize -> transformers -> a
+1280x832 landscape from an unseen label map and a class grid -> metrics -> report.html.
 
 Ten CPU minutes cannot train models good enough to show the method, so by default the demo
-starts from small checkpoints shipped in the wheel (made by ``vqtool demo --from-scratch``, the
-command in the README); every other stage runs for real. Finished stages are reused on rerun.
+starts from checkpoints shipped in the wheel (made by ``vqtool demo --from-scratch``, the command
+in the README); every other stage runs for real. Finished stages are reused on rerun.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -20,57 +24,115 @@ from vqtool.core.errors import VqtoolError
 from vqtool.core.weights import sha256_of
 from vqtool.train.common import Callbacks
 
-SHIPPED = Path(__file__).parent / "_demo" / "scenes-demo.pt"
-BIG = (1280, 832)
-TRAIN_SIZE = (640, 576)  # transformer data: 16x16-token windows of these are crops of a larger view
+SHIPPED_DIR = Path(__file__).parent / "_demo"
+SHIPPED = {"transformer": SHIPPED_DIR / "scenes-demo.pt", "class-transformer": SHIPPED_DIR / "scenes-class-demo.pt"}
+RECIPES = {"vqgan": ("scenes-vqgan-demo", []), "seg-vqgan": ("scenes-seg-vqgan-demo", []),
+           "transformer": ("scenes-transformer-demo", []), "class-transformer": ("scenes-class-transformer-demo", [])}
 
 
-def shipped_checkpoint() -> Path:
-    want = (SHIPPED.parent / "SHA256").read_text().split()[0] if (SHIPPED.parent / "SHA256").is_file() else None
-    if not SHIPPED.is_file() or want is None:
-        raise VqtoolError("the demo checkpoint is not installed; run `vqtool demo --from-scratch`")
-    if sha256_of(SHIPPED) != want:
-        raise VqtoolError(f"{SHIPPED} does not match its sha256; reinstall vqtool or use --from-scratch")
-    return SHIPPED
+@dataclass
+class DemoOptions:
+    """What the demo builds. The defaults are the demo's; tests shrink the recipes and sizes."""
+    from_scratch: bool = False
+    fresh: bool = False
+    n_scenes: int | None = None  # transformer training scenes (default 400 from scratch, 48 otherwise)
+    exact: bool = True  # sample the landscape in exact mode (else fast)
+    device: str = "auto"
+    recipes: dict = field(default_factory=dict)  # overrides of RECIPES, name -> (recipe, [--set ...])
+    train_size: tuple[int, int] = (640, 576)  # transformer data: 16x16-token windows are crops of these
+    big_size: tuple[int, int] = (1280, 832)
+    val_size: int = 256
+    vq_scenes: tuple[int, int] = (1000, 256)  # VQGAN training scenes: count, side
+    class_scenes: tuple[int, int] = (2000, 128)  # class-transformer scenes: count, side (one window)
+    per_class: int = 6  # samples per class in the class grid
+    cfg: float = 2.0
+
+
+@dataclass
+class DemoHooks:
+    """How the demo reports: ``stage(name, detail)``; ``training(name)`` a context manager giving
+    training Callbacks; ``progress(name, total)`` one giving ``advance(n, ...)``."""
+    stage: Callable = lambda name, detail: None
+    training: Callable = lambda name: nullcontext(Callbacks())
+    progress: Callable = lambda name, total=None: nullcontext(lambda *a, **k: None)
+
+
+def command(name: str, *args, **options) -> str:
+    """The vqtool command line of a stage, from the values the stage runs with."""
+    words = ["vqtool", name, *map(str, args)]
+    for k, v in options.items():
+        flag = "--" + k.rstrip("_").replace("_", "-")
+        if v is True:
+            words.append(flag)
+        elif isinstance(v, list):
+            for x in v:
+                words += [flag, str(x)]
+        elif v not in (None, False):
+            words += [flag, str(v)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+# --------------------------------------------------------------------------- shipped checkpoints
+
+
+def shipped_checkpoint(name: str = "transformer") -> Path:
+    path, sums = SHIPPED[name], SHIPPED_DIR / "SHA256"
+    want = dict(reversed(line.split()) for line in sums.read_text().splitlines() if line.strip()) \
+        if sums.is_file() else {}
+    if not path.is_file() or path.name not in want:
+        raise VqtoolError("the demo checkpoints are not installed; run `vqtool demo --from-scratch`")
+    if sha256_of(path) != want[path.name]:
+        raise VqtoolError(f"{path} does not match its sha256; reinstall vqtool or use --from-scratch")
+    return path
+
+
+def _map_weights(sd: dict, fn) -> dict:
+    return {k: (fn(v) if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def _convert(c: dict, fn) -> dict:
+    """A transformer checkpoint (with its stages) with every float tensor passed through ``fn``."""
+    out = {**c, "model": _map_weights(c["model"], fn)}
+    for stage in ("first_stage", "cond_stage"):
+        if c.get(stage):
+            out[stage] = {**c[stage], "model": _map_weights(c[stage]["model"], fn)}
+    return out
 
 
 def export_demo_checkpoint(transformer: Path, out: Path, history: dict, commands: list[str]) -> str:
-    """Shrink a trained demo transformer (with its VQGANs) to fp16 weights and record its story."""
+    """Shrink a trained demo transformer (with its VQGANs) to fp16 weights and record its story;
+    adds or replaces its line in ``SHA256`` beside it."""
     c = ck.load_checkpoint(transformer, ck.TRANSFORMER)
-
-    def half(sd):
-        return {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
-
-    slim = {k: c[k] for k in ("format", "config", "step", "cond", "manifest", "metrics", "provenance")}
-    slim["model"] = half(c["model"])
-    slim["first_stage"] = {**c["first_stage"], "model": half(c["first_stage"]["model"])}
-    slim["cond_stage"] = {**c["cond_stage"], "model": half(c["cond_stage"]["model"])}
+    keep = ("format", "config", "step", "cond", "manifest", "metrics", "provenance", "model", "first_stage",
+            "cond_stage")
+    slim = _convert({k: c[k] for k in keep if k in c}, torch.Tensor.half)
     slim["demo"] = {"history": history, "commands": commands, "made_by": "vqtool demo --from-scratch"}
+    out = Path(out)
     ck.save_checkpoint(out, slim)
     digest = sha256_of(out)
-    (out.parent / "SHA256").write_text(f"{digest}  {out.name}\n")
+    sums = out.parent / "SHA256"
+    lines = [ln for ln in (sums.read_text().splitlines() if sums.is_file() else []) if not ln.endswith(f"  {out.name}")]
+    sums.write_text("".join(f"{ln}\n" for ln in lines + [f"{digest}  {out.name}"]))
     return digest
 
 
-def _unpack(shipped: Path, runs: Path) -> dict:
-    """Write the shipped models as ordinary vqtool checkpoints (fp32) under runs/."""
-    c = ck.load_checkpoint(shipped, ck.TRANSFORMER)
-
-    def full(sd):
-        return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
-
-    for name, stage, fmt, kind in (("vqgan", "first_stage", ck.VQGAN, "vqgan"),
-                                   ("seg-vqgan", "cond_stage", ck.SEG_VQGAN, "seg-vqgan")):
-        s = c[stage]
-        ck.save_checkpoint(runs / name / "last.pt", {
-            "format": fmt, "config": {"kind": kind, "model": s["config"], "data": {"size": 128, "resize": 0}},
-            "model": full(s["model"]), "step": 0, "data": s.get("data")})
-    t = {k: v for k, v in c.items() if k not in ("demo", "_path")}
-    t["model"] = full(c["model"])
-    t["first_stage"] = {**c["first_stage"], "model": full(c["first_stage"]["model"])}
-    t["cond_stage"] = {**c["cond_stage"], "model": full(c["cond_stage"]["model"])}
-    ck.save_checkpoint(runs / "transformer" / "last.pt", t)
-    return c.get("demo", {})
+def _unpack(runs: Path) -> dict:
+    """Write the shipped models as ordinary vqtool checkpoints (fp32) under runs/; their history."""
+    history = {}
+    for name, path in SHIPPED.items():
+        c = ck.load_checkpoint(shipped_checkpoint(name), ck.TRANSFORMER)
+        t = _convert({k: v for k, v in c.items() if k not in ("demo", "_path")}, torch.Tensor.float)
+        ck.save_checkpoint(runs / name / "last.pt", t)
+        history.update((c.get("demo") or {}).get("history", {}))
+        if name != "transformer":
+            continue
+        for stage, fmt, kind, run in (("first_stage", ck.VQGAN, "vqgan", "vqgan"),
+                                      ("cond_stage", ck.SEG_VQGAN, "seg-vqgan", "seg-vqgan")):
+            s = t[stage]
+            ck.save_checkpoint(runs / run / "last.pt", {
+                "format": fmt, "config": {"kind": kind, "model": s["config"], "data": {"size": 128, "resize": 0}},
+                "model": s["model"], "step": 0, "data": s.get("data")})
+    return history
 
 
 def _history(run: Path) -> list[dict]:
@@ -78,150 +140,228 @@ def _history(run: Path) -> list[dict]:
     return [json.loads(line) for line in p.read_text().splitlines()] if p.is_file() else []
 
 
-RECIPES = {"vqgan": ("scenes-vqgan-tiny", []), "seg-vqgan": ("scenes-seg-vqgan-tiny", []),
-           "transformer": ("scenes-transformer-tiny", ["train.max_steps=3000"])}
+# --------------------------------------------------------------------------- the run
 
 
-def run_demo(out: Path, fresh: bool = False, from_scratch: bool = False, n_scenes: int | None = None,
-             exact: bool = True, device: str = "auto", stage_cb=None, callbacks_for=None, progress_for=None,
-             recipes: dict | None = None, train_size=TRAIN_SIZE, big_size=BIG, val_size: int = 256,
-             vq_scenes: tuple[int, int] = (1000, 256)) -> dict:
-    """Run (or reuse) every stage; returns the figures. ``stage_cb(name, detail)`` reports progress;
-    ``callbacks_for(name)`` gives a context manager yielding training Callbacks, ``progress_for(name,
-    total)`` one yielding ``advance(n, status=..., total=...)`` for the other long stages (scenes,
-    tokenize, sample). ``recipes`` and the sizes exist for tests (tiny models); the defaults are the demo's."""
-    recipes = {**RECIPES, **(recipes or {})}
-    from contextlib import nullcontext
+class _Demo:
+    def __init__(self, out: Path, opts: DemoOptions, hooks: DemoHooks):
+        self.out, self.o, self.h = Path(out), opts, hooks
+        self.recipes = {**RECIPES, **opts.recipes}
+        self.data, self.runs = self.out / "data", self.out / "runs"
+        self.commands, self.timings, self.figures = [], {}, {}
 
-    from vqtool.core.config import load_recipe
-    from vqtool.data.encode import tokenize_dataset
-    from vqtool.data.scenes import make_scenes
-    from vqtool.eval.metrics import eval_recon
-    from vqtool.generate import generate, load_transformer, padded
-    from vqtool.train.transformer import train_transformer
-    from vqtool.train.vqgan import train_vqgan
-
-    out = Path(out)
-    if fresh and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    say = stage_cb or (lambda *a: None)
-    cbs = callbacks_for or (lambda name: nullcontext(Callbacks()))
-    bar = progress_for or (lambda name, total=None: nullcontext(lambda *a, **k: None))
-
-    def scenes_in(folder, count, w, h, seed):
-        with bar(f"scenes {folder.name}", count) as advance:
-            make_scenes(folder, count, w, h, seed=seed, progress=advance)
-    data, runs = out / "data", out / "runs"
-    n = n_scenes or (400 if from_scratch else 48)
-    cmds, timings, figures = [], {}, {}
-
-    def stage(name, done: bool, fn, cmd: str):
-        cmds.append(cmd)
+    def stage(self, name: str, done: Path, fn, cmd: str) -> None:
+        """Run ``fn`` unless ``done`` exists; record the command that does the same by hand."""
+        self.commands.append(cmd)
         t = time.time()
-        if done:
-            say(name, "reused")
+        if done.exists():
+            self.h.stage(name, "reused")
         else:
-            say(name, "running")
+            self.h.stage(name, "running")
             fn()
-        timings[name] = round(time.time() - t, 1)
+        self.timings[name] = round(time.time() - t, 1)
 
-    scenes = data / "scenes"
-    stage("scenes", (scenes / "classes.json").is_file(),
-          lambda: scenes_in(scenes, n, *train_size, 0),
-          f"vqtool make-scenes {scenes} --n {n} --size {train_size[0]}x{train_size[1]} --seed 0")
-    val = data / "val"
-    stage("held-out scenes", (val / "classes.json").is_file(), lambda: scenes_in(val, 40, val_size, val_size, 7),
-          f"vqtool make-scenes {val} --n 40 --size {val_size}x{val_size} --seed 7")
-    big = data / "big"
-    stage("label map", (big / "classes.json").is_file(), lambda: scenes_in(big, 4, *big_size, 2026),
-          f"vqtool make-scenes {big} --n 4 --size {big_size[0]}x{big_size[1]} --seed 2026")
-    history = {}
-    if from_scratch:
-        # the VQGANs learn from many small scenes (128px crops of 256px views: content-rich); the
-        # transformer from window crops of larger scenes (windows at every offset from the horizon)
-        vq = data / "scenes-vq"
-        nv, sv = vq_scenes
-        stage("vqgan scenes", (vq / "classes.json").is_file(), lambda: scenes_in(vq, nv, sv, sv, 0),
-              f"vqtool make-scenes {vq} --n {nv} --size {sv}x{sv} --seed 0")
-        for name, folder in (("vqgan", vq / "images"), ("seg-vqgan", vq / "seg")):
-            recipe, sets = recipes[name]
+    def scenes(self, name: str, count: int, w: int, h: int, seed: int) -> Path:
+        from vqtool.data.scenes import make_scenes
 
-            def train(name=name, folder=folder, recipe=recipe, sets=sets):
-                with cbs(name) as cb:
-                    # native pixel scale (resize 0): the scenes' scale is fixed by design
-                    train_vqgan(folder, runs / name, load_recipe(recipe, sets), device=device, callbacks=cb)
-            stage(name, (runs / name / "last.pt").is_file(), train,
-                  f"vqtool train-vqgan {folder}{' --seg' if name == 'seg-vqgan' else ''} --recipe {recipe} "
-                  + "".join(f"--set {x} " for x in sets) + f"--out {runs / name}")
-            history[name] = _history(runs / name)
-    else:
-        stage("models", (runs / "transformer" / "last.pt").is_file(),
-              lambda: history.update(_unpack(shipped_checkpoint(), runs).get("history", {})),
-              "(shipped: vqtool/_demo/scenes-demo.pt, made by `vqtool demo --from-scratch`)")
-    shards = out / "shards"
-    def tokenize():
-        with bar("tokenize") as advance:
-            tokenize_dataset(scenes / "images", shards, runs / "vqgan" / "last.pt", scenes / "seg",
-                             runs / "seg-vqgan" / "last.pt", size=min(train_size), device=device, progress=advance)
-    stage("tokenize", (shards / "manifest.json").is_file(), tokenize,
-          f"vqtool tokenize {scenes / 'images'} --out {shards} --vqgan {runs / 'vqgan/last.pt'} "
-          f"--seg-vqgan {runs / 'seg-vqgan/last.pt'} --size {min(train_size)}")
-    if from_scratch:
-        recipe, sets = recipes["transformer"]
+        folder = self.data / name
 
-        def train_t():
-            with cbs("transformer") as cb:
-                train_transformer(shards, runs / "transformer", load_recipe(recipe, sets), device=device, callbacks=cb)
-        stage("transformer", (runs / "transformer" / "last.pt").is_file(), train_t,
-              f"vqtool train-transformer {shards} --recipe {recipe} " + "".join(f"--set {x} " for x in sets)
-              + f"--out {runs / 'transformer'}")
-        history["transformer"] = _history(runs / "transformer")
-    if not history:
-        history = (ck.load_checkpoint(runs / "transformer" / "last.pt").get("demo") or {}).get("history", {}) \
-            or {k: _history(runs / k) for k in ("vqgan", "seg-vqgan", "transformer")}
-    (out / "history.json").write_text(json.dumps(history))
-    history = json.loads((out / "history.json").read_text())
+        def make():
+            with self.h.progress(f"scenes {name}", count) as advance:
+                make_scenes(folder, count, w, h, seed=seed, progress=advance)
+        self.stage(f"{name} scenes", folder / "classes.json", make,
+                   command("make-scenes", folder, n=count, size=f"{w}x{h}", seed=seed))
+        return folder
 
-    # sample a 1280x832 landscape from a label map that no model has seen: the lake scene, the
-    # biome with the most classes (sky, cloud, snow, mountain, tree, water, sand, grass)
-    maps = sorted((big / "seg").rglob("*.png"))
-    label = next((p for p in maps if p.parent.name == "lake"), maps[0])
-    samples = out / "samples"
-    mode = "exact" if exact else "fast"
-    target = samples / f"landscape-{mode}.png"
+    def train(self, name: str, data: Path, kind: str) -> None:
+        from vqtool.core.config import load_recipe
 
-    def sample():
-        b = load_transformer(runs / "transformer" / "last.pt", torch.device("cpu"))
-        t = time.time()
-        Wf, Hf = padded(big_size, b.factor)
-        with bar("sample", Wf * Hf // b.factor ** 2) as advance:
-            im = generate(b, 1, big_size, label, top_k=100, seed=0, mode=mode, progress=advance)[0]
-        figures["sample_seconds"] = round(time.time() - t, 1)
-        samples.mkdir(parents=True, exist_ok=True)
-        im.save(target)
-    stage("sample", target.is_file(), sample,
-          f"vqtool sample --model {runs / 'transformer/last.pt'} --cond {label} --size {big_size[0]}x{big_size[1]} --mode {mode} "
-          f"--out {samples}")
-    figures["label_map"], figures["sample"] = str(label), str(target)
-    figures["truth"] = str(label).replace("/seg/", "/images/")
+        recipe, sets = self.recipes[name]
+        run = self.runs / name
 
-    def evaluate():
-        r = eval_recon(val / "images", runs / "vqgan" / "last.pt", size=val_size, device=device, rfid=True,
-                       warn=lambda m: figures.setdefault("notes", []).append(m))
-        s = eval_recon(val / "seg", runs / "seg-vqgan" / "last.pt", size=val_size, device=device)
+        def fit():
+            with self.h.training(name) as cb:
+                if kind == "transformer":
+                    from vqtool.train.transformer import train_transformer
+
+                    train_transformer(data, run, load_recipe(recipe, sets), device=self.o.device, callbacks=cb)
+                else:
+                    from vqtool.train.vqgan import train_vqgan
+
+                    train_vqgan(data, run, load_recipe(recipe, sets), device=self.o.device, callbacks=cb)
+        cmd = "train-transformer" if kind == "transformer" else "train-vqgan"
+        self.stage(name, run / "last.pt", fit,
+                   command(cmd, data, seg=kind == "seg", recipe=recipe, set_=sets, out=run))
+
+    def tokenize(self, name: str, folder: str, scenes: Path, size: int, seg: bool) -> Path:
+        from vqtool.data.encode import tokenize_dataset
+
+        shards = self.out / folder
+        vq, seg_vq = self.runs / "vqgan" / "last.pt", self.runs / "seg-vqgan" / "last.pt"
+
+        def run():
+            with self.h.progress(name) as advance:
+                tokenize_dataset(scenes / "images", shards, vq, scenes / "seg" if seg else None,
+                                 seg_vq if seg else None, size=size, device=self.o.device, progress=advance)
+        self.stage(name, shards / "manifest.json", run,
+                   command("tokenize", scenes / "images", out=shards, vqgan=vq, seg_vqgan=seg_vq if seg else None,
+                           no_seg=not seg, size=size))
+        return shards
+
+    def landscape(self, big: Path) -> Path:
+        """A 1280x832 landscape from a label map no model has seen: the lake scene, the biome
+        with the most classes (sky, cloud, snow, mountain, tree, water, sand, grass)."""
+        from vqtool.generate import generate, load_transformer, padded
+
+        maps = sorted((big / "seg").rglob("*.png"))
+        label = next((p for p in maps if p.parent.name == "lake"), maps[0])
+        mode = "exact" if self.o.exact else "fast"
+        target = self.out / "samples" / f"landscape-{mode}.png"
+        model = self.runs / "transformer" / "last.pt"
+        size = self.o.big_size
+
+        def sample():
+            b = load_transformer(model, torch.device("cpu"))
+            t = time.time()
+            Wf, Hf = padded(size, b.factor)
+            with self.h.progress("sample", Wf * Hf // b.factor ** 2) as advance:
+                im = generate(b, 1, size, label, top_k=100, seed=0, mode=mode, progress=advance)[0]
+            self.figures["sample_seconds"] = round(time.time() - t, 1)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            im.save(target)
+        self.stage("sample", target, sample, command("sample", model=model, cond=label, size=f"{size[0]}x{size[1]}",
+                                                     mode=mode, top_k=100, seed=0, out=target.parent))
+        self.figures |= {"label_map": str(label), "sample": str(target),
+                         "truth": str(label).replace("/seg/", "/images/")}
+        return target
+
+    def class_grid(self) -> Path:
+        from vqtool.generate import generate, load_transformer
+
+        model, side = self.runs / "class-transformer" / "last.pt", self.o.class_scenes[1]
+        target = self.out / "samples" / "classes.png"
+
+        def sample():
+            b = load_transformer(model, torch.device("cpu"))
+            rows = []
+            with self.h.progress("class grid", len(b.lay["classes"]) * self.o.per_class) as advance:
+                for c in b.lay["classes"]:
+                    rows.append((c, generate(b, self.o.per_class, (side, side), class_=c, cfg=self.o.cfg, seed=0,
+                                             top_k=100, batch_size=self.o.per_class)))
+                    advance(self.o.per_class)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _labelled_grid(rows).save(target)
+        self.stage("class grid", target, sample,
+                   f"for c in {' '.join(self._classes(model))}; do "
+                   + command("sample", model=model, class_="$c", cfg=self.o.cfg, n=self.o.per_class,
+                             size=f"{side}x{side}", top_k=100, seed=0, out=f"{target.parent}/$c").replace("'", '"')
+                   + "; done")
+        self.figures |= {"class_grid": str(target), "cfg": self.o.cfg}
+        return target
+
+    def _classes(self, model: Path) -> list[str]:
+        try:
+            return ck.load_checkpoint(model, ck.TRANSFORMER)["cond"]["classes"]
+        except (OSError, KeyError, VqtoolError):
+            return ["CLASS"]
+
+    def evaluate(self, val: Path) -> None:
+        from vqtool.eval.metrics import eval_recon
         from vqtool.eval.recon import reconstruct
 
-        reconstruct(sorted((val / "images").rglob("*.png"))[:4], runs / "vqgan" / "last.pt", out / "recon", device=device)
-        (out / "metrics.json").write_text(json.dumps({"recon": r, "seg_recon": s}, indent=1))
-    stage("evaluate", (out / "metrics.json").is_file(), evaluate,
-          f"vqtool eval-recon {val / 'images'} --vqgan {runs / 'vqgan/last.pt'} --size {val_size} && "
-          f"vqtool eval-recon {val / 'seg'} --vqgan {runs / 'seg-vqgan/last.pt'} --size {val_size}")
-    figures |= json.loads((out / "metrics.json").read_text())
-    t = ck.load_checkpoint(runs / "transformer" / "last.pt")
-    figures["transformer"] = t.get("metrics", {})
-    figures["timings"], figures["commands"] = timings, cmds
+        vq, seg_vq, size = self.runs / "vqgan" / "last.pt", self.runs / "seg-vqgan" / "last.pt", self.o.val_size
+        path = self.out / "metrics.json"
+
+        def run():
+            notes = self.figures.setdefault("notes", [])
+            r = eval_recon(val / "images", vq, size=size, device=self.o.device, rfid=True, warn=notes.append)
+            s = eval_recon(val / "seg", seg_vq, size=size, device=self.o.device)
+            reconstruct(sorted((val / "images").rglob("*.png"))[:4], vq, self.out / "recon", device=self.o.device)
+            landscape = _landscape_quality(self.runs / "transformer" / "last.pt", self.figures)
+            path.write_text(json.dumps({"recon": r, "seg_recon": s, "landscape": landscape}, indent=1))
+        self.stage("evaluate", path, run,
+                   command("eval-recon", val / "images", vqgan=vq, size=size) + " && "
+                   + command("eval-recon", val / "seg", vqgan=seg_vq, size=size) + " && "
+                   + command("bench", "quality", model=self.runs / "transformer" / "last.pt",
+                             cond=self.figures["label_map"], sample=self.figures["sample"]))
+        self.figures |= json.loads(path.read_text())
+
+
+def _landscape_quality(model: Path, fig: dict) -> dict:
+    """Label agreement and sharpness of the landscape, beside the real scene's VQGAN reconstruction."""
+    from vqtool.data import images as imgs
+    from vqtool.eval.agreement import score_against_real
+    from vqtool.generate import load_transformer
+
+    b = load_transformer(model, torch.device("cpu"))
+    labels = imgs.load_labels(Path(fig["label_map"]), b.lay.get("palette"))
+    return score_against_real(b, labels, imgs.load_rgb(Path(fig["truth"])), [imgs.load_rgb(Path(fig["sample"]))])
+
+
+def _labelled_grid(rows: list[tuple[str, list]]):
+    from PIL import Image, ImageDraw
+
+    w, h = rows[0][1][0].size
+    pad = 80
+    grid = Image.new("RGB", (pad + w * max(len(r) for _, r in rows), h * len(rows)), "white")
+    d = ImageDraw.Draw(grid)
+    for i, (name, ims) in enumerate(rows):
+        d.text((6, i * h + h // 2 - 6), name, fill="black")
+        for j, im in enumerate(ims):
+            grid.paste(im, (pad + j * w, i * h))
+    return grid
+
+
+def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None = None) -> dict:
+    """Run (or reuse) every stage; returns the figures (written into report.html)."""
+    o, d = opts or DemoOptions(), _Demo(out, opts or DemoOptions(), hooks or DemoHooks())
+    if o.fresh and d.out.exists():
+        shutil.rmtree(d.out)
+    d.out.mkdir(parents=True, exist_ok=True)
+    n = o.n_scenes or (400 if o.from_scratch else 48)
+    scenes = d.scenes("scenes", n, *o.train_size, 0)
+    val = d.scenes("val", 40, o.val_size, o.val_size, 7)
+    big = d.scenes("big", 4, *o.big_size, 2026)
+    if o.from_scratch:
+        # the VQGANs learn from many small scenes (content-rich crops); the seg transformer from
+        # window crops of larger scenes (windows at every offset from the horizon); the class
+        # transformer from whole small scenes, one window each
+        vq = d.scenes("scenes-vq", o.vq_scenes[0], o.vq_scenes[1], o.vq_scenes[1], 0)
+        d.train("vqgan", vq / "images", "vqgan")
+        d.train("seg-vqgan", vq / "seg", "seg")
+        shards = d.tokenize("tokenize", "shards", scenes, min(o.train_size), seg=True)
+        d.train("transformer", shards, "transformer")
+        cls = d.scenes("scenes-class", o.class_scenes[0], o.class_scenes[1], o.class_scenes[1], 1)
+        d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], seg=False), "transformer")
+        history = {k: _history(d.runs / k) for k in ("vqgan", "seg-vqgan", "transformer", "class-transformer")}
+    else:
+        def unpack():
+            (d.out / "history.json").write_text(json.dumps(_unpack(d.runs)))
+        d.stage("models", d.out / "history.json", unpack,
+                "(shipped: vqtool/_demo/*.pt, made by `vqtool demo --from-scratch`)")
+        d.tokenize("tokenize", "shards", scenes, min(o.train_size), seg=True)
+        history = json.loads((d.out / "history.json").read_text())
+    if o.from_scratch:
+        (d.out / "history.json").write_text(json.dumps(history))
+    d.landscape(big)
+    d.class_grid()
+    d.evaluate(val)
+    d.figures["transformer"] = ck.load_checkpoint(d.runs / "transformer" / "last.pt").get("metrics", {})
+    d.figures["class_transformer"] = ck.load_checkpoint(d.runs / "class-transformer" / "last.pt").get("metrics", {})
+    d.figures["timings"], d.figures["commands"] = d.timings, d.commands
+    if o.from_scratch:
+        d.figures["exported"] = _export(d, history)
     from vqtool.report import write_report
 
-    figures["report"] = str(write_report(out, figures, history))
-    return figures
+    d.figures["report"] = str(write_report(d.out, d.figures, history))
+    return d.figures
+
+
+def _export(d: _Demo, history: dict) -> list[str]:
+    """From scratch, the demo writes its own shippable checkpoints (what vqtool/_demo/ holds)."""
+    out = []
+    for name, path in SHIPPED.items():
+        dst = d.out / "export" / path.name
+        export_demo_checkpoint(d.runs / name / "last.pt", dst, history, d.commands)
+        out.append(str(dst))
+    return out

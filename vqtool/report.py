@@ -66,52 +66,80 @@ def _series(hist: list[dict], key: str) -> list[tuple[float, float]]:
     return [(r["step"], r[key]) for r in hist if isinstance(r.get(key), (int, float))]
 
 
-def write_report(out: Path, fig: dict, history: dict) -> Path:
-    out = Path(out)
-    rec = fig.get("recon", {})
-    seg = fig.get("seg_recon", {})
-    tr = fig.get("transformer", {})
-    sample = Image.open(fig["sample"])
-    label = _label_rgb(fig["label_map"])
-    recon_pics = sorted((out / "recon").glob("*.png"))
-    curves = [
-        plot_curves({"L1 reconstruction": _series(history.get("vqgan", []), "rec_loss")}, "image VQGAN"),
-        plot_curves({"BCE": _series(history.get("seg-vqgan", []), "bce")}, "segmentation VQGAN"),
-        plot_curves({"train bits/token": _series(history.get("transformer", []), "bpt"),
-                     "val bits/token": _series(history.get("transformer", []), "val_bpt")}, "transformer"),
-    ]
-    rows = [
-        ("image VQGAN reconstruction PSNR (40 held-out scenes, 256x256)", f"{rec.get('psnr', float('nan')):.2f} dB"),
-        ("image VQGAN SSIM", f"{rec.get('ssim', float('nan')):.3f}"),
-        ("image VQGAN codebook usage / perplexity", f"{rec.get('usage', 0):.1f}% / {rec.get('perplexity', 0):.1f}"),
+def _f(value, fmt: str = ".2f", unit: str = "") -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{value:{fmt}}{unit}"
+
+
+def _figure_rows(fig: dict) -> list[tuple[str, str]]:
+    rec, seg, tr = fig.get("recon", {}), fig.get("seg_recon", {}), fig.get("transformer", {})
+    ct, land = fig.get("class_transformer", {}), fig.get("landscape", {})
+    return [
+        ("image VQGAN reconstruction PSNR (40 held-out scenes, 256x256)", _f(rec.get("psnr"), ".2f", " dB")),
+        ("image VQGAN SSIM", _f(rec.get("ssim"), ".3f")),
+        ("reconstruction sharpness (mean pixel gradient / the originals')", _f(rec.get("sharpness"), ".2f")),
+        ("image VQGAN codebook usage / perplexity", f"{_f(rec.get('usage'), '.1f', '%')} / {_f(rec.get('perplexity'), '.1f')}"),
         ("LPIPS", "n/a (VGG16 weights not available)" if rec.get("lpips") is None else f"{rec['lpips']:.3f}"),
         ("rFID", "skipped: FID Inception weights not available (vqtool fetch-weights)"
          if rec.get("rfid") is None else f"{rec['rfid']:.2f}"),
-        ("segmentation VQGAN pixel accuracy / mIoU", f"{100 * seg.get('pixel_accuracy', 0):.1f}% / {seg.get('miou', 0):.3f}"),
+        ("segmentation VQGAN pixel accuracy / mIoU",
+         f"{_f(100 * seg['pixel_accuracy'] if 'pixel_accuracy' in seg else None, '.1f', '%')} / {_f(seg.get('miou'), '.3f')}"),
+        ("landscape sharpness (sample / the real scene of its map; the real scene through the VQGAN)",
+         f"{_f(land.get('sample_sharpness'))} ({_f(land.get('real_recon_sharpness'))})"),
+        ("landscape label agreement (sample; the real scene through the VQGAN)",
+         f"{_f(land.get('sample_label_agreement'), '.1%')} ({_f(land.get('real_recon_label_agreement'), '.1%')})"),
         ("transformer validation bits/token (unigram entropy of the codes)",
-         f"{tr.get('val_bpt') or float('nan'):.3f} ({tr.get('unigram_bpt') or float('nan'):.3f})"),
+         f"{_f(tr.get('val_bpt'), '.3f')} ({_f(tr.get('unigram_bpt'), '.3f')})"),
+        ("class-conditional transformer validation bits/token (unigram entropy)",
+         f"{_f(ct.get('val_bpt'), '.3f')} ({_f(ct.get('unigram_bpt'), '.3f')})"),
         ("1280x832 sample time (CPU)", f"{fig.get('sample_seconds', 'reused')} s"),
     ]
+
+
+def write_report(out: Path, fig: dict, history: dict) -> Path:
+    out = Path(out)
     e = html.escape
-    table = "".join(f"<tr><td>{e(a)}</td><td><b>{e(b)}</b></td></tr>" for a, b in rows)
+    sample = Image.open(fig["sample"])
+    label = _label_rgb(fig["label_map"])
+    truth = Image.open(fig["truth"]) if Path(fig.get("truth", "")).is_file() else None
+    grid = Image.open(fig["class_grid"]) if fig.get("class_grid") else None
+    curves = [
+        plot_curves({"L1 reconstruction": _series(history.get("vqgan", []), "rec_loss"),
+                     "perceptual": _series(history.get("vqgan", []), "p_loss")}, "image VQGAN"),
+        plot_curves({"BCE": _series(history.get("seg-vqgan", []), "bce")}, "segmentation VQGAN"),
+        plot_curves({"train bits/token": _series(history.get("transformer", []), "bpt"),
+                     "val bits/token": _series(history.get("transformer", []), "val_bpt")}, "transformer"),
+        plot_curves({"train bits/token": _series(history.get("class-transformer", []), "bpt"),
+                     "val bits/token": _series(history.get("class-transformer", []), "val_bpt")},
+                    "class-conditional transformer"),
+    ]
+    table = "".join(f"<tr><td>{e(a)}</td><td><b>{e(b)}</b></td></tr>" for a, b in _figure_rows(fig))
     steps = "".join(f"<li><code>{e(c)}</code> <small>({e(str(fig['timings'].get(n, '')))} s)</small></li>"
                     for n, c in zip(fig["timings"], fig["commands"]))
     notes = "".join(f"<li>{e(n)}</li>" for n in fig.get("notes", []))
-    recon_html = "".join(f'<img src="{_b64(Image.open(p))}" style="width:49%">' for p in recon_pics)
+    # reconstructions at their own size (original | reconstruction), never scaled
+    recon_html = "".join(f'<img src="{_b64(Image.open(p))}" style="max-width:none">'
+                         for p in sorted((out / "recon").glob("*.png")))
+    truth_html = (f'<figure><img src="{_b64(truth)}"><figcaption>the real scene of this label map '
+                  f'(never seen by any model)</figcaption></figure>') if truth else ""
+    grid_html = (f'<h2>Class-conditional samples</h2><p>One row per biome (the class), 128x128 each, '
+                 f'classifier-free guidance {e(str(fig.get("cfg", 2.0)))}, top-k 100.</p>'
+                 f'<img src="{_b64(grid)}" style="max-width:none">') if grid else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>vqtool demo</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1320px;margin:2em auto;color:#222}}
-img{{border:1px solid #ccc}} td{{padding:4px 12px;border-bottom:1px solid #eee}} code{{font-size:12px}}
+img{{border:1px solid #ccc;max-width:100%}} td{{padding:4px 12px;border-bottom:1px solid #eee}} code{{font-size:12px}}
 .pair{{display:flex;gap:8px;flex-wrap:wrap}} .pair figure{{margin:0;flex:1;min-width:300px}} figure img{{width:100%}}</style></head>
 <body><h1>vqtool demo: taming transformers on procedural landscapes</h1>
 <p>A VQGAN turns images into a grid of codes; a transformer trained on 16x16-token windows of those codes
 samples new grids. Beyond its window it slides: every token is sampled with the window placed around it
-(the paper's rule), conditioned on the same window of the label map's codes. This 1280x832 landscape
-(80x52 = 4,160 tokens) was sampled from a label map no model has seen.</p>
+(the paper's rule), conditioned on the same window of the label map's codes. This
+{sample.width}x{sample.height} landscape was sampled from a label map no model has seen.</p>
 <div class="pair"><figure><img src="{_b64(label)}"><figcaption>label map (input)</figcaption></figure>
-<figure><img src="{_b64(sample)}"><figcaption>sample, {e(Path(fig['sample']).stem)}</figcaption></figure></div>
+<figure><img src="{_b64(sample)}"><figcaption>sample, {e(Path(fig['sample']).stem)}</figcaption></figure>
+{truth_html}</div>
 <h2>Figures</h2><table>{table}</table>
 {f"<ul>{notes}</ul>" if notes else ""}
-<h2>Reconstructions (original | reconstruction)</h2>{recon_html}
+{grid_html}
+<h2>Reconstructions at full size (original | reconstruction)</h2>{recon_html}
 <h2>Training curves</h2><div class="pair">{''.join(f'<img src="{_b64(c)}">' for c in curves)}</div>
 <h2>Reproduce each step</h2><ol>{steps}</ol>
 <details><summary>all figures (JSON)</summary><pre>{e(json.dumps(fig, indent=1, default=str))}</pre></details>

@@ -89,9 +89,10 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             cond: Annotated[str, typer.Option("--cond", help="Label map.")] = ...,
             size: Annotated[str, typer.Option("--size")] = "1280x832",
             n: Annotated[int, typer.Option("--n", min=1)] = 2,
+            sample: Annotated[Optional[str], typer.Option("--sample", help="Score this image (sampled from --cond) instead of sampling.")] = None,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
-    """Exact vs fast sampling quality: bits/token under exact windows and label-map agreement."""
+    """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
     from vqtool.bench import bench_quality
     from vqtool.commands._options import parse_size
 
-    _render(bench_quality(model, cond, parse_size(size), n, device=device), json_)
+    _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample), json_)

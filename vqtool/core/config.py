@@ -60,7 +60,9 @@ class VQGANModelConfig:
 @dataclass
 class LossConfig:
     codebook_weight: float = 1.0
-    perceptual: Literal["lpips", "none"] = "lpips"
+    # "lpips": VGG16 LPIPS (the paper); "disc-features": L1 between the discriminator's features of
+    # x and x̂, each layer scaled by the real features' size (no downloaded weights; see README)
+    perceptual: Literal["lpips", "disc-features", "none"] = "lpips"
     perceptual_weight: float = 1.0
     # what to do when the LPIPS VGG16 trunk cannot be had: "error" (paper recipes) or
     # "skip" (tiny CPU recipes: train without the perceptual term after a loud warning)

@@ -30,3 +30,12 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x):
         return self.main(x)
+
+    def features(self, x) -> list:
+        """The activations after each LeakyReLU (the feature-matching perceptual substitute)."""
+        out = []
+        for layer in self.main:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return out

@@ -37,6 +37,29 @@ def adaptive_weight(nll: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.T
     return (g_nll.norm() / (g_gan.norm() + eps)).clamp(0.0, 1e4).detach()
 
 
+def feature_distance(disc: nn.Module, x: torch.Tensor, xrec: torch.Tensor) -> torch.Tensor:
+    """Sum over the discriminator's layers of mean |f(x) - f(x̂)| / mean |f(x)|.
+
+    Why: a perceptual distance with no downloaded network. The PatchGAN's features are local
+    texture detectors (random ones before ``disc_start``, trained ones after); matching them asks
+    the decoder for the texture statistics of each patch rather than the pixel average, which
+    is what L1 alone rewards. Dividing by the real features' size keeps every layer, and the
+    term as a whole, on the scale of the L1 pixel loss whatever the weights' scale.
+    BatchNorm runs on its running statistics so x and x̂ are measured by the same function.
+    """
+    was = disc.training
+    disc.eval()
+    try:
+        dist = x.new_zeros(())
+        for f in disc.features(torch.cat([x, xrec]).float()):
+            fr, ff = f.chunk(2)  # (B, C, h, w) each: real half, reconstruction half
+            fr = fr.detach()
+            dist = dist + (fr - ff).abs().mean() / (fr.abs().mean() + 1e-6)
+        return dist
+    finally:
+        disc.train(was)
+
+
 def full_precision(t: torch.Tensor):
     """Leave any autocast region: ``.float()`` inside autocast does not stop the next conv from
     running in bf16. LPIPS distances and hinge margins are compared against small numbers."""
@@ -47,7 +70,7 @@ class VQGANLoss(nn.Module):
     def __init__(self, cfg: LossConfig, in_channels: int = 3, perceptual: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
-        self.perceptual = perceptual  # an LPIPS module, or None (perceptual term off)
+        self.perceptual = perceptual  # an LPIPS module, or None (LPIPS off)
         self.discriminator = PatchDiscriminator(in_channels, cfg.disc_ndf, cfg.disc_num_layers)
         self.d_loss_fn = hinge_d_loss if cfg.disc_loss == "hinge" else vanilla_d_loss
 
@@ -62,6 +85,10 @@ class VQGANLoss(nn.Module):
         if self.perceptual is not None and self.cfg.perceptual_weight > 0:
             with full_precision(x):
                 p_loss = self.perceptual(x.float(), xrec.float()).mean()  # (B,1,1,1) in taming
+            rec = rec + self.cfg.perceptual_weight * p_loss
+        elif self.cfg.perceptual == "disc-features" and self.cfg.perceptual_weight > 0:
+            with full_precision(x):
+                p_loss = feature_distance(disc or self.discriminator, x, xrec)
             rec = rec + self.cfg.perceptual_weight * p_loss
         nll = rec.mean()
         loss = nll + self.cfg.codebook_weight * qloss

@@ -44,3 +44,29 @@ def bits_per_token(gpt, layout: Layout, z: torch.Tensor, cond: torch.Tensor) -> 
     for (i, j), lg in rec.items():
         nll += F.cross_entropy(lg.float(), z[:, i, j].cpu(), reduction="sum").item()
     return nll / (n * h * w) / math.log(2)
+
+
+def sharpness(images: list, reference: list) -> float:
+    """Mean pixel gradient of ``images`` over that of ``reference`` (see eval.metrics.mean_gradient)."""
+    from vqtool.data.images import to_tensor
+    from vqtool.eval.metrics import mean_gradient
+
+    def g(ims):
+        return sum(mean_gradient(to_tensor(im.convert("RGB"))[None]).item() for im in ims) / len(ims)
+    return g(images) / g(reference)
+
+
+def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list) -> dict:
+    """Label agreement and sharpness of samples of one label map, beside the real scene of that
+    map through the VQGAN (the ceiling of both). Class colours come from that reconstruction:
+    a sample can only use the decoder's palette."""
+    from vqtool.data.images import to_image, to_tensor
+    from vqtool.generate import decode
+
+    real = real.resize(samples[0].size, Image.BICUBIC)
+    x = to_tensor(real)[None].to(next(b.first.parameters()).device)
+    recon = to_image(decode(b.first, b.first.encode(x).indices)[0])
+    colours = class_colours([recon], [labels], b.cond.cfg.in_channels)
+    return {"sample_label_agreement": float(np.mean([label_agreement(s, labels, colours) for s in samples])),
+            "real_recon_label_agreement": label_agreement(recon, labels, colours),
+            "sample_sharpness": sharpness(samples, [real]), "real_recon_sharpness": sharpness([recon], [real])}

@@ -24,6 +24,18 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse.clamp(min=1e-12))
 
 
+def mean_gradient(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B,): mean absolute difference between horizontal and vertical neighbours.
+
+    Sharpness as a ratio: a reconstruction or sample's mean gradient divided by that of real
+    images. Blur (an autoencoder averaging texture away) drives it towards 0; noise above 1.
+    """
+    x = x.float()
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1).mean(1)
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
+    return (dx + dy) / 2
+
+
 def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-image SSIM (Wang et al. 2004) of images in [0, 1]: Gaussian 11x11 window, σ 1.5,
     K1 0.01, K2 0.03, per channel then averaged, 'valid' borders."""
@@ -62,7 +74,7 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
     ds = imgs.CropDataset(files, size, size, random_crop=False, flip=False, labels=seg,
                           palette=(imgs.find_label_meta(images) or {}).get("palette") if seg else None)
     counts = torch.zeros(model.n_embed)
-    res: dict[str, list] = {"psnr": [], "ssim": [], "lpips": [], "acc": []}
+    res: dict[str, list] = {"psnr": [], "ssim": [], "lpips": [], "acc": [], "grad": [], "grad_rec": []}
     inter = union = None
     lp = None
     if not seg:
@@ -91,6 +103,8 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
             a, b = (x + 1) / 2, ((xr + 1) / 2 * 255).round() / 255  # as it would be saved
             res["psnr"] += psnr(a, b).tolist()
             res["ssim"] += ssim(a.double(), b.double()).tolist()
+            res["grad"] += mean_gradient(a).tolist()
+            res["grad_rec"] += mean_gradient(b).tolist()
             if lp is not None:
                 res["lpips"] += lp(x, b * 2 - 1).flatten().tolist()
             if tmp is not None:
@@ -105,6 +119,7 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
                 "miou": float((inter[present] / union[present]).mean())}
     else:
         out |= {"psnr": float(np.mean(res["psnr"])), "ssim": float(np.mean(res["ssim"])),
+                "sharpness": float(np.sum(res["grad_rec"]) / max(np.sum(res["grad"]), 1e-12)),
                 "lpips": float(np.mean(res["lpips"])) if res["lpips"] else None}
         if tmp is not None:
             out["rfid"] = None
