@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from vqtool.core import checkpoint as ck
-from vqtool.core.config import (TransformerRecipe, VQGANRecipe, build_recipe, list_recipes,
-                                load_recipe, read_recipe_data, recipe_header)
+from vqtool.core.config import TransformerRecipe, VQGANRecipe, build_recipe, load_recipe
+from vqtool.core.recipes import list_recipes, read_recipe_data, recipe_header
 from vqtool.core.errors import CheckpointError, ConfigError
 
 

@@ -117,7 +117,7 @@ def test_transformer_conversion_logits_and_sampling(tmp_path, mode, scenes):
     ck, ref_gpt = _transformer_ckpt(tmp_path, mode)
     ok(["convert-taming", ck, "--config", tmp_path / "project.yaml", "--out", tmp_path / "t.pt"])
     from vqtool.core.sampling import cond_tokens, sample_naive
-    from vqtool.generate import load_transformer
+    from vqtool.pipeline.bundle import load_transformer
 
     b = load_transformer(tmp_path / "t.pt")
     assert b.layout.mode == mode and b.layout.cond_offset == 0 and b.layout.window == 16

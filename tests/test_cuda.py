@@ -31,7 +31,7 @@ def test_sampling_on_cuda(models, tmp_path, mode):
     # the same draw on both devices: GPU kernels round differently, so a token whose uniform falls
     # right on a CDF boundary may differ, but nearly all tokens agree
     from vqtool.core.sampling import cond_tokens, sample_grid
-    from vqtool.generate import load_transformer
+    from vqtool.pipeline.bundle import load_transformer
 
     grids, codes = [], torch.randint(0, 16, (2, 9, 11), generator=torch.Generator().manual_seed(0))
     for dev in ("cpu", "cuda"):
@@ -75,7 +75,8 @@ def test_transformer_trainer_bf16_on_cuda(tmp_path, scenes, tiny_recipe, extra):
 
 
 def test_tiled_decoding_on_cuda(models):
-    from vqtool.generate import decode, load_transformer
+    from vqtool.core.tiles import decode
+    from vqtool.pipeline.bundle import load_transformer
 
     b = load_transformer(models["seg"], "cuda")
     z = torch.randint(0, 16, (1, 40, 70), device="cuda")

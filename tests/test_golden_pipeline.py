@@ -60,18 +60,19 @@ def _outputs(tmp_path: Path) -> dict:
 
 
 def _preview(tmp_path: Path, model: Path) -> list:
-    import torch
 
     from vqtool.core import checkpoint as ck
     from vqtool.core.config import GPTConfig, from_dict
     from vqtool.core.gpt import GPT
-    from vqtool.generate import training_samples
+    from vqtool.pipeline.previews import training_samples
 
     c = ck.load_checkpoint(model)
     gpt = GPT(from_dict(GPTConfig, c["config"]["gpt"]))
     gpt.load_state_dict(c["model"])
     path = tmp_path / "preview.png"
-    training_samples(gpt, c["cond"], c["first_stage"], None, [{"cls": 1}, {"cls": 3}], path, n=2, seed=3)
+    from vqtool.core.layout import Layout
+
+    training_samples(gpt, Layout.from_dict(c["cond"]), c["first_stage"], [{"cls": 1}, {"cls": 3}], path, n=2, seed=3)
     return [_digest(Image.open(path))]
 
 

@@ -211,7 +211,7 @@ def test_demo_shows_progress_for_long_stages(tmp_path, tiny_recipe):
     from contextlib import contextmanager
 
     from tests_helpers import tiny_demo_options
-    from vqtool.demo import DemoHooks, run_demo
+    from vqtool.app.demo import DemoHooks, run_demo
 
     ticks = {}
 

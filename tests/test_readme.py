@@ -33,7 +33,7 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     """`vqtool demo --from-scratch` with tiny recipes and sizes: every stage, the report, and reuse."""
     from tests_helpers import tiny_demo_options
 
-    from vqtool.demo import DemoHooks, run_demo
+    from vqtool.app.demo import DemoHooks, run_demo
 
     seen = []
     hooks = DemoHooks(stage=lambda n, d: seen.append((n, d)))

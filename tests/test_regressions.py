@@ -20,7 +20,7 @@ def test_sampler_creates_tensors_on_the_device_it_meets(tmp_path, kind, mode):
     """Run the whole sampler on the meta device: any tensor made on the CPU next to a meta tensor
     (the CUDA bug: per-sample ids on the CPU, logits on the GPU) raises a device mismatch."""
     from vqtool.core.sampling import cond_tokens, sample_grid
-    from vqtool.generate import load_transformer
+    from vqtool.pipeline.bundle import load_transformer
 
     b = load_transformer(tiny_transformer(tmp_path / "t.pt", kind, class_dropout=0.1))
     gpt = b.gpt.to("meta")
@@ -239,12 +239,12 @@ def test_two_ranks_one_nonfinite_loss_does_not_hang(tmp_path):
     script.write_text(
         "import sys, torch, torch.distributed as dist\n"
         "import vqtool.train.transformer as T\n"
-        "orig, calls = T._loss, [0]\n"
+        "orig, calls = T.sequence_loss, [0]\n"
         "def loss(*a, **k):\n"
         "    out = orig(*a, **k)\n"
         "    calls[0] += 1\n"
         "    return out * float('nan') if dist.get_rank() == 1 and calls[0] == 2 else out\n"
-        "T._loss = loss\n"
+        "T.sequence_loss = loss\n"
         "from vqtool.cli import main\n"
         "sys.argv = ['vqtool'] + sys.argv[1:]\n"
         "main()\n")

@@ -100,7 +100,7 @@ def _net2net(tmp_path, mode, window):
     (tmp_path / "project.yaml").write_text(yaml.safe_dump(_project(params)))
     ck = lightning_file(sd, tmp_path, f"{mode}{window}.ckpt")
     ok(["convert-taming", ck, "--config", tmp_path / "project.yaml", "--out", tmp_path / "t.pt"])
-    from vqtool.generate import load_transformer
+    from vqtool.pipeline.bundle import load_transformer
 
     return load_transformer(tmp_path / "t.pt"), first, cond, gpt
 
@@ -160,7 +160,8 @@ def test_vqmodel_codes_and_pixels_match_the_reference(tmp_path, scenes):
 
 def test_segmentation_cond_stage_codes_match_the_reference(tmp_path):
     b, _, cond, _ = _net2net(tmp_path, "seg", 16)
-    from vqtool.generate import encode_labels, read_label_map
+    from vqtool.core.tiles import encode_labels
+    from vqtool.pipeline.conditioning import read_label_map
 
     m = label_map(tmp_path / "m.png", (80, 72), N_LABELS)
     lab = read_label_map(b, m, (80, 72))
@@ -192,11 +193,12 @@ def test_greedy_sliding_window_matches_sample_conditional(tmp_path, window, grid
     batched, wavefront) against the reference script's loop, token for token; the decoded
     image against the reference decoder."""
     b, first, cond, gpt = _net2net(tmp_path, "seg", window)
-    assert b.layout.window == window and b.lay["cond_len"] == window * window
+    assert b.layout.window == window and b.layout.cond_len == window * window
     h, w = grid
     m = label_map(tmp_path / "m.png", (w * 4, h * 4), N_LABELS, seed=1)
     from vqtool.core.sampling import cond_tokens, sample_grid
-    from vqtool.generate import decode, read_label_map
+    from vqtool.core.tiles import decode
+    from vqtool.pipeline.conditioning import read_label_map
 
     lab = read_label_map(b, m, (w * 4, h * 4))
     cidx = cond.codes(F.one_hot(lab, N_LABELS).permute(2, 0, 1)[None].float())

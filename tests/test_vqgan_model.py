@@ -88,7 +88,7 @@ def test_tiled_decoding_matches_untiled_away_from_seams():
     identity) blended tiles equal the untiled decode wherever every covering tile has >= 6 tokens of
     context around the pixel (tolerance 1e-4). A real decoder's GroupNorm statistics and mid
     attention are per tile; the README states the difference measured on the demo VQGAN."""
-    from vqtool.generate import decode
+    from vqtool.core.tiles import decode
 
     torch.manual_seed(0)
     cfg = VQGANModelConfig(ch=16, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[], resolution=32,

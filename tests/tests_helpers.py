@@ -82,7 +82,7 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
     from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
     from vqtool.core.gpt import GPT
     from vqtool.core.vqgan import VQGAN
-    from vqtool.train.transformer import layout_for
+    from vqtool.core.layout import Layout
 
     torch.manual_seed(seed)
 
@@ -97,8 +97,8 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
     classes = ["alpine", "desert", "forest", "lake"]
     manifest = {"codebook_size": n_embed, "mode": mode, "cond_codebook_size": n_embed, "classes": classes,
                 "label_classes": [f"c{i}" for i in range(n_labels)], "palette": None}
-    lay = layout_for(manifest, window)
-    gcfg = GPTConfig(vocab_size=lay["n_embed"] + lay["cond_vocab"], block_size=lay["cond_len"] + window ** 2 - 1,
+    lay = Layout.for_shards(manifest, window)
+    gcfg = GPTConfig(vocab_size=lay.vocab_size, block_size=lay.block_size,
                      n_layer=2, n_head=2, n_embd=16)
     gpt = GPT(gcfg)
     for p in gpt.parameters():
@@ -106,7 +106,7 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
     recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": window},
               "class_dropout": class_dropout}
     ck.save_checkpoint(path, {"format": ck.TRANSFORMER, "config": recipe, "model": gpt.state_dict(), "step": 0,
-                              "cond": lay, "first_stage": vq(3), "cond_stage": vq(n_labels) if mode == "seg" else None,
+                              "cond": lay.to_dict(), "first_stage": vq(3), "cond_stage": vq(n_labels) if mode == "seg" else None,
                               "manifest": None})
     return path
 
@@ -148,7 +148,7 @@ def lightning_file(state_dict, tmp_path, name="last.ckpt"):
 
 def tiny_demo_options(tmp_path, tiny_recipe, **kw):
     """DemoOptions for `vqtool demo --from-scratch` with tiny recipes and sizes (f4 VQGANs, window 4)."""
-    from vqtool.demo import DemoOptions
+    from vqtool.app.demo import DemoOptions
 
     (tmp_path / "s.toml").write_text(TINY_SEG)
     (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)

@@ -120,7 +120,7 @@ def progress(description: str, total: int | None = None):
 def training_callbacks(description: str):
     """Callbacks for a core training loop, drawn as a progress bar with the latest losses.
     When stderr is no terminal, a plain line every 10% keeps logs readable."""
-    from vqtool.train.common import Callbacks
+    from vqtool.core.callbacks import Callbacks
 
     plain = not console.is_terminal
     with progress(description) as advance:

@@ -15,7 +15,7 @@ def all_stages(ctx: typer.Context, device: DeviceOpt = "auto", json_: JsonOpt = 
     """With no stage named: every stage's benchmark (tiny scenes models), one table."""
     if ctx.invoked_subcommand is not None:
         return
-    from vqtool.bench import bench_all
+    from vqtool.app.bench import bench_all
 
     _render(bench_all(device), json_)
 
@@ -39,7 +39,7 @@ def vqgan(recipe: RecipeOpt = None, set_: SetOpt = None,
           size: Annotated[Optional[int], typer.Option("--size", min=8)] = None,
           device: DeviceOpt = "auto", json_: JsonOpt = False):
     """VQGAN training steps/s, images/s and peak memory for a recipe."""
-    from vqtool.bench import bench_vqgan
+    from vqtool.app.bench import bench_vqgan
 
     _render([bench_vqgan(recipe or "scenes-vqgan-tiny", set_, steps, batch_size, size, device)], json_)
 
@@ -52,7 +52,7 @@ def tokenize(images: Annotated[Optional[str], typer.Argument(help="Image folder 
              batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
              device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Tokenize images/s against the encoder alone on the same batches."""
-    from vqtool.bench import bench_tokenize
+    from vqtool.app.bench import bench_tokenize
 
     _render([bench_tokenize(images, vqgan, n, batch_size, device)], json_)
 
@@ -64,7 +64,7 @@ def transformer(recipe: RecipeOpt = None, set_: SetOpt = None,
                 batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1)] = None,
                 device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Transformer training tokens/s and peak memory (segmentation-conditional windows)."""
-    from vqtool.bench import bench_transformer
+    from vqtool.app.bench import bench_transformer
 
     _render([bench_transformer(recipe or "scenes-transformer-tiny", set_, steps, batch_size, device=device)], json_)
 
@@ -77,7 +77,7 @@ def sample(model: Annotated[Optional[str], typer.Option("--model", help="Transfo
            naive_tokens: Annotated[int, typer.Option("--naive-tokens", min=1)] = 32,
            device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampled tokens/s: naive reference vs exact vs fast mode, same model and batch."""
-    from vqtool.bench import bench_sample
+    from vqtool.app.bench import bench_sample
     from vqtool.commands._options import parse_size
 
     _render(bench_sample(model, parse_size(size), n, naive_tokens, device=device), json_)
@@ -92,7 +92,7 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             sample: Annotated[Optional[str], typer.Option("--sample", help="Score this image (sampled from --cond) instead of sampling.")] = None,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
-    from vqtool.bench import bench_quality
+    from vqtool.app.bench import bench_quality
     from vqtool.commands._options import parse_size
 
     _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample), json_)

@@ -20,7 +20,7 @@ def demo(
 ):
     """The whole pipeline on the embedded scenes: models, tokens, a 1280x832 sample, metrics, report.html."""
     from vqtool.commands import _ui
-    from vqtool.demo import DemoHooks, DemoOptions, run_demo
+    from vqtool.app.demo import DemoHooks, DemoOptions, run_demo
 
     def stage(name, detail):
         _ui.info(f"[{name}] {detail}")

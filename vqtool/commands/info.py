@@ -15,7 +15,7 @@ def info(
 ):
     """What a checkpoint or a shard folder holds."""
     from vqtool.commands import _ui
-    from vqtool.inspect_ import describe
+    from vqtool.app.inspect_ import describe
 
     d = describe(path)
     if json_:

@@ -16,7 +16,7 @@ def list_():
     import tomllib
 
     from vqtool.commands import _ui
-    from vqtool.core.config import list_recipes, recipe_header
+    from vqtool.core.recipes import list_recipes, recipe_header
 
     rows = []
     for name, path in list_recipes().items():
@@ -30,7 +30,7 @@ def list_():
 @user_errors
 def show(name: Annotated[str, typer.Argument(help="Recipe name or path.")]):
     """Print a recipe file."""
-    from vqtool.core.config import read_recipe_data
+    from vqtool.core.recipes import read_recipe_data
 
     _, where = read_recipe_data(name)
     print(open(where).read(), end="")

@@ -32,8 +32,9 @@ def sample(
     """Sample images at any size (sliding window beyond the training window)."""
     from vqtool.commands import _ui
     from vqtool.core import runtime
-    from vqtool.generate import generate, grid_size, load_transformer, padded
-    from vqtool.train.common import save_grid
+    from vqtool.data.images import save_grid
+    from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.generate import SampleOptions, generate, grid_size, padded
 
     wh = parse_size(size) if size else None
     limit = parse_memory(max_memory)
@@ -52,8 +53,9 @@ def sample(
         advance(k, status=f"{done[0] / max(time.time() - t0, 1e-9):.0f} tokens/s")
 
     with _ui.progress("sample", total=total) as advance:
-        ims = generate(b, n, wh, cond, class_, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
-                       seed=seed, mode=mode, batch_size=batch_size, prefix=prefix, progress=tick, max_memory=limit)
+        opts = SampleOptions(top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg, seed=seed, mode=mode,
+                             batch_size=batch_size, prefix=prefix, max_memory=limit)
+        ims = generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{cond.stem if cond else f'class-{class_}' if class_ else 'sample'}-{W}x{H}-s{seed}-{mode}"
     for i, im in enumerate(ims):

@@ -55,6 +55,6 @@ def tokenize(
 
 def _ui_callbacks():
     from vqtool.commands import _ui
-    from vqtool.train.common import Callbacks
+    from vqtool.core.callbacks import Callbacks
 
     return Callbacks(info=_ui.info, warn=_ui.warn)

@@ -25,13 +25,12 @@ def train_transformer(
     decided by what the shards hold). Default recipe: scenes-transformer-tiny."""
     from vqtool.commands import _ui
     from vqtool.core.config import load_recipe
-    from vqtool.generate import training_samples
     from vqtool.train.transformer import train_transformer as run
 
     r = None if resume else load_recipe(recipe or DEFAULT_RECIPE, set_, kinds=("transformer",))
     with _ui.training_callbacks("transformer") as cb:
         s = run(shards, out, r, resume=resume, overrides=set_ if resume else None, device=device,
-                callbacks=cb, sample_hook=training_samples, force=force)
+                callbacks=cb, force=force)
     if json_:
         _ui.emit_json(s)
     else:

@@ -48,7 +48,7 @@ def atomic_write(path: Path, write) -> None:
 
 
 def provenance() -> dict:
-    from vqtool import __version__
+    from vqtool.core.version import __version__
 
     return {"vqtool": __version__, "torch": str(torch.__version__), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
 

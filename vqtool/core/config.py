@@ -12,8 +12,6 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 from vqtool.core.errors import ConfigError
@@ -141,7 +139,6 @@ class GPTConfig:
 class TokenDataConfig:
     window: int = 16  # training crop of the code grid, in tokens per side
     use_flip: bool = True  # also train on the mirrored images' tokens when the shards hold them
-    shuffle_buffer: int = 1000
     workers: int = 0
 
 
@@ -265,48 +262,15 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
 # --------------------------------------------------------------------------- recipes
 
 
-def recipes_dir() -> Path:
-    """Recipes shipped in the wheel (vqtool/_recipes) or, in a source tree, ./recipes."""
-    packaged = resources.files("vqtool") / "_recipes"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "recipes"
-
-
-def list_recipes() -> dict[str, Path]:
-    d = recipes_dir()
-    return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
-
-
-def recipe_header(path: Path) -> str:
-    """The opening comment block of a recipe file, without the '#' marks."""
-    lines = []
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line.lstrip("#").strip())
-    return "\n".join(lines)
-
-
-def read_recipe_data(name_or_path: str) -> tuple[dict, str]:
-    """TOML data of a recipe given by shipped name or file path, and where it came from."""
-    path = Path(name_or_path)
-    known = list_recipes()
-    if name_or_path in known:
-        path = known[name_or_path]
-    elif not (path.suffix == ".toml" and path.is_file()):
-        raise ConfigError(
-            f"unknown recipe {name_or_path!r}; shipped recipes: {', '.join(known) or '(none)'}"
-            " (or give a path to a .toml file)"
-        )
-    try:
-        return tomllib.loads(path.read_text()), str(path)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"recipe {path} is not valid TOML: {e}") from None
+# keys older vqtool versions wrote into checkpoints, no longer read: dropped so those runs resume
+RETIRED = {"transformer": [("data", "shuffle_buffer")]}
 
 
 def build_recipe(data: dict, overrides: list[str] | None = None, kinds: tuple = ()) -> Recipe:
     data = apply_overrides(data, overrides)
+    for section, key in RETIRED.get(data.get("kind"), []):
+        if isinstance(data.get(section), dict) and key in data[section]:
+            data = {**data, section: {k: v for k, v in data[section].items() if k != key}}
     kind = data.get("kind")
     if kind not in RECIPE_KINDS:
         raise ConfigError(f"'kind' must be one of {', '.join(map(repr, RECIPE_KINDS))}; got {kind!r}")
@@ -316,5 +280,7 @@ def build_recipe(data: dict, overrides: list[str] | None = None, kinds: tuple = 
 
 
 def load_recipe(name_or_path: str, overrides: list[str] | None = None, kinds: tuple = ()) -> Recipe:
+    from vqtool.core.recipes import read_recipe_data
+
     data, _ = read_recipe_data(name_or_path)
     return build_recipe(data, overrides, kinds)

@@ -44,7 +44,7 @@ def feature_distance(disc: nn.Module, x: torch.Tensor, xrec: torch.Tensor) -> to
     texture detectors (random ones before ``disc_start``, trained ones after); matching them asks
     the decoder for the texture statistics of each patch rather than the pixel average, which
     is what L1 alone rewards. Dividing by the real features' size keeps every layer, and the
-    term as a whole, on the scale of the L1 pixel loss whatever the weights' scale.
+    term as a whole, on the scale of the L1 pixel loss however large the activations grow.
     BatchNorm runs on its running statistics so x and x̂ are measured by the same function.
     """
     was = disc.training

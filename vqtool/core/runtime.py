@@ -100,11 +100,6 @@ def barrier() -> None:
         dist.barrier()
 
 
-def cleanup_distributed() -> None:
-    if is_distributed():
-        dist.destroy_process_group()
-
-
 # --------------------------------------------------------------------------- memory
 
 

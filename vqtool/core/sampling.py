@@ -19,29 +19,11 @@ size and processing order never change a sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 
 from vqtool.core.gpt import GPT, KVCache
-
-
-@dataclass
-class Layout:
-    """How conditioning tokens are laid out in a transformer's vocabulary."""
-
-    mode: str  # "uncond" | "class" | "seg"
-    n_embed: int  # image codes are ids [0, n_embed)
-    window: int  # training window, tokens per side
-    cond_offset: int = 0  # cond token id = offset + code/class
-    sos: int = 0
-    null_class: int | None = None
-    classes: list | None = None
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Layout:
-        keys = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in d.items() if k in keys})
+from vqtool.core.layout import Layout
 
 
 # --------------------------------------------------------------------------- filtering

@@ -8,6 +8,7 @@ first-level sub-folders.
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,27 @@ def resize_short(im: Image.Image, short: int, resample=Image.BICUBIC) -> Image.I
     return im.resize((max(round(w * s), short), max(round(h * s), short)), resample)
 
 
+def fit_size(w: int, h: int, size: int, max_side: int, f: int) -> tuple[int, int, int, int]:
+    """Resized (W, H) (shorter side ``size``, longer capped at ``max_side``; 0: keep) and the
+    trimmed (W', H') that is a multiple of the factor ``f``."""
+    s = size / min(w, h) if size else 1.0
+    if max_side and max(w, h) * s > max_side:
+        s = max_side / max(w, h)
+    W, H = max(round(w * s), f), max(round(h * s), f)
+    return W, H, W // f * f, H // f * f
+
+
+def fit(im: Image.Image, f: int, size: int | None = 0, max_side: int = 0) -> tuple[Image.Image, dict]:
+    """The one preparation of a whole image for a VQGAN (tokenize, encode, reconstruct): resize
+    (see fit_size), then centre-crop to multiples of ``f``. Returns the image and where it came from."""
+    w, h = im.size
+    W, H, Wt, Ht = fit_size(w, h, size or 0, max_side, f)
+    im = im.resize((W, H), Image.BICUBIC) if (W, H) != (w, h) else im
+    x0, y0 = (W - Wt) // 2, (H - Ht) // 2
+    im = im.crop((x0, y0, x0 + Wt, y0 + Ht)) if (Wt, Ht) != (W, H) else im
+    return im, {"orig": [w, h], "box": [x0, y0, Wt, Ht], "resized": [W, H], "upscaled": W > w or H > h}
+
+
 def to_tensor(im: Image.Image) -> torch.Tensor:
     """PIL RGB -> (3, H, W) float in [-1, 1]."""
     a = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy())
@@ -244,3 +266,14 @@ class StepBatches(torch.utils.data.Sampler):
                 idx = int(self._perm_for(pos // self.n)[pos % self.n])
                 out.append((idx, self.seed * 1000003 + pos))
             yield out
+
+
+def save_grid(images: list[Image.Image], path: Path, cols: int) -> None:
+    """Paste equally sized PIL images into a grid PNG."""
+    w, h = images[0].size
+    rows = math.ceil(len(images) / cols)
+    grid = Image.new("RGB", (w * cols, h * rows))
+    for i, im in enumerate(images):
+        grid.paste(im, ((i % cols) * w, (i // cols) * h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)

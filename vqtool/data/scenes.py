@@ -9,6 +9,7 @@ property of landscape photos the paper's sliding-window sampler relies on.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,96 +82,137 @@ def render_scene(seed: int, index: int, width: int, height: int, biome: str | No
     tod = ["day", "day", "golden", "dusk"][rng.integers(4)]
     sky_top, sky_hor, tint = (np.array(v, np.float32) for v in _TIMES[tod])
     H, W = height, width
-    yy = np.arange(H, dtype=np.float32)[:, None]
-    img = np.zeros((H, W, 3), np.float32)
-    lab = np.zeros((H, W), np.uint8)
-    horizon = H * rng.uniform(0.42, 0.62)
+    sc = _Canvas(rng, biome, tint, sky_hor, np.arange(H, dtype=np.float32)[:, None], np.zeros((H, W, 3), np.float32),
+                 np.zeros((H, W), np.uint8), H * rng.uniform(0.42, 0.62))
+    # the order of the layers is the order of the random draws: changing it changes every scene
+    _sky(sc, sky_top)
+    _mountains(sc)
+    gtex = _ground(sc)
+    _trees(sc)
+    _rocks(sc)
+    _water(sc, gtex)
+    # light grain so flat regions have texture to learn
+    sc.img += 3.0 * rng.standard_normal(sc.img.shape, dtype=np.float32)
+    return sc.img.clip(0, 255).astype(np.uint8), sc.lab, biome
 
-    # sky: gradient over a fixed 300 px towards the horizon
-    t = np.clip((horizon - yy) / 300.0, 0, 1)[..., None]
-    img[:] = sky_hor * (1 - t) + sky_top * t
-    # clouds: anisotropic noise, wide and flat, thresholded by a per-scene cover
+
+@dataclass
+class _Canvas:
+    rng: np.random.Generator
+    biome: str
+    tint: np.ndarray
+    sky_hor: np.ndarray
+    yy: np.ndarray  # (H, 1) row coordinates
+    img: np.ndarray  # (H, W, 3) float
+    lab: np.ndarray  # (H, W) class ids
+    horizon: float
+    fine: np.ndarray | None = None  # one fine texture, reused by every surface
+
+    @property
+    def shape(self):
+        return self.lab.shape
+
+
+def _sky(sc: _Canvas, sky_top) -> None:
+    """Gradient over a fixed 300 px towards the horizon; clouds: anisotropic noise, wide and flat,
+    thresholded by a per-scene cover."""
+    (H, W), rng, yy = sc.shape, sc.rng, sc.yy
+    t = np.clip((sc.horizon - yy) / 300.0, 0, 1)[..., None]
+    sc.img[:] = sc.sky_hor * (1 - t) + sky_top * t
     cover = rng.uniform(0.1, 0.55)
     cn = _fbm2(rng, H, W, 40, 110, 4)
-    cloud = (cn > 1 - cover * 0.6) & (yy < horizon - 20)
-    fine = _fbm2(rng, H, W, 10, 12, 3)  # one fine texture, reused by every surface
-    shade = (0.85 + 0.3 * fine)[..., None]
-    _paint(img, lab, cloud, np.array([245, 245, 250], np.float32) * tint * shade, CLOUD)
+    cloud = (cn > 1 - cover * 0.6) & (yy < sc.horizon - 20)
+    sc.fine = _fbm2(rng, H, W, 10, 12, 3)
+    shade = (0.85 + 0.3 * sc.fine)[..., None]
+    _paint(sc.img, sc.lab, cloud, np.array([245, 245, 250], np.float32) * sc.tint * shade, CLOUD)
 
-    # mountains: two ridges whose heights are in pixels, the far one paler
-    if biome != "forest" or rng.random() < 0.5:
-        base = {"alpine": (70, 190), "lake": (40, 140), "desert": (30, 110), "forest": (20, 60)}[biome]
-        for layer, pale in ((0, 0.45), (1, 0.0)):
-            amp = rng.uniform(*base) * (1.0 if layer == 0 else 0.6)
-            ridge = horizon - amp * (0.3 + 0.9 * _fbm1(rng, W, 220 - 80 * layer, 5)) + 2
-            m = (yy >= ridge[None]) & (yy < horizon)
-            rock = {"desert": (170, 110, 70), "alpine": (110, 105, 110)}.get(biome, (95, 100, 115))
-            slope = np.gradient(ridge)[None, :, None]
-            tex = (0.8 + 0.35 * np.roll(fine, 37 * layer, axis=1))[..., None] * (1 - 0.15 * np.tanh(slope))
-            col = np.array(rock, np.float32) * tex * tint
-            col = col * (1 - pale) + sky_hor * pale
-            _paint(img, lab, m, col, MOUNTAIN)
-            if biome == "alpine" or (biome == "lake" and rng.random() < 0.5):
-                snowline = ridge + amp * rng.uniform(0.25, 0.45) + 12 * _fbm1(rng, W, 20, 2)
-                s = m & (yy < snowline[None])
-                _paint(img, lab, s, np.array([240, 245, 255], np.float32) * tex * tint * (1 - pale * 0.3), SNOW)
 
-    # ground
-    gmask = yy >= horizon
-    gtex = (0.75 + 0.3 * _fbm2(rng, H, W, 14, 30, 2) + 0.15 * fine)[..., None]
-    if biome == "desert":
+def _mountains(sc: _Canvas) -> None:
+    """Two ridges whose heights are in pixels, the far one paler; snow on alpine (some lake) peaks."""
+    W, rng, yy, biome, tint, horizon = sc.shape[1], sc.rng, sc.yy, sc.biome, sc.tint, sc.horizon
+    if biome == "forest" and rng.random() >= 0.5:
+        return
+    base = {"alpine": (70, 190), "lake": (40, 140), "desert": (30, 110), "forest": (20, 60)}[biome]
+    for layer, pale in ((0, 0.45), (1, 0.0)):
+        amp = rng.uniform(*base) * (1.0 if layer == 0 else 0.6)
+        ridge = horizon - amp * (0.3 + 0.9 * _fbm1(rng, W, 220 - 80 * layer, 5)) + 2
+        m = (yy >= ridge[None]) & (yy < horizon)
+        rock = {"desert": (170, 110, 70), "alpine": (110, 105, 110)}.get(biome, (95, 100, 115))
+        slope = np.gradient(ridge)[None, :, None]
+        tex = (0.8 + 0.35 * np.roll(sc.fine, 37 * layer, axis=1))[..., None] * (1 - 0.15 * np.tanh(slope))
+        col = np.array(rock, np.float32) * tex * tint
+        col = col * (1 - pale) + sc.sky_hor * pale
+        _paint(sc.img, sc.lab, m, col, MOUNTAIN)
+        if biome == "alpine" or (biome == "lake" and rng.random() < 0.5):
+            snowline = ridge + amp * rng.uniform(0.25, 0.45) + 12 * _fbm1(rng, W, 20, 2)
+            s = m & (yy < snowline[None])
+            _paint(sc.img, sc.lab, s, np.array([240, 245, 255], np.float32) * tex * tint * (1 - pale * 0.3), SNOW)
+
+
+def _ground(sc: _Canvas) -> np.ndarray:
+    """Sand dunes in the desert, grass elsewhere; returns the ground texture (the shore reuses it)."""
+    (H, W), rng, yy = sc.shape, sc.rng, sc.yy
+    gmask = yy >= sc.horizon
+    gtex = (0.75 + 0.3 * _fbm2(rng, H, W, 14, 30, 2) + 0.15 * sc.fine)[..., None]
+    if sc.biome == "desert":
         dunes = 0.9 + 0.15 * np.sin(np.arange(W)[None, :] / 23.0 + yy / 9.0)[..., None]
-        ground = np.array([220, 185, 120], np.float32) * gtex * dunes * tint
-        gl = SAND
+        ground, gl = np.array([220, 185, 120], np.float32) * gtex * dunes * sc.tint, SAND
     else:
-        green = {"alpine": (95, 150, 70), "forest": (60, 120, 45), "lake": (85, 145, 60)}[biome]
-        ground = np.array(green, np.float32) * gtex * tint
-        gl = GRASS
-    _paint(img, lab, np.broadcast_to(gmask, (H, W)), ground, gl)
+        green = {"alpine": (95, 150, 70), "forest": (60, 120, 45), "lake": (85, 145, 60)}[sc.biome]
+        ground, gl = np.array(green, np.float32) * gtex * sc.tint, GRASS
+    _paint(sc.img, sc.lab, np.broadcast_to(gmask, (H, W)), ground, gl)
+    return gtex
 
-    # trees: cones of fixed pixel size along the horizon (and rows in front, in forests)
-    if biome in ("forest", "lake", "alpine"):
-        density = {"forest": 0.9, "lake": 0.6, "alpine": 0.3}[biome]
-        rows = [horizon + 2] + ([horizon + 40, horizon + 90, horizon + 150] if biome == "forest" else [])
-        for row in rows:
-            if row >= H + 40:
-                continue
-            x = rng.uniform(-10, 12)
-            gap = rng.uniform(0.4, 1.0)
-            while x < W + 10:
-                if rng.random() < density * (0.4 + 0.6 * _smooth_gate(x, gap)):
-                    th, tw = rng.uniform(16, 36), rng.uniform(7, 13)
-                    _draw_tree(img, lab, x, row + rng.uniform(-3, 6), th, tw, tint, rng)
-                x += rng.uniform(4, 11)
 
-    # rocks: boulders on the ground (desert, alpine)
-    if biome in ("desert", "alpine"):
-        for _ in range(int(W / 64 * rng.uniform(0.5, 2.0))):
-            cy = rng.uniform(horizon + 8, H + 20)
-            cx = rng.uniform(0, W)
-            ry, rx = rng.uniform(5, 14), rng.uniform(8, 26)
-            _draw_blob(img, lab, cy, cx, ry, rx, (120, 115, 110) if biome == "alpine" else (150, 95, 60),
-                       ROCK, tint, rng)
+def _trees(sc: _Canvas) -> None:
+    """Cones of fixed pixel size along the horizon (and rows in front, in forests)."""
+    if sc.biome not in ("forest", "lake", "alpine"):
+        return
+    (H, W), rng = sc.shape, sc.rng
+    density = {"forest": 0.9, "lake": 0.6, "alpine": 0.3}[sc.biome]
+    rows = [sc.horizon + 2] + ([sc.horizon + 40, sc.horizon + 90, sc.horizon + 150] if sc.biome == "forest" else [])
+    for row in rows:
+        if row >= H + 40:
+            continue
+        x = rng.uniform(-10, 12)
+        gap = rng.uniform(0.4, 1.0)
+        while x < W + 10:
+            if rng.random() < density * (0.4 + 0.6 * _smooth_gate(x, gap)):
+                th, tw = rng.uniform(16, 36), rng.uniform(7, 13)
+                _draw_tree(sc.img, sc.lab, x, row + rng.uniform(-3, 6), th, tw, sc.tint, rng)
+            x += rng.uniform(4, 11)
 
-    # water: a lake from the horizon down a varying depth, reflecting what stands above it
-    if biome == "lake" or (biome in ("alpine", "forest") and rng.random() < 0.35):
-        depth = rng.uniform(50, 180) * (0.5 + _fbm1(rng, W, 160, 3))
-        wmask = (yy >= horizon) & (yy < horizon + depth[None])
-        src = np.clip(2 * horizon - yy - 1, 0, H - 1).astype(np.int32)  # mirror row
-        ripple = (np.sin(yy * 0.9 + np.arange(W)[None] * 0.05) * 2).astype(np.int32)
-        xs = np.clip(np.arange(W)[None] + ripple, 0, W - 1)
-        refl = img[np.broadcast_to(src, (H, W)), xs]
-        water = np.array([40, 90, 150], np.float32) * tint
-        wcol = 0.55 * refl + 0.45 * water
-        wcol *= (0.9 + 0.2 * _value_noise(rng, H, W, 3, 24))[..., None]
-        _paint(img, lab, wmask, wcol, WATER)
-        # a sandy shore just below the water
-        shore = (yy >= horizon + depth[None]) & (yy < horizon + depth[None] + rng.uniform(4, 12))
-        _paint(img, lab, shore, np.array([200, 180, 130], np.float32) * tint * gtex, SAND)
 
-    # light grain so flat regions have texture to learn
-    img += 3.0 * rng.standard_normal(img.shape, dtype=np.float32)
-    return img.clip(0, 255).astype(np.uint8), lab, biome
+def _rocks(sc: _Canvas) -> None:
+    """Boulders on the ground (desert, alpine)."""
+    if sc.biome not in ("desert", "alpine"):
+        return
+    (H, W), rng = sc.shape, sc.rng
+    for _ in range(int(W / 64 * rng.uniform(0.5, 2.0))):
+        cy = rng.uniform(sc.horizon + 8, H + 20)
+        cx = rng.uniform(0, W)
+        ry, rx = rng.uniform(5, 14), rng.uniform(8, 26)
+        _draw_blob(sc.img, sc.lab, cy, cx, ry, rx, (120, 115, 110) if sc.biome == "alpine" else (150, 95, 60),
+                   ROCK, sc.tint, rng)
+
+
+def _water(sc: _Canvas, gtex: np.ndarray) -> None:
+    """A lake from the horizon down a varying depth, reflecting what stands above it; a sandy shore."""
+    (H, W), rng, yy, horizon = sc.shape, sc.rng, sc.yy, sc.horizon
+    if not (sc.biome == "lake" or (sc.biome in ("alpine", "forest") and rng.random() < 0.35)):
+        return
+    depth = rng.uniform(50, 180) * (0.5 + _fbm1(rng, W, 160, 3))
+    wmask = (yy >= horizon) & (yy < horizon + depth[None])
+    src = np.clip(2 * horizon - yy - 1, 0, H - 1).astype(np.int32)  # mirror row
+    ripple = (np.sin(yy * 0.9 + np.arange(W)[None] * 0.05) * 2).astype(np.int32)
+    xs = np.clip(np.arange(W)[None] + ripple, 0, W - 1)
+    refl = sc.img[np.broadcast_to(src, (H, W)), xs]
+    water = np.array([40, 90, 150], np.float32) * sc.tint
+    wcol = 0.55 * refl + 0.45 * water
+    wcol *= (0.9 + 0.2 * _value_noise(rng, H, W, 3, 24))[..., None]
+    _paint(sc.img, sc.lab, wmask, wcol, WATER)
+    shore = (yy >= horizon + depth[None]) & (yy < horizon + depth[None] + rng.uniform(4, 12))
+    _paint(sc.img, sc.lab, shore, np.array([200, 180, 130], np.float32) * sc.tint * gtex, SAND)
 
 
 def _paint(img, lab, mask, col, cls):

@@ -61,7 +61,7 @@ def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list) 
     map through the VQGAN (the ceiling of both). Class colours come from that reconstruction:
     a sample can only use the decoder's palette."""
     from vqtool.data.images import to_image, to_tensor
-    from vqtool.generate import decode
+    from vqtool.core.tiles import decode
 
     real = real.resize(samples[0].size, Image.BICUBIC)
     x = to_tensor(real)[None].to(next(b.first.parameters()).device)

@@ -10,7 +10,8 @@ from pathlib import Path
 from vqtool.core import runtime
 from vqtool.core.errors import VqtoolError
 from vqtool.data import images as imgs
-from vqtool.generate import generate_each, load_transformer
+from vqtool.pipeline.bundle import load_transformer
+from vqtool.pipeline.generate import SampleOptions, generate_each
 
 
 def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "auto", batch_size: int = 16,
@@ -27,15 +28,15 @@ def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "a
         maps = imgs.list_images(seg_dir)
         conds = [maps[k % len(maps)] for k in range(n)]
     elif b.layout.mode == "class":
-        conds = [k % len(b.lay.get("classes") or [0]) for k in range(n)]
+        conds = [k % len(b.layout.classes or [0]) for k in range(n)]
     else:
         conds = [None] * n
+    opts = SampleOptions(seed=seed, batch_size=batch_size, max_memory=max_memory, **sampling)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for start in range(0, n, batch_size):
         part = conds[start:start + batch_size]
-        ims = generate_each(b, part, seed=seed, batch_size=batch_size, first_sample=start,
-                            max_memory=max_memory, **sampling)
+        ims = generate_each(b, part, opts=opts, first_sample=start)
         for k, im in enumerate(ims, start):
             p = out / f"{k:06d}.png"
             im.save(p)

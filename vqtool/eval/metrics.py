@@ -73,72 +73,89 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
     files = [f for f in files if imgs.header_ok(f) is None][: n or None]
     ds = imgs.CropDataset(files, size, size, random_crop=False, flip=False, labels=seg,
                           palette=(imgs.find_label_meta(images) or {}).get("palette") if seg else None)
+    score = _SegScores(model.cfg.in_channels) if seg else _ImageScores(_lpips(weights_dir, dev, warn), rfid)
     counts = torch.zeros(model.n_embed)
-    res: dict[str, list] = {"psnr": [], "ssim": [], "lpips": [], "acc": [], "grad": [], "grad_rec": []}
-    inter = union = None
-    lp = None
-    if not seg:
-        try:
-            from vqtool.core.weights import build_lpips
-
-            lp = build_lpips(weights_dir).to(dev)
-        except WeightsNotFound as e:
-            warn(f"LPIPS skipped: {e}")
-    tmp = tempfile.TemporaryDirectory() if (rfid and not seg) else None
     for k in range(0, len(files), batch_size):
-        batch = imgs.collate([ds[(i, 0)] for i in range(k, min(k + batch_size, len(files)))])
-        x = batch["x"].to(dev)
-        if seg:
-            K = model.cfg.in_channels
-            q = model.encode(F.one_hot(x, K).permute(0, 3, 1, 2).float())
-            pred = model.decode_indices(q.indices).argmax(1)
-            res["acc"] += (pred == x).float().flatten(1).mean(1).tolist()
-            i_ = torch.stack([((pred == c) & (x == c)).sum() for c in range(K)]).double()
-            u_ = torch.stack([((pred == c) | (x == c)).sum() for c in range(K)]).double()
-            inter = i_ if inter is None else inter + i_
-            union = u_ if union is None else union + u_
-        else:
-            q = model.encode(x)
-            xr = model.decode_indices(q.indices).clamp(-1, 1)
-            a, b = (x + 1) / 2, ((xr + 1) / 2 * 255).round() / 255  # as it would be saved
-            res["psnr"] += psnr(a, b).tolist()
-            res["ssim"] += ssim(a.double(), b.double()).tolist()
-            res["grad"] += mean_gradient(a).tolist()
-            res["grad_rec"] += mean_gradient(b).tolist()
-            if lp is not None:
-                res["lpips"] += lp(x, b * 2 - 1).flatten().tolist()
-            if tmp is not None:
-                for j in range(x.shape[0]):
-                    imgs.to_image(x[j]).save(Path(tmp.name) / f"o{k + j:06d}.png")
-                    imgs.to_image(b[j] * 2 - 1).save(Path(tmp.name) / f"r{k + j:06d}.png")
-        counts += q.counts.cpu()
-    out = {"images": len(files), "size": size, **codebook_stats(counts)}
-    if seg:
-        present = union > 0
-        out |= {"pixel_accuracy": float(np.mean(res["acc"])),
-                "miou": float((inter[present] / union[present]).mean())}
-    else:
-        out |= {"psnr": float(np.mean(res["psnr"])), "ssim": float(np.mean(res["ssim"])),
-                "sharpness": float(np.sum(res["grad_rec"]) / max(np.sum(res["grad"]), 1e-12)),
-                "lpips": float(np.mean(res["lpips"])) if res["lpips"] else None}
-        if tmp is not None:
-            out["rfid"] = None
-            try:
-                import shutil
+        x = imgs.collate([ds[(i, 0)] for i in range(k, min(k + batch_size, len(files)))])["x"].to(dev)
+        counts += score.add(model, x).counts.cpu()
+    return {"images": len(files), "size": size, **codebook_stats(counts),
+            **score.result(inception_weights, weights_dir, dev, warn)}
 
-                from vqtool.eval.fid import compute_metrics
 
-                o, r = Path(tmp.name) / "orig", Path(tmp.name) / "rec"
-                o.mkdir()
-                r.mkdir()
-                for p in Path(tmp.name).glob("*.png"):
-                    shutil.move(p, (o if p.name[0] == "o" else r) / p.name)
-                if len(files) >= 2:
-                    out["rfid"] = compute_metrics(r, o, inception_weights=inception_weights, weights_dir=weights_dir,
-                                                  device=str(dev))["metrics"]["fid"]
-            except WeightsNotFound as e:
-                warn(f"rFID skipped: {e}")
-            finally:
-                tmp.cleanup()
-    return out
+def _lpips(weights_dir, dev, warn):
+    try:
+        from vqtool.core.weights import build_lpips
 
+        return build_lpips(weights_dir).to(dev)
+    except WeightsNotFound as e:
+        warn(f"LPIPS skipped: {e}")
+        return None
+
+
+class _SegScores:
+    """Pixel accuracy and mIoU of reconstructed label maps."""
+
+    def __init__(self, k: int):
+        self.k, self.acc = k, []
+        self.inter = self.union = torch.zeros(k, dtype=torch.float64)
+
+    def add(self, model, x):
+        q = model.encode(F.one_hot(x, self.k).permute(0, 3, 1, 2).float())  # (B, K, H, W)
+        pred = model.decode_indices(q.indices).argmax(1)
+        self.acc += (pred == x).float().flatten(1).mean(1).tolist()
+        self.inter = self.inter + torch.stack([((pred == c) & (x == c)).sum() for c in range(self.k)]).double().cpu()
+        self.union = self.union + torch.stack([((pred == c) | (x == c)).sum() for c in range(self.k)]).double().cpu()
+        return q
+
+    def result(self, *a) -> dict:
+        present = self.union > 0
+        return {"pixel_accuracy": float(np.mean(self.acc)),
+                "miou": float((self.inter[present] / self.union[present]).mean())}
+
+
+class _ImageScores:
+    """PSNR, SSIM, sharpness, LPIPS (when its weights exist) and rFID of reconstructions (as saved: 8-bit)."""
+
+    def __init__(self, lp, rfid: bool):
+        self.lp, self.res = lp, {"psnr": [], "ssim": [], "lpips": [], "grad": [], "grad_rec": []}
+        self.tmp = tempfile.TemporaryDirectory() if rfid else None
+        self.n = 0
+
+    def add(self, model, x):
+        q = model.encode(x)
+        xr = model.decode_indices(q.indices).clamp(-1, 1)
+        a, b = (x + 1) / 2, ((xr + 1) / 2 * 255).round() / 255  # as it would be saved
+        self.res["psnr"] += psnr(a, b).tolist()
+        self.res["ssim"] += ssim(a.double(), b.double()).tolist()
+        self.res["grad"] += mean_gradient(a).tolist()
+        self.res["grad_rec"] += mean_gradient(b).tolist()
+        if self.lp is not None:
+            self.res["lpips"] += self.lp(x, b * 2 - 1).flatten().tolist()
+        if self.tmp is not None:
+            for j in range(x.shape[0]):
+                for side, im in (("orig", x[j]), ("rec", b[j] * 2 - 1)):
+                    (Path(self.tmp.name) / side).mkdir(exist_ok=True)
+                    imgs.to_image(im).save(Path(self.tmp.name) / side / f"{self.n + j:06d}.png")
+        self.n += x.shape[0]
+        return q
+
+    def result(self, inception_weights, weights_dir, dev, warn) -> dict:
+        r = self.res
+        out = {"psnr": float(np.mean(r["psnr"])), "ssim": float(np.mean(r["ssim"])),
+               "sharpness": float(np.sum(r["grad_rec"]) / max(np.sum(r["grad"]), 1e-12)),
+               "lpips": float(np.mean(r["lpips"])) if r["lpips"] else None}
+        if self.tmp is None:
+            return out
+        out["rfid"] = None
+        try:
+            from vqtool.eval.fid import compute_metrics
+
+            if self.n >= 2:
+                o, rec = Path(self.tmp.name) / "orig", Path(self.tmp.name) / "rec"
+                out["rfid"] = compute_metrics(rec, o, inception_weights=inception_weights, weights_dir=weights_dir,
+                                              device=str(dev))["metrics"]["fid"]
+        except WeightsNotFound as e:
+            warn(f"rFID skipped: {e}")
+        finally:
+            self.tmp.cleanup()
+        return out

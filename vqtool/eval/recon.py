@@ -12,21 +12,6 @@ from vqtool.core.loading import load_vqgan
 from vqtool.data import images as imgs
 
 
-def prepare(im: Image.Image, factor: int, size: int | None) -> Image.Image:
-    """Resize the shorter side to ``size`` (if given), then centre-crop to multiples of ``factor``."""
-    if size:
-        im = imgs.resize_short(im, size)
-    w, h = im.size
-    W, H = max(w // factor, 1) * factor, max(h // factor, 1) * factor
-    if (W, H) != (w, h):
-        if w < factor or h < factor:
-            im = im.resize((max(W, factor), max(H, factor)), Image.BICUBIC)
-            W, H = im.size
-        x0, y0 = (im.size[0] - W) // 2, (im.size[1] - H) // 2
-        im = im.crop((x0, y0, x0 + W, y0 + H))
-    return im
-
-
 @torch.no_grad()
 def reconstruct(paths: list[Path], vqgan: Path, out: Path, size: int | None = None,
                 device: str = "auto") -> list[Path]:
@@ -37,7 +22,7 @@ def reconstruct(paths: list[Path], vqgan: Path, out: Path, size: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for p in paths:
-        im = prepare(imgs.load_rgb(Path(p)), model.factor, size)
+        im = imgs.fit(imgs.load_rgb(Path(p)), model.factor, size)[0]
         x = imgs.to_tensor(im)[None].to(dev)
         xrec = model.decode_indices(model.encode(x).indices)
         pair = Image.new("RGB", (im.size[0] * 2, im.size[1]))

@@ -20,6 +20,7 @@ import torch
 from vqtool.core import checkpoint as ck
 from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
 from vqtool.core.errors import CheckpointError
+from vqtool.core.layout import Layout
 
 _ALLOWED = {
     ("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
@@ -221,31 +222,30 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
     ctarget = cstage if isinstance(cstage, str) else cstage.get("target", "")
     cparams = {} if isinstance(cstage, str) else (cstage.get("params") or {})
     csd = _prefixed(sd, "cond_stage_model.")
-    lay = {"n_embed": fcfg.quantizer.n_embed, "window": 0, "cond_offset": 0, "sos": int(params.get("sos_token", 0)),
-           "null_class": None, "classes": None, "label_classes": None, "palette": None}
+    # taming shares ids between image codes and conditioning (cond_offset 0, no extra vocabulary)
+    sos, classes, mode = int(params.get("sos_token", 0)), None, None
     cond_stage = None
     if params.get("unconditional") or ctarget in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
-        lay |= {"mode": "uncond", "cond_len": 1, "cond_vocab": 0}
-        if "sos_token" in cparams:
-            lay["sos"] = int(cparams["sos_token"])
+        mode, sos = "uncond", int(cparams.get("sos_token", sos))
     elif ctarget.endswith("Labelator"):
-        k = int(cparams.get("n_classes", 1000))
-        lay |= {"mode": "class", "cond_len": 1, "cond_vocab": 0, "classes": [str(i) for i in range(k)]}
+        mode, classes = "class", [str(i) for i in range(int(cparams.get("n_classes", 1000)))]
     elif csd and "encoder.conv_in.weight" in csd:
         ccfg, cstate = _vqgan_payload(csd, cparams.get("ddconfig"), "cond stage")
         if ccfg.in_channels == 3:
             raise CheckpointError("image-conditioned cond stages (depth, __is_first_stage__) are not supported; "
                                   "segmentation cond stages are")
         cond_stage = {"config": to_dict(ccfg), "model": cstate, "data": None}
-        lay |= {"mode": "seg", "cond_vocab": 0, "label_classes": None}
+        mode = "seg"
     else:
         raise CheckpointError(f"unsupported cond stage {ctarget!r}: vqtool converts unconditional (SOSProvider), "
                               "class (Labelator) and segmentation (VQSegmentationModel) transformers")
-    lay["window"], lay["cond_len"] = window_from_block(gcfg.block_size, lay["mode"])
-    recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": lay["window"]}}
+    window, cond_len = window_from_block(gcfg.block_size, mode)
+    lay = Layout(mode, fcfg.quantizer.n_embed, window, cond_offset=0, sos=sos, cond_len=cond_len, cond_vocab=0,
+                 classes=classes)
+    recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": lay.window}}
     ck.save_checkpoint(out, {
         "format": ck.TRANSFORMER, "config": recipe, "model": g.state_dict(), "step": raw.get("global_step", 0),
-        "cond": lay, "first_stage": {"config": to_dict(fcfg), "model": fstate, "data": None},
+        "cond": lay.to_dict(), "first_stage": {"config": to_dict(fcfg), "model": fstate, "data": None},
         "cond_stage": cond_stage, "manifest": None, "provenance": prov})
-    return {"kind": "transformer", "mode": lay["mode"], "out": str(out),
+    return {"kind": "transformer", "mode": lay.mode, "out": str(out),
             "params_m": sum(p.numel() for p in g.parameters()) / 1e6}

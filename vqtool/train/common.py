@@ -1,4 +1,4 @@
-"""What both trainers share: run folders, callbacks, signals, schedules, metrics, grids."""
+"""What both trainers share: run folders, signals, schedules, metrics, the non-finite guard."""
 
 from __future__ import annotations
 
@@ -8,28 +8,12 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
-from PIL import Image
 
 from vqtool.core import runtime
 from vqtool.core.config import OptimConfig
 from vqtool.core.errors import VqtoolError
-
-
-def _noop(*a, **k):
-    return None
-
-
-@dataclass
-class Callbacks:
-    """How the core reports to whoever runs it (the CLI renders these with rich)."""
-
-    on_start: Callable[[int, int], None] = _noop  # (start_step, max_steps)
-    on_step: Callable[[int, dict], None] = _noop  # (step, logs) every step
-    info: Callable[[str], None] = _noop
-    warn: Callable[[str], None] = _noop
 
 
 @dataclass
@@ -78,6 +62,16 @@ def prepare_run_dir(out: Path, resume: bool) -> Path | None:
     return None
 
 
+def write_config(out: Path, recipe) -> None:
+    """Rank 0 creates the run folder and writes the resolved recipe beside the checkpoints."""
+    if runtime.is_main():
+        from vqtool.core.config import to_dict
+        from vqtool.core.recipes import to_toml
+
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.toml").write_text(to_toml(to_dict(recipe)))
+
+
 def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
     """Linear warm-up, then constant or cosine decay to 10% of the peak."""
     if cfg.warmup and step < cfg.warmup:
@@ -98,17 +92,6 @@ class MetricsLog:
         if runtime.is_main():
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
-
-
-def save_grid(images: list[Image.Image], path: Path, cols: int) -> None:
-    """Paste equally sized PIL images into a grid PNG."""
-    w, h = images[0].size
-    rows = math.ceil(len(images) / cols)
-    grid = Image.new("RGB", (w * cols, h * rows))
-    for i, im in enumerate(images):
-        grid.paste(im, ((i % cols) * w, (i // cols) * h))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(path)
 
 
 class NonFiniteGuard:
@@ -138,18 +121,3 @@ class NonFiniteGuard:
             raise VqtoolError(f"{self.limit} non-finite {self.name} values in a row: lower optim.lr or "
                               "resume from an earlier checkpoint")
         return False
-
-
-def to_toml(d: dict, prefix: str = "") -> str:
-    """Plain data -> TOML text (the resolved config written beside a run)."""
-    flat, tables = [], []
-    for k, v in d.items():
-        if isinstance(v, dict):
-            tables.append((k, v))
-        else:
-            flat.append(f"{k} = {json.dumps(v)}")
-    text = "\n".join(flat) + ("\n" if flat else "")
-    for k, v in tables:
-        name = f"{prefix}{k}"
-        text += f"\n[{name}]\n" + to_toml(v, name + ".")
-    return text

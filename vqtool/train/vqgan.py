@@ -3,6 +3,7 @@
 One autoencoder forward per batch serves both the generator and the discriminator step (taming
 runs it twice); the discriminator does no work before ``disc_start``. Everything needed to
 resume exactly (models, discriminator, both optimisers, RNG, step) is in ``last.pt``.
+``gan_step`` is one training step (the loop, the bench and the tests call it).
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ import torch.nn.functional as F
 from vqtool.core import checkpoint as ckpt_mod
 from vqtool.core import runtime
 from vqtool.core.config import VQGANRecipe, build_recipe, to_dict
-from vqtool.core.errors import ConfigError, DataError, WeightsNotFound
-from vqtool.core.losses import VQGANLoss, seg_loss
+from vqtool.core.errors import ConfigError, DataError
 from vqtool.core.quantize import codebook_stats, collapsed
-from vqtool.core.vqgan import VQGAN
-from vqtool.core.weights import build_lpips
+from vqtool.train.gan_step import GANTrainer, Perceptual, build_trainer, gan_step
 from vqtool.data import images as imgs
-from vqtool.train.common import (Callbacks, MetricsLog, NonFiniteGuard, StopFlag, lr_at,
-                                 prepare_run_dir, save_grid, to_toml)
+from vqtool.core.callbacks import Callbacks
+from vqtool.data.images import save_grid
+from vqtool.train.common import MetricsLog, write_config, StopFlag, lr_at, prepare_run_dir
 
 
 def colorize(labels: torch.Tensor, palette: list | None) -> torch.Tensor:
@@ -52,32 +52,21 @@ def _setup_data(images: Path, seg: bool):
     return good, skipped, meta, palette
 
 
-def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resume: bool = False,
-                overrides: list[str] | None = None, device: str = "auto",
-                weights_dir: str | None = None, callbacks: Callbacks | None = None) -> dict:
-    cb = callbacks or Callbacks()
-    out = Path(out)
-    device = runtime.init_distributed(runtime.resolve_device(device))
-    resume_from = prepare_run_dir(out, resume)
-    state = None
-    if resume_from is not None:
-        state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN))
-        recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
-    assert recipe is not None
-    seg = recipe.kind == "seg-vqgan"
+def _hold_out(files: list[Path], images: Path, count: int) -> tuple[list[Path], list[Path]]:
+    """(train, val): ``count`` images held out for eval-recon, chosen by a hash of their path."""
+    if not count:
+        return files, []
+    import hashlib
+
+    order = sorted(files, key=lambda p: hashlib.sha1(p.relative_to(images).as_posix().encode()).hexdigest())
+    val = sorted(order[:count])
+    return [f for f in files if f not in set(val)], val
+
+
+def _check_recipe(recipe: VQGANRecipe, meta: dict | None) -> None:
     if recipe.optim.grad_accum != 1:
         raise ConfigError("'optim.grad_accum' must be 1 for VQGAN training (the GAN step is per batch)")
-
-    files, skipped, meta, palette = _setup_data(images, seg)
-    val_files = []
-    if recipe.data.val_count:  # held out from training, for eval-recon every train.eval_every steps
-        import hashlib
-
-        root = Path(images)
-        order = sorted(files, key=lambda p: hashlib.sha1(p.relative_to(root).as_posix().encode()).hexdigest())
-        val_files = sorted(order[:recipe.data.val_count])
-        files = [f for f in files if f not in set(val_files)]
-    if seg:
+    if recipe.kind == "seg-vqgan":
         n_labels = len(meta["classes"]) if meta else 0
         if recipe.model.in_channels in (0, 3) and n_labels:
             recipe.model.in_channels = recipe.model.out_channels = n_labels
@@ -88,161 +77,144 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     if recipe.data.size % f:
         raise ConfigError(f"'data.size' ({recipe.data.size}) must be a multiple of the downsampling factor {f}")
 
-    runtime.seed_all(recipe.train.seed)
-    model = VQGAN(recipe.model).to(device)
-    perceptual, perceptual_state = None, "off"
-    if not seg and recipe.loss.perceptual == "lpips":
-        try:
-            perceptual, perceptual_state = build_lpips(weights_dir).to(device), "lpips"
-        except WeightsNotFound as e:
-            if recipe.loss.on_missing_weights == "error":
-                raise
-            perceptual_state = "skipped (weights missing)"
-            cb.warn(f"TRAINING WITHOUT THE PERCEPTUAL (LPIPS) TERM: {e} "
-                    "This recipe sets loss.on_missing_weights='skip'; reconstructions will be blurrier.")
-    loss_mod = VQGANLoss(recipe.loss, recipe.model.out_channels, perceptual).to(device)
-    disc = loss_mod.discriminator
-    ae_params = [p for p in model.parameters() if p.requires_grad]
-    opt_ae = torch.optim.Adam(ae_params, lr=recipe.optim.lr, betas=tuple(recipe.optim.betas))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=recipe.optim.lr, betas=tuple(recipe.optim.betas))
 
-    step = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ts = state["train_state"]
-        disc.load_state_dict(ts["discriminator"])
-        opt_ae.load_state_dict(ts["opt_ae"])
-        opt_d.load_state_dict(ts["opt_d"])
-        runtime.set_rng_state(ts["rng"])
-        for p, r in ts.get("skipped", {}).items():
-            skipped.add(p, r)
-        step = state["step"]
-        cb.info(f"resuming from {resume_from} at step {step}")
-    if recipe.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+class _Run:
+    """The run's bookkeeping: metrics, codebook usage and collapse warnings, skipped images."""
 
-    ae, d_train = model, disc
-    if runtime.is_distributed():
-        ae = torch.nn.parallel.DistributedDataParallel(model)
-        d_train = torch.nn.parallel.DistributedDataParallel(disc)
-    if recipe.train.compile:
-        ae = torch.compile(ae)
+    def __init__(self, out: Path, recipe: VQGANRecipe, skipped, state: dict | None, warn):
+        self.out, self.recipe, self.skipped, self.warn = out, recipe, skipped, warn
+        self.metrics = MetricsLog(out)
+        # images (not crops) smaller than data.size, kept across --resume
+        self.upscaled = set(state["train_state"].get("upscaled", [])) if state is not None else set()
+        if state is not None:
+            for p, r in state["train_state"].get("skipped", {}).items():
+                skipped.add(p, r)
+        self.usage = torch.zeros(recipe.model.quantizer.n_embed)
+        self.was_collapsed, self.t0, self.logs = False, time.time(), {}
 
-    max_steps = recipe.train.max_steps
+    def summary(self) -> dict:
+        return {"skipped": len(self.skipped.items), "skipped_files": dict(self.skipped.items),
+                "upscaled": len(self.upscaled), "collapsed": self.was_collapsed,
+                "last": {k: v for k, v in self.logs.items() if isinstance(v, (int, float))},
+                "seconds": time.time() - self.t0}
+
+    def batch_seen(self, batch: dict) -> None:
+        for p, r in batch["failed"]:
+            if p not in self.skipped.items:
+                self.warn(f"skipping unreadable image {p}: {r}")
+            self.skipped.add(p, r)
+        self.upscaled.update(batch["upscaled"])
+
+    def log(self, step: int, seen0: int, logs: dict, q) -> None:
+        self.usage += q.counts.cpu()
+        self.logs = logs
+        r = self.recipe
+        if step % r.train.log_every and step != r.train.max_steps:
+            return
+        st = codebook_stats(self.usage)
+        why = collapsed(st, r.model.quantizer.n_embed)
+        if why and not self.was_collapsed:
+            self.warn(f"CODEBOOK COLLAPSE at step {step}: {why}. Reconstructions will be flat; see README, "
+                      "'Your own images' (lower optim.lr, model.quantizer.restart_dead = true)")
+        self.was_collapsed = bool(why)
+        ips = (step - seen0) * r.optim.batch_size * runtime.world_size() / max(time.time() - self.t0, 1e-9)
+        self.metrics.write({"step": step, **logs, **st, "images_per_s": ips})
+        logs.update(st)
+        self.usage.zero_()
+
+
+def _source(images: Path, files: list[Path], meta: dict | None, palette) -> dict:
+    """What the checkpoint records about its training data (tokenize and the sampler read it)."""
+    return {"images": str(images.resolve()), "n_images": len(files),
+            "classes": imgs.class_names(files, images) if images.is_dir() else None,
+            "label_classes": meta.get("classes") if meta else None, "palette": palette}
+
+
+def _loader(files: list[Path], recipe: VQGANRecipe, palette, step: int):
+    """Batches of random crops: a pure function of (seed, step), split across ranks."""
     dataset = imgs.CropDataset(files, recipe.data.size, recipe.data.resize, recipe.data.random_crop,
-                               recipe.data.flip, labels=seg, palette=palette)
-    sampler = imgs.StepBatches(len(files), recipe.optim.batch_size, recipe.train.seed, step, max_steps,
-                               runtime.rank(), runtime.world_size())
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=imgs.collate,
-                                         num_workers=recipe.data.workers)
-    if runtime.is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.toml").write_text(to_toml(to_dict(recipe)))
-    metrics = MetricsLog(out)
-    source = {"images": str(Path(images).resolve()), "n_images": len(files),
-              "classes": imgs.class_names(files, Path(images)) if Path(images).is_dir() else None,
-              "label_classes": meta.get("classes") if meta else None, "palette": palette}
-    fmt = ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN
-    # images (not crops) smaller than data.size, kept across --resume
-    upscaled = set(state["train_state"].get("upscaled", [])) if state is not None else set()
-    was_collapsed = False
-    g_guard, d_guard = NonFiniteGuard("generator loss"), NonFiniteGuard("discriminator loss")
-    usage = torch.zeros(recipe.model.quantizer.n_embed)
-    stop = StopFlag().install()
+                               recipe.data.flip, labels=recipe.kind == "seg-vqgan", palette=palette)
+    sampler = imgs.StepBatches(len(files), recipe.optim.batch_size, recipe.train.seed, step,
+                               recipe.train.max_steps, runtime.rank(), runtime.world_size())
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=imgs.collate,
+                                       num_workers=recipe.data.workers)
+
+
+def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resume: bool = False,
+                overrides: list[str] | None = None, device: str = "auto",
+                weights_dir: str | None = None, callbacks: Callbacks | None = None) -> dict:
+    cb = callbacks or Callbacks()
+    out, images = Path(out), Path(images)
+    device = runtime.init_distributed(runtime.resolve_device(device))
+    resume_from = prepare_run_dir(out, resume)
+    state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN)) if resume_from else None
+    if state is not None:
+        recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
+    seg = recipe.kind == "seg-vqgan"
+    files, skipped, meta, palette = _setup_data(images, seg)
+    files, val_files = _hold_out(files, images, recipe.data.val_count)
+    _check_recipe(recipe, meta)
+    perceptual = Perceptual(recipe, weights_dir, device, cb.warn)
+    t = build_trainer(recipe, device, perceptual, state)
+    step = state["step"] if state is not None else 0
+    if state is not None:
+        cb.info(f"resuming from {resume_from} at step {step}")
+    loader, max_steps = _loader(files, recipe, palette, step), recipe.train.max_steps
+    write_config(out, recipe)
+    source = _source(images, files, meta, palette)
+    run = _Run(out, recipe, skipped, state, cb.warn)
 
     def save(step_now: int) -> None:
-        if not runtime.is_main():
-            return
-        ckpt_mod.save_checkpoint(out / "last.pt", {
-            "format": fmt, "config": to_dict(recipe), "model": model.state_dict(), "step": step_now,
-            "data": source, "perceptual": perceptual_state,
-            "train_state": {"discriminator": disc.state_dict(), "opt_ae": opt_ae.state_dict(),
-                            "opt_d": opt_d.state_dict(), "rng": runtime.rng_state(),
-                            "skipped": dict(skipped.items), "upscaled": sorted(upscaled)},
-        })
+        if runtime.is_main():
+            ckpt_mod.save_checkpoint(out / "last.pt", {
+                "format": ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN, "config": to_dict(recipe),
+                "model": t.model.state_dict(), "step": step_now, "data": source, "perceptual": perceptual.state,
+                "train_state": {"discriminator": t.disc.state_dict(), "opt_ae": t.opt_ae.state_dict(),
+                                "opt_d": t.opt_d.state_dict(), "rng": runtime.rng_state(),
+                                "skipped": dict(skipped.items), "upscaled": sorted(run.upscaled)}})
 
+    stop = StopFlag().install()
     cb.on_start(step, max_steps)
-    t0, seen0, logs = time.time(), step, {}
+    seen0 = step
     try:
         for batch in loader:
-            for p, r in batch["failed"]:
-                if p not in skipped.items:
-                    cb.warn(f"skipping unreadable image {p}: {r}")
-                skipped.add(p, r)
-            upscaled.update(batch["upscaled"])
+            run.batch_seen(batch)
             x = batch["x"].to(device)
             if seg:
                 x = F.one_hot(x, recipe.model.in_channels).permute(0, 3, 1, 2).float()  # (B,K,H,W)
-            lr = lr_at(step, recipe.optim, max_steps)
-            for g in (*opt_ae.param_groups, *opt_d.param_groups):
-                g["lr"] = lr
-            model.train()
-            with runtime.autocast(device, recipe.train.amp):
-                xrec, q = ae(x)
-                if seg:
-                    loss, logs = seg_loss(xrec.float(), x, q.loss, recipe.loss.codebook_weight)
-                else:
-                    disc.requires_grad_(False)  # the generator step must not train D (taming#27)
-                    loss, logs = loss_mod.generator_loss(x, xrec.float(), q.loss, step,
-                                                         model.last_layer(), disc)
-            opt_ae.zero_grad(set_to_none=True)
-            if g_guard.ok(loss, cb.warn):
-                loss.backward()
-                if recipe.optim.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(ae_params, recipe.optim.grad_clip)
-                opt_ae.step()
-            if not seg and loss_mod.disc_active(step):
-                disc.requires_grad_(True)
-                with runtime.autocast(device, recipe.train.amp):
-                    d_loss, dlogs = loss_mod.discriminator_loss(x, xrec.float(), d_train)
-                opt_d.zero_grad(set_to_none=True)
-                if d_guard.ok(d_loss, cb.warn):
-                    d_loss.backward()
-                    opt_d.step()
-                logs.update(dlogs)
-            usage += q.counts.cpu()
+            logs, xrec, q = gan_step(t, x, step, lr_at(step, recipe.optim, max_steps), cb.warn)
             step += 1
-            logs["lr"] = lr
             cb.on_step(step, logs)
-            if step % recipe.train.log_every == 0 or step == max_steps:
-                st = codebook_stats(usage)
-                why = collapsed(st, recipe.model.quantizer.n_embed)
-                if why and not was_collapsed:
-                    cb.warn(f"CODEBOOK COLLAPSE at step {step}: {why}. Reconstructions will be flat; see README, "
-                            "'Your own images' (lower optim.lr, model.quantizer.restart_dead = true)")
-                was_collapsed = bool(why)
-                dt = time.time() - t0
-                ips = (step - seen0) * recipe.optim.batch_size * runtime.world_size() / max(dt, 1e-9)
-                metrics.write({"step": step, **logs, **st, "images_per_s": ips})
-                logs.update(st)
-                usage.zero_()
+            run.log(step, seen0, logs, q)
             # the checkpoint comes first: a preview or evaluation that fails must not cost the save
             if stop.checkpoint(step, recipe.train.ckpt_every, step == max_steps, save, cb.warn):
                 break
-            if runtime.is_main() and recipe.train.image_every and (
-                    step % recipe.train.image_every == 0 or step == max_steps):
-                _write_recon_grid(x, xrec, seg, palette, out / "samples" / f"recon-{step:06d}.png")
-            if (runtime.is_main() and val_files and recipe.train.eval_every
-                    and (step % recipe.train.eval_every == 0 or step == max_steps)):
-                from vqtool.eval.metrics import eval_recon
-
-                model.eval()
-                ev = eval_recon(images, None, size=recipe.data.size, device=device.type, rfid=False,
-                                files=val_files[:recipe.train.eval_n], model=model, seg=seg, warn=cb.warn)
-                model.train()
-                metrics.write({"step": step, "eval": ev})
-                logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})
+            _after_step(t, images, x, xrec, val_files, palette, step, out, run, cb.warn)
     finally:
         stop.restore()
         runtime.barrier()
     if skipped.items:
         cb.warn(skipped.summary())
-    return {"run_dir": str(out), "checkpoint": str(out / "last.pt"), "step": step,
-            "interrupted": stop.requested, "skipped": len(skipped.items),
-            "skipped_files": dict(skipped.items), "upscaled": len(upscaled), "perceptual": perceptual_state,
-            "collapsed": was_collapsed,
-            "last": {k: v for k, v in logs.items() if isinstance(v, (int, float))},
-            "seconds": time.time() - t0}
+    return {"run_dir": str(out), "checkpoint": str(out / "last.pt"), "step": step, "interrupted": stop.requested,
+            "perceptual": perceptual.state, **run.summary()}
+
+
+def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, run: _Run, warn) -> None:
+    """Rank 0's reconstruction grid and held-out evaluation, on schedule."""
+    r, last = t.recipe, step == t.recipe.train.max_steps
+    if not runtime.is_main():
+        return
+    if r.train.image_every and (step % r.train.image_every == 0 or last):
+        _write_recon_grid(x, xrec, t.seg, palette, out / "samples" / f"recon-{step:06d}.png")
+    if val_files and r.train.eval_every and (step % r.train.eval_every == 0 or last):
+        from vqtool.eval.metrics import eval_recon
+
+        t.model.eval()
+        ev = eval_recon(images, None, size=r.data.size, device=t.device.type, rfid=False,
+                        files=val_files[:r.train.eval_n], model=t.model, seg=t.seg, warn=warn)
+        t.model.train()
+        run.metrics.write({"step": step, "eval": ev})
+        run.logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})
 
 
 def _write_recon_grid(x, xrec, seg: bool, palette, path: Path) -> None:

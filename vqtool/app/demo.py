@@ -21,11 +21,9 @@ import torch
 
 from vqtool.core import checkpoint as ck
 from vqtool.core.errors import VqtoolError
-from vqtool.core.weights import sha256_of
-from vqtool.train.common import Callbacks
+from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of
+from vqtool.core.callbacks import Callbacks
 
-SHIPPED_DIR = Path(__file__).parent / "_demo"
-SHIPPED = {"transformer": SHIPPED_DIR / "scenes-demo.pt", "class-transformer": SHIPPED_DIR / "scenes-class-demo.pt"}
 RECIPES = {"vqgan": ("scenes-vqgan-demo", []), "seg-vqgan": ("scenes-seg-vqgan-demo", []),
            "transformer": ("scenes-transformer-demo", []), "class-transformer": ("scenes-class-transformer-demo", [])}
 
@@ -70,74 +68,6 @@ def command(name: str, *args, **options) -> str:
         elif v not in (None, False):
             words += [flag, str(v)]
     return " ".join(shlex.quote(w) for w in words)
-
-
-# --------------------------------------------------------------------------- shipped checkpoints
-
-
-def shipped_checkpoint(name: str = "transformer") -> Path:
-    path, sums = SHIPPED[name], SHIPPED_DIR / "SHA256"
-    want = dict(reversed(line.split()) for line in sums.read_text().splitlines() if line.strip()) \
-        if sums.is_file() else {}
-    if not path.is_file() or path.name not in want:
-        raise VqtoolError("the demo checkpoints are not installed; run `vqtool demo --from-scratch`")
-    if sha256_of(path) != want[path.name]:
-        raise VqtoolError(f"{path} does not match its sha256; reinstall vqtool or use --from-scratch")
-    return path
-
-
-def _map_weights(sd: dict, fn) -> dict:
-    return {k: (fn(v) if v.is_floating_point() else v) for k, v in sd.items()}
-
-
-def _convert(c: dict, fn) -> dict:
-    """A transformer checkpoint (with its stages) with every float tensor passed through ``fn``."""
-    out = {**c, "model": _map_weights(c["model"], fn)}
-    for stage in ("first_stage", "cond_stage"):
-        if c.get(stage):
-            out[stage] = {**c[stage], "model": _map_weights(c[stage]["model"], fn)}
-    return out
-
-
-def export_demo_checkpoint(transformer: Path, out: Path, history: dict, commands: list[str]) -> str:
-    """Shrink a trained demo transformer (with its VQGANs) to fp16 weights and record its story;
-    adds or replaces its line in ``SHA256`` beside it."""
-    c = ck.load_checkpoint(transformer, ck.TRANSFORMER)
-    keep = ("format", "config", "step", "cond", "manifest", "metrics", "provenance", "model", "first_stage",
-            "cond_stage")
-    slim = _convert({k: c[k] for k in keep if k in c}, torch.Tensor.half)
-    slim["demo"] = {"history": history, "commands": commands, "made_by": "vqtool demo --from-scratch"}
-    out = Path(out)
-    ck.save_checkpoint(out, slim)
-    digest = sha256_of(out)
-    sums = out.parent / "SHA256"
-    lines = [ln for ln in (sums.read_text().splitlines() if sums.is_file() else []) if not ln.endswith(f"  {out.name}")]
-    sums.write_text("".join(f"{ln}\n" for ln in lines + [f"{digest}  {out.name}"]))
-    return digest
-
-
-def _unpack(runs: Path) -> dict:
-    """Write the shipped models as ordinary vqtool checkpoints (fp32) under runs/; their history."""
-    history = {}
-    for name, path in SHIPPED.items():
-        c = ck.load_checkpoint(shipped_checkpoint(name), ck.TRANSFORMER)
-        t = _convert({k: v for k, v in c.items() if k not in ("demo", "_path")}, torch.Tensor.float)
-        ck.save_checkpoint(runs / name / "last.pt", t)
-        history.update((c.get("demo") or {}).get("history", {}))
-        if name != "transformer":
-            continue
-        for stage, fmt, kind, run in (("first_stage", ck.VQGAN, "vqgan", "vqgan"),
-                                      ("cond_stage", ck.SEG_VQGAN, "seg-vqgan", "seg-vqgan")):
-            s = t[stage]
-            ck.save_checkpoint(runs / run / "last.pt", {
-                "format": fmt, "config": {"kind": kind, "model": s["config"], "data": {"size": 128, "resize": 0}},
-                "model": s["model"], "step": 0, "data": s.get("data")})
-    return history
-
-
-def _history(run: Path) -> list[dict]:
-    p = run / "metrics.jsonl"
-    return [json.loads(line) for line in p.read_text().splitlines()] if p.is_file() else []
 
 
 # --------------------------------------------------------------------------- the run
@@ -211,7 +141,8 @@ class _Demo:
     def landscape(self, big: Path) -> Path:
         """A 1280x832 landscape from a label map no model has seen: the lake scene, the biome
         with the most classes (sky, cloud, snow, mountain, tree, water, sand, grass)."""
-        from vqtool.generate import generate, load_transformer, padded
+        from vqtool.pipeline.bundle import load_transformer
+        from vqtool.pipeline.generate import generate, padded
 
         maps = sorted((big / "seg").rglob("*.png"))
         label = next((p for p in maps if p.parent.name == "lake"), maps[0])
@@ -236,7 +167,8 @@ class _Demo:
         return target
 
     def class_grid(self) -> Path:
-        from vqtool.generate import generate, load_transformer
+        from vqtool.pipeline.bundle import load_transformer
+        from vqtool.pipeline.generate import generate
 
         model, side = self.runs / "class-transformer" / "last.pt", self.o.class_scenes[1]
         target = self.out / "samples" / "classes.png"
@@ -244,8 +176,8 @@ class _Demo:
         def sample():
             b = load_transformer(model, torch.device("cpu"))
             rows = []
-            with self.h.progress("class grid", len(b.lay["classes"]) * self.o.per_class) as advance:
-                for c in b.lay["classes"]:
+            with self.h.progress("class grid", len(b.layout.classes) * self.o.per_class) as advance:
+                for c in b.layout.classes:
                     rows.append((c, generate(b, self.o.per_class, (side, side), class_=c, cfg=self.o.cfg, seed=0,
                                              top_k=100, batch_size=self.o.per_class)))
                     advance(self.o.per_class)
@@ -291,10 +223,10 @@ def _landscape_quality(model: Path, fig: dict) -> dict:
     """Label agreement and sharpness of the landscape, beside the real scene's VQGAN reconstruction."""
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import score_against_real
-    from vqtool.generate import load_transformer
+    from vqtool.pipeline.bundle import load_transformer
 
     b = load_transformer(model, torch.device("cpu"))
-    labels = imgs.load_labels(Path(fig["label_map"]), b.lay.get("palette"))
+    labels = imgs.load_labels(Path(fig["label_map"]), b.layout.palette)
     return score_against_real(b, labels, imgs.load_rgb(Path(fig["truth"])), [imgs.load_rgb(Path(fig["sample"]))])
 
 
@@ -333,11 +265,11 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
         d.train("transformer", shards, "transformer")
         cls = d.scenes("scenes-class", o.class_scenes[0], o.class_scenes[1], o.class_scenes[1], 1)
         d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], seg=False), "transformer")
-        history = {k: _history(d.runs / k) for k in ("vqgan", "seg-vqgan", "transformer", "class-transformer")}
+        history = {k: history_of(d.runs / k) for k in ("vqgan", "seg-vqgan", "transformer", "class-transformer")}
     else:
-        def unpack():
-            (d.out / "history.json").write_text(json.dumps(_unpack(d.runs)))
-        d.stage("models", d.out / "history.json", unpack,
+        def shipped():
+            (d.out / "history.json").write_text(json.dumps(unpack(d.runs)))
+        d.stage("models", d.out / "history.json", shipped,
                 "(shipped: vqtool/_demo/*.pt, made by `vqtool demo --from-scratch`)")
         d.tokenize("tokenize", "shards", scenes, min(o.train_size), seg=True)
         history = json.loads((d.out / "history.json").read_text())
@@ -351,7 +283,7 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
     d.figures["timings"], d.figures["commands"] = d.timings, d.commands
     if o.from_scratch:
         d.figures["exported"] = _export(d, history)
-    from vqtool.report import write_report
+    from vqtool.app.report import write_report
 
     d.figures["report"] = str(write_report(d.out, d.figures, history))
     return d.figures

@@ -37,10 +37,9 @@ def _seconds_per_step(one, steps: int, dev) -> float:
 
 def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 5,
                 batch_size: int | None = None, size: int | None = None, device: str = "auto") -> dict:
-    """Training steps/s (generator + discriminator step) on synthetic batches."""
-    from vqtool.core.losses import VQGANLoss, seg_loss
-    from vqtool.core.vqgan import VQGAN
+    """Training steps/s of the trainer's own step (generator + discriminator) on synthetic batches."""
     from vqtool.core.weights import build_lpips
+    from vqtool.train.gan_step import build_trainer, gan_step
 
     dev = runtime.resolve_device(device)
     r = load_recipe(recipe, overrides, kinds=("vqgan", "seg-vqgan"))
@@ -48,44 +47,27 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
     if seg and r.model.in_channels in (0, 3):
         r.model.in_channels = r.model.out_channels = 9
     B, S = batch_size or r.optim.batch_size, size or r.data.size
-    torch.manual_seed(0)
-    model = VQGAN(r.model).to(dev)
-    perceptual, note = None, "off"
-    if not seg and r.loss.perceptual == "lpips":
+    note = "off" if seg or r.loss.perceptual == "none" else r.loss.perceptual
+
+    def lpips():
+        nonlocal note
+        if note != "lpips":
+            return None
         try:
-            perceptual, note = build_lpips().to(dev), "lpips"
+            return build_lpips().to(dev)
         except WeightsNotFound:
             note = "skipped (weights missing)"
-    loss_mod = VQGANLoss(r.loss, r.model.out_channels, perceptual).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.9))
-    opt_d = torch.optim.Adam(loss_mod.discriminator.parameters(), lr=1e-4, betas=(0.5, 0.9))
+            return None
+    t = build_trainer(r, dev, lpips)
     if seg:
         x = F.one_hot(torch.randint(0, r.model.in_channels, (B, S, S)), r.model.in_channels)
         x = x.permute(0, 3, 1, 2).float().to(dev)
     else:
         x = torch.rand(B, 3, S, S, device=dev) * 2 - 1
-    step_at = r.loss.disc_start  # measure with the discriminator on (the expensive regime)
-
-    def one():
-        with runtime.autocast(dev, r.train.amp):
-            xrec, q = model(x)
-            if seg:
-                loss, _ = seg_loss(xrec.float(), x, q.loss)
-            else:
-                loss, _ = loss_mod.generator_loss(x, xrec.float(), q.loss, step_at, model.last_layer())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if not seg:
-            with runtime.autocast(dev, r.train.amp):
-                d, _ = loss_mod.discriminator_loss(x, xrec.float())
-            opt_d.zero_grad()
-            d.backward()
-            opt_d.step()
-
-    dt = _seconds_per_step(one, steps, dev)
+    step_at = max(r.loss.disc_start, 0)  # measure with the discriminator on (the expensive regime)
+    dt = _seconds_per_step(lambda: gan_step(t, x, step_at, r.optim.lr, lambda m: None), steps, dev)
     return {"stage": "vqgan", "recipe": recipe, "device": str(dev), "batch": B, "size": S,
-            "params_m": count_params(model) / 1e6, "perceptual": note,
+            "params_m": count_params(t.model) / 1e6, "perceptual": note,
             "steps_per_s": 1 / dt, "images_per_s": B / dt, "peak_mem_mb": runtime.peak_memory_mb(dev)}
 
 
@@ -140,9 +122,8 @@ def bench_tokenize(images: str | None = None, vqgan: str | None = None, n: int =
         tokenize_dataset(sub, Path(tmp) / "shards", Path(vqgan), size=size, batch_size=batch_size, val_count=0,
                          device=device)
         full = time.perf_counter() - t
-        from vqtool.eval.recon import prepare
 
-        xs = [imgs.to_tensor(prepare(imgs.load_rgb(f), model.factor, size or None)) for f in files]
+        xs = [imgs.to_tensor(imgs.fit(imgs.load_rgb(f), model.factor, size)[0]) for f in files]
         runtime.reset_peak_memory(dev)
         t = time.perf_counter()
         with torch.no_grad():
@@ -161,7 +142,8 @@ def bench_transformer(recipe: str = "scenes-transformer-tiny", overrides=None, s
                       device: str = "auto") -> dict:
     """Training tokens/s and peak memory on synthetic token windows."""
     from vqtool.core.gpt import GPT, gpt_config_for
-    from vqtool.train.transformer import _loss
+    from vqtool.train.common import NonFiniteGuard
+    from vqtool.train.transformer import Trainer, train_step
 
     dev = runtime.resolve_device(device)
     r = load_recipe(recipe, overrides, kinds=("transformer",))
@@ -174,15 +156,8 @@ def bench_transformer(recipe: str = "scenes-transformer-tiny", overrides=None, s
     opt = torch.optim.AdamW(gpt.optimizer_groups(0.01), lr=1e-4, betas=(0.9, 0.95))
     B = batch_size or r.optim.batch_size
     seq = torch.randint(0, n_embed, (B, lc + W * W), device=dev)
-
-    def one():
-        with runtime.autocast(dev, r.train.amp):
-            loss = _loss(gpt, seq, lc)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    dt = _seconds_per_step(one, steps, dev)
+    t = Trainer(gpt, gpt, opt, r, lc, dev, NonFiniteGuard("loss"))
+    dt = _seconds_per_step(lambda: train_step(t, [seq], 1e-4, lambda m: None), steps, dev)
     return {"stage": "transformer", "recipe": recipe, "device": str(dev), "mode": mode, "batch": B,
             "params_m": count_params(gpt) / 1e6, "steps_per_s": 1 / dt, "tokens_per_s": B * W * W / dt,
             "peak_mem_mb": runtime.peak_memory_mb(dev)}
@@ -194,22 +169,23 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
     """Sampled tokens/s of the naive reference (one full window forward per token), exact mode
     and fast mode, on the same model and batch. The naive sampler's cost per token is the same at
     every position, so it is timed on its first ``naive_tokens`` tokens."""
-    from vqtool.core.sampling import Layout, sample_grid, sample_naive
+    from vqtool.core.layout import Layout
+    from vqtool.pipeline.bundle import Bundle, load_transformer
+    from vqtool.pipeline.generate import SampleOptions, sample_tokens
 
     dev = runtime.resolve_device(device)
     if model:
-        from vqtool.generate import load_transformer
-
         b = load_transformer(model, dev)
-        gpt, layout, f, name = b.gpt, b.layout, b.factor, model
+        layout, f, name = b.layout, b.factor, model
     else:
         from vqtool.core.gpt import GPT, gpt_config_for
 
         r = load_recipe(recipe, kinds=("transformer",))
         W, ne = r.data.window, 256
         torch.manual_seed(0)
-        gpt = GPT(gpt_config_for(r.gpt, 2 * ne, W * W * 2 - 1)).to(dev).eval()
-        layout, f, name = Layout("seg", ne, W, cond_offset=ne), 16, f"random {recipe}"
+        layout = Layout.for_codes("seg", ne, W, cond_codebook=ne)
+        b = Bundle(GPT(gpt_config_for(r.gpt, layout.vocab_size, layout.block_size)).to(dev).eval(), layout, None)
+        f, name = 16, f"random {recipe}"
     w, h = -(-size[0] // f), -(-size[1] // f)
     g = torch.Generator().manual_seed(seed)
     if layout.mode == "seg":
@@ -221,12 +197,9 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
         runtime.reset_peak_memory(dev)
         _sync(dev)
         t = time.perf_counter()
-        if mode == "naive":
-            sample_naive(gpt, layout, h, w, cond, seed=seed, top_k=100, limit=naive_tokens)
-            count = naive_tokens * n
-        else:
-            sample_grid(gpt, layout, h, w, cond, seed=seed, mode=mode, top_k=100)
-            count = h * w * n
+        opts = SampleOptions(seed=seed, top_k=100, mode="exact" if mode == "naive" else mode, naive=mode == "naive")
+        sample_tokens(b, cond, h, w, opts, limit=naive_tokens if mode == "naive" else None)
+        count = naive_tokens * n if mode == "naive" else h * w * n
         _sync(dev)
         dt = time.perf_counter() - t
         rows.append({"stage": "sample", "mode": mode, "model": name, "device": str(dev), "size": f"{size[0]}x{size[1]}",
@@ -244,38 +217,45 @@ def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2,
     agreement and sharpness (mean pixel gradient / the real scene's) of the decoded samples,
     bits/token of the sampled grids under the paper's exact windows, and the same figures for the
     real scene through the VQGAN. The real scene is the image beside the map (.../images/...)."""
-    from vqtool.core.sampling import cond_tokens, sample_grid
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import bits_per_token, score_against_real
-    from vqtool.generate import decode, encode_labels, load_transformer, read_label_map
+    from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.conditioning import cond_batch, read_label_map
+    from vqtool.pipeline.generate import SampleOptions, padded, sample_tokens, to_images
 
-    dev = runtime.resolve_device(device)
-    b = load_transformer(model, dev)
+    b = load_transformer(model, runtime.resolve_device(device))
     if b.layout.mode != "seg":
         raise VqtoolError("bench quality needs a segmentation-conditional model")
+    if not Path(label_map).is_file():
+        raise VqtoolError(f"label map not found: {label_map}")
     truth = Path(str(label_map).replace("/seg/", "/images/"))
     if truth == Path(label_map) or not truth.is_file():
         raise VqtoolError(f"bench quality compares with the real scene of the label map, and {truth} does not exist")
+    real = imgs.load_rgb(truth)
     if sample is not None:
         im = imgs.load_rgb(Path(sample))
-        lab = imgs.load_labels(Path(label_map), b.lay.get("palette"))
+        lab = imgs.load_labels(Path(label_map), b.layout.palette)
         if lab.shape != (im.height, im.width):
             raise VqtoolError(f"the sample is {im.width}x{im.height}, the label map {lab.shape[1]}x{lab.shape[0]}")
-        return [{"stage": "quality", "mode": "given sample", "size": f"{im.width}x{im.height}", "samples": 1,
-                 **score_against_real(b, lab, imgs.load_rgb(truth), [im])}]
-    f = b.factor
-    W, H = -(-size[0] // f) * f, -(-size[1] // f) * f
-    lab = read_label_map(b, Path(label_map), (W, H))
-    cgrid = encode_labels(b.cond, lab)
-    h, w = cgrid.shape
-    cond = cond_tokens(b.layout, n, cgrid[None].expand(n, h, w), h=h, w=w).to(dev)
+        return _quality_rows(score_against_real(b, lab, real, [im]), "given sample", f"{im.width}x{im.height}", 1)
+    W, H = padded(size, b.factor)
+    h, w = H // b.factor, W // b.factor
+    cond = cond_batch(b, [Path(label_map)] * n, h, w)
+    lab = read_label_map(b, Path(label_map), (W, H)).numpy()
     rows = []
     for mode in ("exact", "fast"):
         t = time.perf_counter()
-        z = sample_grid(b.gpt, b.layout, h, w, cond, seed=seed, mode=mode, top_k=100)
+        z = sample_tokens(b, cond, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))
         dt = time.perf_counter() - t
-        ims = [imgs.to_image(x) for x in decode(b.first, z)]
-        rows.append({"stage": "quality", "mode": mode, "size": f"{size[0]}x{size[1]}", "samples": n,
-                     **score_against_real(b, lab.numpy(), imgs.load_rgb(truth), ims),
-                     "bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, cond), "seconds": dt})
+        r = _quality_rows(score_against_real(b, lab, real, to_images(b, z)), mode, f"{size[0]}x{size[1]}", n)
+        r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, cond), "seconds": dt}
+        rows += r if not rows else r[1:]  # the real scene's row once
     return rows
+
+
+def _quality_rows(score: dict, mode: str, size: str, n: int) -> list[dict]:
+    """The real scene through the VQGAN (the ceiling of both measures), then the samples."""
+    return [{"stage": "quality", "mode": "reconstruction of the real scene", "size": size, "samples": 1,
+             "label_agreement": score["real_recon_label_agreement"], "sharpness": score["real_recon_sharpness"]},
+            {"stage": "quality", "mode": mode, "size": size, "samples": n,
+             "label_agreement": score["sample_label_agreement"], "sharpness": score["sample_sharpness"]}]

@@ -24,7 +24,7 @@ def load(path: str | Path, device: str = "auto"):
     dev = runtime.resolve_device(device)
     c = ck.load_checkpoint(path)
     if c["format"] == ck.TRANSFORMER:
-        from vqtool.generate import load_transformer
+        from vqtool.pipeline.bundle import load_transformer
 
         return load_transformer(path, dev)
     from vqtool.core.loading import vqgan_from_state
@@ -40,11 +40,10 @@ def _vqgan(model):
 def encode(model, image: str | Path | Image.Image, size: int | None = None) -> torch.Tensor:
     """Code indices (h, w) of an RGB image (resized so its shorter side is ``size``, trimmed to the factor)."""
     from vqtool.data import images as imgs
-    from vqtool.eval.recon import prepare
 
     m = _vqgan(model)
     im = image if isinstance(image, Image.Image) else imgs.load_rgb(Path(image))
-    x = imgs.to_tensor(prepare(imgs.to_rgb(im), m.factor, size))[None].to(next(m.parameters()).device)
+    x = imgs.to_tensor(imgs.fit(imgs.to_rgb(im), m.factor, size)[0])[None].to(next(m.parameters()).device)
     return m.encode(x).indices[0].cpu()
 
 
@@ -52,7 +51,7 @@ def encode(model, image: str | Path | Image.Image, size: int | None = None) -> t
 def decode(model, indices: torch.Tensor) -> Image.Image:
     """A PIL image from (h, w) code indices (large grids are decoded in blended tiles)."""
     from vqtool.data import images as imgs
-    from vqtool.generate import decode as decode_grid
+    from vqtool.core.tiles import decode as decode_grid
 
     m = _vqgan(model)
     idx = torch.as_tensor(indices).long()
@@ -66,6 +65,6 @@ def decode(model, indices: torch.Tensor) -> Image.Image:
 def sample(bundle, n: int = 1, size: tuple[int, int] | None = None, cond: str | Path | None = None,
            class_: str | None = None, **kw) -> list[Image.Image]:
     """Images from a transformer bundle (see `vqtool sample --help` for the keyword options)."""
-    from vqtool.generate import generate
+    from vqtool.pipeline.generate import generate
 
     return generate(bundle, n=n, size=size, cond_path=cond, class_=class_, **kw)

@@ -1,0 +1,1 @@
+"""The generation pipeline: conditioning -> token grid -> image (see pipeline.generate)."""
