@@ -28,6 +28,9 @@ def eval_fid(
     kid: Annotated[bool, typer.Option("--kid")] = False,
     isc: Annotated[bool, typer.Option("--isc")] = False,
     prc: Annotated[bool, typer.Option("--prc")] = False,
+    resolution: Annotated[int, typer.Option("--resolution", min=0, help="Both sides: largest centre square resized to this (the model's resolution), then to 299 (0: straight to 299).")] = 256,
+    ref_stats: Annotated[Optional[Path], typer.Option("--ref-stats", help="Precomputed reference statistics (npz with mu, sigma) instead of REFERENCE.")] = None,
+    save_stats: Annotated[Optional[Path], typer.Option("--save-stats", help="Write the reference's Inception statistics (mu, sigma) to this npz.")] = None,
     inception_weights: InceptionOpt = None,
     weights_dir: WeightsDirOpt = None,
     seed: SeedOpt = 0,
@@ -47,13 +50,14 @@ def eval_fid(
             generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
                          mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit, labels=labels,
                          progress=advance)
-    if reference is None:
+    if reference is None and ref_stats is None:
         if not model.exists():
             from vqtool.core.errors import VqtoolError
 
             raise VqtoolError(f"no REFERENCE given and no model at {model} to read the reference folder from")
         reference = reference_from_model(model)
-    r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed)
+    r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed,
+                        resolution=resolution, ref_stats=ref_stats, save_stats=save_stats)
     path = write_result(generated, r)
     for note in r["protocol"]["notes"]:
         _ui.warn(note)

@@ -224,7 +224,7 @@ def _after_step(gpt, lay, first, samples, manifest, recipe, step, last, out, met
     if sample_hook is not None and recipe.train.image_every and (step % recipe.train.image_every == 0 or last):
         sample_hook(gpt, lay, first, samples, out / "samples" / f"sample-{step:06d}.png")
     if recipe.fid_every and (step % recipe.fid_every == 0 or last):
-        fid = _small_fid(gpt, lay, first, samples, manifest, recipe.fid_n, warn)
+        fid = _small_fid(gpt, lay, first, samples, manifest, recipe.fid_n, warn)  # on the training device
         if fid is None:
             recipe.fid_every = 0  # weights missing: said once, not again
         else:
@@ -244,7 +244,8 @@ def _small_fid(gpt, lay, first, samples, manifest, n, warn) -> float | None:
             part = samples[k % len(samples):] + samples[:k % len(samples)]
             training_samples(gpt, lay, first, part, Path(tmp) / f"g{k:05d}.png", n=min(4, n - k), tiles=True, seed=k)
         try:
-            return compute_metrics(Path(tmp), Path(manifest["source"]), device="cpu")["metrics"]["fid"]
+            dev = next(gpt.parameters()).device.type
+            return compute_metrics(Path(tmp), Path(manifest["source"]), device=dev)["metrics"]["fid"]
         except VqtoolError as e:
             warn(f"in-training FID skipped: {e}")
             return None
