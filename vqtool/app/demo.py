@@ -21,7 +21,7 @@ import torch
 
 from vqtool.core import checkpoint as ck
 from vqtool.core.errors import VqtoolError
-from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of
+from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of, unpack
 from vqtool.core.callbacks import Callbacks
 
 RECIPES = {"vqgan": ("scenes-vqgan-demo", []), "seg-vqgan": ("scenes-seg-vqgan-demo", []),
