@@ -2,24 +2,17 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
+from tests_helpers import noise_folder
 from vqtool.cli import app
 
 runner = CliRunner()
 
 
-def folder(path, n=6, shift=0, seed=0, size=(40, 32)):
-    path.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        a = rng.integers(0, 200, (size[1], size[0], 3)).astype(np.int32) + shift
-        Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(path / f"{i}.png")
-    return path
+folder = noise_folder
 
 
 @pytest.fixture

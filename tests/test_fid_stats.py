@@ -7,16 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests_helpers import fail, ok
+from tests_helpers import fail, noise_folder, ok
 
 
-def folder(path, n=6, size=(80, 64), shift=0, seed=0):
-    path.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        a = rng.integers(0, 200, (size[1], size[0], 3)).astype(np.int32) + shift
-        Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(path / f"{i}.png")
-    return path
+def folder(path, shift=0):
+    return noise_folder(path, shift=shift, size=(80, 64))
 
 
 def test_saved_stats_round_trip(tmp_path, inception_weights):

@@ -157,3 +157,16 @@ def tiny_demo_options(tmp_path, tiny_recipe, **kw):
                "transformer": (str(tmp_path / "g.toml"), []), "class-transformer": (str(tmp_path / "c.toml"), [])}
     return DemoOptions(from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40), big_size=(72, 40),
                        val_size=32, vq_scenes=(6, 40), class_scenes=(8, 16), per_class=2, device="cpu", **kw)
+
+
+def noise_folder(path, n=6, shift=0, seed=0, size=(40, 32)):
+    """``n`` random RGB PNGs (values 0..199 + ``shift``): image folders for FID tests."""
+    import numpy as np
+    from PIL import Image
+
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        a = rng.integers(0, 200, (size[1], size[0], 3)).astype(np.int32) + shift
+        Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(path / f"{i}.png")
+    return path
