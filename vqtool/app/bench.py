@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from vqtool.core import runtime
 from vqtool.core.config import load_recipe
-from vqtool.core.errors import VqtoolError, WeightsNotFound
+from vqtool.core.errors import VqtoolError
 from vqtool.core.loading import count_params
 
 
@@ -38,8 +38,7 @@ def _seconds_per_step(one, steps: int, dev) -> float:
 def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 5,
                 batch_size: int | None = None, size: int | None = None, device: str = "auto") -> dict:
     """Training steps/s of the trainer's own step (generator + discriminator) on synthetic batches."""
-    from vqtool.core.weights import build_lpips
-    from vqtool.train.gan_step import build_trainer, gan_step
+    from vqtool.train.gan_step import Perceptual, build_trainer, gan_step
 
     dev = runtime.resolve_device(device)
     r = load_recipe(recipe, overrides, kinds=("vqgan", "seg-vqgan"))
@@ -47,18 +46,9 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
     if seg and r.model.in_channels in (0, 3):
         r.model.in_channels = r.model.out_channels = 9
     B, S = batch_size or r.optim.batch_size, size or r.data.size
-    note = "off" if seg or r.loss.perceptual == "none" else r.loss.perceptual
-
-    def lpips():
-        nonlocal note
-        if note != "lpips":
-            return None
-        try:
-            return build_lpips().to(dev)
-        except WeightsNotFound:
-            note = "skipped (weights missing)"
-            return None
-    t = build_trainer(r, dev, lpips)
+    r.loss.on_missing_weights = "skip"  # a speed figure, with or without LPIPS's weights
+    perceptual = Perceptual(r, None, dev, lambda m: None)
+    t = build_trainer(r, dev, perceptual)
     if seg:
         x = F.one_hot(torch.randint(0, r.model.in_channels, (B, S, S)), r.model.in_channels)
         x = x.permute(0, 3, 1, 2).float().to(dev)
@@ -67,7 +57,7 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
     step_at = max(r.loss.disc_start, 0)  # measure with the discriminator on (the expensive regime)
     dt = _seconds_per_step(lambda: gan_step(t, x, step_at, r.optim.lr, lambda m: None), steps, dev)
     return {"stage": "vqgan", "recipe": recipe, "device": str(dev), "batch": B, "size": S,
-            "params_m": count_params(t.model) / 1e6, "perceptual": note,
+            "params_m": count_params(t.model) / 1e6, "perceptual": perceptual.state,
             "steps_per_s": 1 / dt, "images_per_s": B / dt, "peak_mem_mb": runtime.peak_memory_mb(dev)}
 
 

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from vqtool.core.errors import DataError, VqtoolError
-from vqtool.core.weights import find_weights
+from vqtool.core.weights import find_weights, sha256_of
 from vqtool.data import images as imgs
 
 RESOLUTION = 299
@@ -113,7 +113,7 @@ def compute_metrics(generated: Path, reference: Path | None, kid: bool = False, 
         ref = load_stats(ref_stats)
         gen_stats = folder_stats(gen, resolution, wpath, cuda, batch_size, feature_extractor)
         out, n_ref = {"fid": fid_from_stats(gen_stats, ref)}, int(ref.get("n", 0)) or None
-        ref_side = f"precomputed statistics {Path(ref_stats).resolve()} (sha256 {sha256_file(ref_stats)[:16]})"
+        ref_side = f"precomputed statistics {Path(ref_stats).resolve()} (sha256 {sha256_of(Path(ref_stats))[:16]})"
         notes, cache = [], None
     else:
         ref_files = readable_images(reference, "reference")
@@ -222,12 +222,6 @@ def save_stats_file(path: Path, stats: dict, n: int, protocol: str) -> Path:
         np.savez(f, mu=stats["mu"], sigma=stats["sigma"], n=np.int64(n), protocol=np.array(protocol))
     atomic_write(path, write)
     return path
-
-
-def sha256_file(path) -> str:
-    from vqtool.core.weights import sha256_of
-
-    return sha256_of(Path(path))
 
 
 def write_result(folder: Path, result: dict) -> Path:

@@ -119,6 +119,9 @@ class _ImageScores:
     def __init__(self, lp, rfid: bool):
         self.lp, self.res = lp, {"psnr": [], "ssim": [], "lpips": [], "grad": [], "grad_rec": []}
         self.tmp = tempfile.TemporaryDirectory() if rfid else None
+        if self.tmp is not None:
+            for side in ("orig", "rec"):
+                (Path(self.tmp.name) / side).mkdir()
         self.n = 0
 
     def add(self, model, x):
@@ -134,7 +137,6 @@ class _ImageScores:
         if self.tmp is not None:
             for j in range(x.shape[0]):
                 for side, im in (("orig", x[j]), ("rec", b[j] * 2 - 1)):
-                    (Path(self.tmp.name) / side).mkdir(exist_ok=True)
                     imgs.to_image(im).save(Path(self.tmp.name) / side / f"{self.n + j:06d}.png")
         self.n += x.shape[0]
         return q

@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 
 from vqtool.core import runtime
-from vqtool.core.config import OptimConfig
+from vqtool.core.config import OptimConfig, to_dict
 from vqtool.core.errors import VqtoolError
+from vqtool.core.recipes import to_toml
 
 
 @dataclass
@@ -65,9 +66,6 @@ def prepare_run_dir(out: Path, resume: bool) -> Path | None:
 def write_config(out: Path, recipe) -> None:
     """Rank 0 creates the run folder and writes the resolved recipe beside the checkpoints."""
     if runtime.is_main():
-        from vqtool.core.config import to_dict
-        from vqtool.core.recipes import to_toml
-
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.toml").write_text(to_toml(to_dict(recipe)))
 
