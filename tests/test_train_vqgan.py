@@ -1,9 +1,7 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from conftest import write_image
+from tests_helpers import kill_at_first_checkpoint
 from vqtool.cli import app
 
 runner = CliRunner()
@@ -65,16 +64,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, scenes, tiny_recipe
     a = tmp_path / "a"
     assert _run(["train-vqgan", str(scenes / "images"), "--out", str(a), *common]).exit_code == 0
     b = tmp_path / "b"
-    env = {**os.environ, "VQTOOL_OFFLINE": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "vqtool", "train-vqgan", str(scenes / "images"),
-                          "--out", str(b), *common], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (b / "last.pt").exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.02)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    killed_at = torch.load(b / "last.pt", weights_only=True)["step"]
+    killed_at = kill_at_first_checkpoint(["train-vqgan", scenes / "images", "--out", b, *common], b)
     assert killed_at < 30
     r = _run(["train-vqgan", str(scenes / "images"), "--out", str(b), "--resume"])
     assert r.exit_code == 0, r.output

@@ -73,14 +73,15 @@ image_every = 6
 """
 
 
-def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, n_labels=9, seed=0):
+def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, n_labels=9, seed=0,
+                     attention="global"):
     """A randomly initialised transformer checkpoint (f=4 VQGANs, 2-layer GPT) written in
     vqtool's format without training: for fast CLI tests of sampling."""
     import torch
 
     from vqtool.core import checkpoint as ck
     from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
-    from vqtool.core.gpt import GPT
+    from vqtool.core.gpt import build_gpt
     from vqtool.core.vqgan import VQGAN
     from vqtool.core.layout import Layout
 
@@ -99,8 +100,9 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
                 "label_classes": [f"c{i}" for i in range(n_labels)], "palette": None}
     lay = Layout.for_shards(manifest, window)
     gcfg = GPTConfig(vocab_size=lay.vocab_size, block_size=lay.block_size,
-                     n_layer=2, n_head=2, n_embd=16)
-    gpt = GPT(gcfg)
+                     n_layer=2, n_head=2, n_embd=16, attention=attention,
+                     radius=window // 2 if attention == "local" else 0)
+    gpt = build_gpt(gcfg, mode)
     for p in gpt.parameters():
         p.data.normal_(0, 0.3)
     recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": window},
@@ -170,3 +172,24 @@ def noise_folder(path, n=6, shift=0, seed=0, size=(40, 32)):
         a = rng.integers(0, 200, (size[1], size[0], 3)).astype(np.int32) + shift
         Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(path / f"{i}.png")
     return path
+
+
+def kill_at_first_checkpoint(args, out, env=None):
+    """Run `python -m vqtool ARGS` and SIGKILL it as soon as ``out/last.pt`` exists; the step it
+    had saved."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import torch
+
+    env = {**os.environ, "VQTOOL_OFFLINE": "1", **(env or {})}
+    p = subprocess.Popen([sys.executable, "-m", "vqtool", *map(str, args)], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "last.pt").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    return torch.load(out / "last.pt", weights_only=True)["step"]

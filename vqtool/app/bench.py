@@ -61,7 +61,7 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
             "steps_per_s": 1 / dt, "images_per_s": B / dt, "peak_mem_mb": runtime.peak_memory_mb(dev)}
 
 
-def _random_vqgan(path) -> str:
+def random_vqgan(path) -> str:
     """A randomly initialised scenes-vqgan-tiny checkpoint (throughput does not depend on training)."""
     from vqtool.core import checkpoint as ck
     from vqtool.core.config import to_dict
@@ -95,7 +95,7 @@ def bench_tokenize(images: str | None = None, vqgan: str | None = None, n: int =
     dev = runtime.resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
         if vqgan is None:
-            vqgan = "runs/vqgan/last.pt" if Path("runs/vqgan/last.pt").is_file() else _random_vqgan(Path(tmp) / "v.pt")
+            vqgan = "runs/vqgan/last.pt" if Path("runs/vqgan/last.pt").is_file() else random_vqgan(Path(tmp) / "v.pt")
         if images is None:
             from vqtool.data.scenes import make_scenes
 
@@ -153,12 +153,29 @@ def bench_transformer(recipe: str = "scenes-transformer-tiny", overrides=None, s
             "peak_mem_mb": runtime.peak_memory_mb(dev)}
 
 
+def _local_twin(b, dev):
+    """A local transformer (``gpt.attention = "local"``) of the same size and layout as b's GPT,
+    randomly initialised: its sampling speed is what the local row measures (b itself when local)."""
+    from dataclasses import replace
+
+    from vqtool.core.gpt import build_gpt
+    from vqtool.pipeline.bundle import Bundle
+
+    if getattr(b.gpt, "local", False):
+        return b
+    cfg = replace(b.gpt.cfg, attention="local", radius=b.layout.window // 2)
+    torch.manual_seed(0)
+    return Bundle(build_gpt(cfg, b.layout.mode).to(dev).eval(), b.layout, b.first, b.cond, b.ckpt)
+
+
 def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), n: int = 1,
-                 naive_tokens: int = 32, recipe: str = "scenes-transformer-tiny", modes=("naive", "exact", "fast"),
+                 naive_tokens: int = 32, recipe: str = "scenes-transformer-tiny",
+                 modes=("naive", "exact", "fast", "local"),
                  device: str = "auto", seed: int = 0) -> list[dict]:
     """Sampled tokens/s of the naive reference (one full window forward per token), exact mode
-    and fast mode, on the same model and batch. The naive sampler's cost per token is the same at
-    every position, so it is timed on its first ``naive_tokens`` tokens."""
+    and fast mode, on the same model and batch, and of a local transformer of the same size
+    (exact with its rolling cache). The naive sampler's cost per token is the same at every
+    position, so it is timed on its first ``naive_tokens`` tokens."""
     from vqtool.core.layout import Layout
     from vqtool.pipeline.bundle import Bundle, load_transformer
     from vqtool.pipeline.generate import SampleOptions, sample_tokens
@@ -187,17 +204,22 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
         runtime.reset_peak_memory(dev)
         _sync(dev)
         t = time.perf_counter()
-        opts = SampleOptions(seed=seed, top_k=100, mode="exact" if mode == "naive" else mode, naive=mode == "naive")
-        sample_tokens(b, cond, h, w, opts, limit=naive_tokens if mode == "naive" else None)
+        opts = SampleOptions(seed=seed, top_k=100, mode="fast" if mode == "fast" else "exact", naive=mode == "naive")
+        bb = _local_twin(b, dev) if mode == "local" else b
+        sample_tokens(bb, cond, h, w, opts, limit=naive_tokens if mode == "naive" else None)
         count = naive_tokens * n if mode == "naive" else h * w * n
         _sync(dev)
         dt = time.perf_counter() - t
-        rows.append({"stage": "sample", "mode": mode, "model": name, "device": str(dev), "size": f"{size[0]}x{size[1]}",
+        rows.append({"stage": "sample", "mode": mode, "device": str(dev), "size": f"{size[0]}x{size[1]}",
+                     "model": name if bb is b else f"local twin of {name} (random, R={bb.gpt.R})",
+                     "params_m": count_params(bb.gpt) / 1e6,
                      "grid": f"{w}x{h}", "batch": n, "tokens_timed": count, "tokens_per_s": count / dt,
                      "peak_mem_mb": runtime.peak_memory_mb(dev)})
     base = next((r["tokens_per_s"] for r in rows if r["mode"] == "naive"), None)
+    exact = next((r["tokens_per_s"] for r in rows if r["mode"] == "exact"), None)
     for r in rows:
         r["speedup_vs_naive"] = r["tokens_per_s"] / base if base else None
+        r["speedup_vs_exact"] = r["tokens_per_s"] / exact if exact else None
     return rows
 
 

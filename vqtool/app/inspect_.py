@@ -43,8 +43,10 @@ def describe(path: Path) -> dict:
               "resumable": "train_state" in c}
     else:
         g = cfg["gpt"]
+        local = g.get("attention") == "local"
         d |= {"params_m": round(_params(c["model"]), 3), "layers": g["n_layer"], "heads": g["n_head"],
-              "width": g["n_embd"], "block_size": g["block_size"], "vocab": g["vocab_size"],
+              "width": g["n_embd"], "attention": f"local (radius {g.get('radius')})" if local else "global (the paper's)",
+              "block_size": None if local else g["block_size"], "vocab": g["vocab_size"],
               "mode": c["cond"]["mode"], "window": c["cond"]["window"],
               "classes": c["cond"].get("classes"), "resumable": "train_state" in c}
     return d

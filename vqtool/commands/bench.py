@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -57,6 +58,26 @@ def tokenize(images: Annotated[Optional[str], typer.Argument(help="Image folder 
     _render([bench_tokenize(images, vqgan, n, batch_size, device)], json_)
 
 
+@app.command("data")
+@user_errors
+def data(samples: Annotated[str, typer.Option("--samples", help="Synthetic set sizes, comma-separated.")] = "10000,1000000",
+         steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps per set.")] = 50,
+         work: Annotated[Optional[Path], typer.Option("--work", help="Where the synthetic sets go (kept and reused); default a temporary folder.")] = None,
+         shards: Annotated[Optional[Path], typer.Option("--shards", help="Shards for the reader comparison (default: the smallest synthetic set).")] = None,
+         tokenize_images: Annotated[int, typer.Option("--tokenize-images", min=0, help="Images for tokenize tar vs folder (0: skip).")] = 64,
+         device: DeviceOpt = "cpu", json_: JsonOpt = False):
+    """The data path at scale: train-transformer's tokens/s and peak RSS on synthetic shard sets,
+    the streaming reader vs the in-memory one, tokenize from tars vs a folder."""
+    from vqtool.app.bench_data import bench_data
+
+    try:
+        sizes = [int(v.replace("_", "")) for v in samples.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{samples!r}: expected comma-separated sample counts, e.g. 10000,1000000",
+                                 param_hint="--samples") from None
+    _render(bench_data(sizes, steps, work, shards, tokenize_images, device), json_)
+
+
 @app.command("transformer")
 @user_errors
 def transformer(recipe: RecipeOpt = None, set_: SetOpt = None,
@@ -75,12 +96,18 @@ def sample(model: Annotated[Optional[str], typer.Option("--model", help="Transfo
            size: Annotated[str, typer.Option("--size")] = "1280x832",
            n: Annotated[int, typer.Option("--n", min=1, help="Batch of samples.")] = 1,
            naive_tokens: Annotated[int, typer.Option("--naive-tokens", min=1)] = 32,
+           modes: Annotated[str, typer.Option("--modes", help="Comma-separated: naive, exact, fast, local.")] = "naive,exact,fast,local",
            device: DeviceOpt = "auto", json_: JsonOpt = False):
-    """Sampled tokens/s: naive reference vs exact vs fast mode, same model and batch."""
+    """Sampled tokens/s: naive reference vs exact vs fast mode, same model and batch, and a local
+    transformer of the same size (its exact rolling-cache sampler)."""
     from vqtool.app.bench import bench_sample
     from vqtool.commands._options import parse_size
 
-    _render(bench_sample(model, parse_size(size), n, naive_tokens, device=device), json_)
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    bad = [m for m in chosen if m not in ("naive", "exact", "fast", "local")]
+    if bad or not chosen:
+        raise typer.BadParameter(f"{modes!r}: choose from naive, exact, fast, local", param_hint="--modes")
+    _render(bench_sample(model, parse_size(size), n, naive_tokens, modes=tuple(chosen), device=device), json_)
 
 
 @app.command("quality")

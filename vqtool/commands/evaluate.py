@@ -71,7 +71,7 @@ def eval_fid(
 
 @user_errors
 def eval_recon(
-    images: Annotated[Path, typer.Argument(help="Image folder (label maps for a segmentation VQGAN).")],
+    images: Annotated[str, typer.Argument(help="Image folder or tar shards (label maps for a segmentation VQGAN).")],
     vqgan: Annotated[Path, typer.Option("--vqgan")] = Path("runs/vqgan/last.pt"),
     n: Annotated[Optional[int], typer.Option("--n", min=1, help="Evaluate the first N images.")] = None,
     size: Annotated[Optional[int], typer.Option("--size", min=8, help="Centre crop (default: the training crop).")] = None,

@@ -10,7 +10,7 @@ from vqtool.commands._options import DeviceOpt, JsonOpt, MaxMemoryOpt, parse_mem
 
 @user_errors
 def tokenize(
-    images: Annotated[Path, typer.Argument(help="Image folder (class sub-folders become classes).")],
+    images: Annotated[str, typer.Argument(help="Image folder (class sub-folders become classes), or webdataset tar shards: a folder of .tar, one .tar, or a brace pattern like 'data/train-{000000..000146}.tar' (classes from .cls or the .json's cls/label/class).")],
     out: Annotated[Path, typer.Option("--out", help="Shard folder.")] = Path("shards"),
     vqgan: Annotated[Path, typer.Option("--vqgan", help="Image VQGAN checkpoint.")] = Path("runs/vqgan/last.pt"),
     seg: Annotated[Optional[Path], typer.Option("--seg", help="Label-map folder (same relative paths as the images).")] = None,

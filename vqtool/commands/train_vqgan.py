@@ -13,7 +13,7 @@ DEFAULT_RECIPE = {False: "vqgan-f16-1024", True: "sflckr-seg-vqgan"}
 
 @user_errors
 def train_vqgan(
-    images: Annotated[Path, typer.Argument(help="Image folder (class sub-folders allowed), or label maps with --seg.")],
+    images: Annotated[str, typer.Argument(help="Image folder (class sub-folders allowed), webdataset tar shards (a folder of .tar, one .tar, or a brace pattern), or label maps with --seg.")],
     seg: Annotated[bool, typer.Option("--seg", help="Train the segmentation cond stage on label maps.")] = False,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,

@@ -133,13 +133,18 @@ class GPTConfig:
     embd_pdrop: float = 0.0
     resid_pdrop: float = 0.0
     attn_pdrop: float = 0.0
+    # "global": the paper's GPT (learned absolute positions, sampled with a sliding window);
+    # "local": each token attends to its causal 2-D neighbourhood, relative positions, one rolling cache
+    attention: Literal["global", "local"] = "global"
+    radius: int = 0  # local: neighbourhood radius R in tokens (0: data.window // 2, the paper's context)
 
 
 @dataclass
 class TokenDataConfig:
     window: int = 16  # training crop of the code grid, in tokens per side
     use_flip: bool = True  # also train on the mirrored images' tokens when the shards hold them
-    workers: int = 0
+    workers: int = 0  # DataLoader workers; the batches are the same for any number
+    shuffle_buffer: int = 2000  # samples held (raw) for shuffling the stream; memory is this, not the dataset
 
 
 @dataclass
@@ -263,7 +268,8 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
 
 
 # keys older vqtool versions wrote into checkpoints, no longer read: dropped so those runs resume
-RETIRED = {"transformer": [("data", "shuffle_buffer")]}
+# (data.shuffle_buffer was one until the streaming reader gave it a meaning again)
+RETIRED: dict[str, list[tuple[str, str]]] = {}
 
 
 def build_recipe(data: dict, overrides: list[str] | None = None, kinds: tuple = ()) -> Recipe:

@@ -17,10 +17,22 @@ import torch.nn.functional as F
 from vqtool.core.config import GPTConfig
 
 
-def gpt_config_for(cfg: GPTConfig, vocab: int, block: int) -> GPTConfig:
-    """Fill the sizes the shards decide (vocabulary, block size) when the recipe leaves them 0."""
+def gpt_config_for(cfg: GPTConfig, vocab: int, block: int, window: int = 0) -> GPTConfig:
+    """Fill the sizes the shards decide (vocabulary, block size; a local model's radius: half the
+    window) when the recipe leaves them 0."""
+    radius = cfg.radius or (window // 2 if cfg.attention == "local" else 0)
     return GPTConfig(**{**cfg.__dict__, "vocab_size": cfg.vocab_size or vocab,
-                        "block_size": cfg.block_size or block})
+                        "block_size": cfg.block_size or block, "radius": radius})
+
+
+def build_gpt(cfg: GPTConfig, mode: str) -> nn.Module:
+    """The transformer a config describes: the paper's GPT, or the local model (``core.local_gpt``)
+    for ``attention = "local"`` (``mode``, the conditioning, decides its input)."""
+    if cfg.attention == "local":
+        from vqtool.core.local_gpt import LocalGPT
+
+        return LocalGPT(cfg, seg=mode == "seg")
+    return GPT(cfg)
 
 
 @dataclass

@@ -40,6 +40,10 @@ def find_label(seg_dir: Path, rel: Path) -> Path | None:
 def auto_seg(images: Path, seg_vqgan: Path) -> Path | None:
     """The documented rule: labels live in a sibling folder named ``seg`` of the image folder
     (``data/scenes/images`` -> ``data/scenes/seg``) and a segmentation VQGAN exists."""
+    from vqtool.data import tars
+
+    if tars.is_tar_source(images):
+        return None
     cand = Path(images).resolve().parent / "seg"
     return cand if cand.is_dir() and Path(seg_vqgan).is_file() else None
 
@@ -57,7 +61,7 @@ class _Items(torch.utils.data.Dataset):
         if not self.limit:
             return None
         try:
-            with Image.open(path) as im:
+            with Image.open(imgs.opened(path)) as im:
                 w, h = im.size
         except (OSError, ValueError):
             return None  # load_rgb gives the real reason
@@ -73,11 +77,13 @@ class _Items(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         it = self.items[i]
-        big = self.too_large(it["path"])
+        if it["problem"]:
+            return {**it, "error": it["problem"]}
+        big = self.too_large(it["src"])
         if big:
             return {**it, "error": big}
         try:
-            im = imgs.load_rgb(it["path"])
+            im = imgs.load_rgb(it["src"])
         except DataError as e:
             return {**it, "error": str(e).split(": ", 1)[-1]}
         im, where = imgs.fit(im, self.f, self.size, self.max_side)
@@ -149,18 +155,7 @@ class _Shard:
         self.flush()
         self.samples.sort(key=lambda s: s["__key__"])
         sh.write_shard(path, self.samples, {"skipped": self.skipped, "upscaled": self.upscaled,
-                                            **_stats(self.samples, self.job.model.n_embed)})
-
-
-def _stats(samples: list[dict], n_embed: int) -> dict:
-    """Grid sizes and code counts of a shard's samples (summed into the manifest)."""
-    grids: dict = {}
-    counts = np.zeros(n_embed, np.int64)
-    for s in samples:
-        g = "x".join(str(int(v)) for v in s["tokens.npy"].shape)
-        grids[g] = grids.get(g, 0) + 1
-        counts += np.bincount(s["tokens.npy"].ravel().astype(np.int64), minlength=n_embed)
-    return {"grids": grids, "code_counts": {str(i): int(c) for i, c in enumerate(counts) if c}}
+                                            **sh.grid_stats(self.samples)})
 
 
 @torch.no_grad()
@@ -178,6 +173,8 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     job = open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev)
     plan(job, shard_size, val_count)
     claim_folder(out, job, overwrite, cb)
+    for shard, why in job.source.problems:
+        cb.warn(f"{shard}: {why}")
     limit = memory.available_bytes() if max_memory is None else max_memory
     mine = [p for n, p in enumerate(job.plan) if n % runtime.world_size() == runtime.rank()]
     todo = [p for p in mine if sh.shard_done(out / sh.shard_name(p[0], p[1])) is None]
@@ -229,7 +226,7 @@ def _manifest(out: Path, job: Job) -> dict:
         if side is None:
             raise DataError(f"shard {name} was not written (a rank failed?); rerun tokenize to resume")
         if "grids" not in side:  # written by an older vqtool: count from the shard itself
-            side |= _stats(sh.read_shard(out / name), job.model.n_embed)
+            side |= sh.grid_stats(sh.read_shard(out / name))
         entries[split].append({"name": name, "count": side["count"]})
         skipped.update(side.get("skipped", {}))
         upscaled += side.get("upscaled", 0)
@@ -238,10 +235,11 @@ def _manifest(out: Path, job: Job) -> dict:
             grid_counts[g] = grid_counts.get(g, 0) + c
         for i, c in side["code_counts"].items():
             counts[int(i)] += c
+    skipped.update(dict(job.source.problems))
     seg = job.seg_model is not None
     return {
         "format": sh.FORMAT, "mode": "seg" if seg else "class" if job.classes else "uncond",
-        "source": str(job.images.resolve()), "vqgan": str(job.vqgan.resolve()),
+        "source": job.source_name, "vqgan": str(job.vqgan.resolve()),
         "vqgan_fingerprint": job.record["vqgan_fingerprint"], "codebook_size": job.model.n_embed,
         "factor": job.model.factor, "size": job.size, "max_side": job.max_side, "flip": job.flip,
         "classes": job.classes, "seg_dir": str(job.seg_dir.resolve()) if seg else None,

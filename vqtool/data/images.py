@@ -8,6 +8,7 @@ first-level sub-folders.
 from __future__ import annotations
 
 import json
+import io
 import math
 import random
 from dataclasses import dataclass, field
@@ -82,10 +83,15 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Open and fully decode an image as RGB; raises DataError with the reason."""
+def opened(path):
+    """What PIL opens: a file path, or the bytes of a member of a tar shard (``tars.TarMember``)."""
+    return io.BytesIO(path.read()) if hasattr(path, "read") else path
+
+
+def load_rgb(path) -> Image.Image:
+    """Open and fully decode an image (a path or a tar member) as RGB; raises DataError with the reason."""
     try:
-        with Image.open(path) as im:
+        with Image.open(opened(path)) as im:
             im.load()
             return to_rgb(im)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -167,7 +173,7 @@ def to_image(x: torch.Tensor) -> Image.Image:
 def header_ok(path: Path) -> str | None:
     """A cheap check (reads the header only): the reason the file is unusable, or None."""
     try:
-        with Image.open(path) as im:
+        with Image.open(opened(path)) as im:
             im.size  # noqa: B018
         return None
     except Exception as e:  # PIL raises many types for garbage

@@ -123,15 +123,30 @@ def read_manifest(folder: Path | str) -> dict:
     return m
 
 
-def _decode_member(name: str, data: bytes):
-    field = name.split(".", 1)[1]
+def decode_field(field: str, data: bytes):
+    """One member's bytes as the value its field holds (arrays, class id, provenance)."""
     if field.endswith("npy"):
-        return field, np.load(io.BytesIO(data), allow_pickle=False)
+        return np.load(io.BytesIO(data), allow_pickle=False)
     if field == "cls":
-        return field, int(data.decode())
+        return int(data.decode())
     if field == "json":
-        return field, json.loads(data.decode())
-    return field, data
+        return json.loads(data.decode())
+    return data
+
+
+def grid_stats(samples: list[dict]) -> dict:
+    """Grid sizes, code counts and up to three example paths per grid size (for the sidecar)."""
+    grids, examples, counts = {}, {}, np.zeros(1, np.int64)
+    for s in samples:
+        g = "x".join(str(int(v)) for v in s["tokens.npy"].shape)
+        grids[g] = grids.get(g, 0) + 1
+        if len(examples.setdefault(g, [])) < 3:
+            examples[g].append((s.get("json") or {}).get("path", s["__key__"]))
+        c = np.bincount(s["tokens.npy"].ravel().astype(np.int64))
+        counts = np.pad(counts, (0, max(len(c) - len(counts), 0)))
+        counts[:len(c)] += c
+    return {"grids": grids, "grid_examples": examples,
+            "code_counts": {str(i): int(c) for i, c in enumerate(counts) if c}}
 
 
 def read_shard(path: Path) -> list[dict]:
@@ -142,11 +157,14 @@ def read_shard(path: Path) -> list[dict]:
             for member in tf:
                 if not member.isfile():
                     continue
-                key = member.name.split(".", 1)[0]
-                field, value = _decode_member(member.name, tf.extractfile(member).read())
-                samples.setdefault(key, {"__key__": key})[field] = value
+                key, field = member.name.split(".", 1)
+                samples.setdefault(key, {"__key__": key})[field] = decode_field(field, tf.extractfile(member).read())
     except (tarfile.TarError, OSError, ValueError, EOFError) as e:
         raise DataError(f"shard {path} is truncated or corrupt ({e}); rerun `vqtool tokenize` to rewrite it") from None
+    broken = [k for k, v in samples.items() if "tokens.npy" not in v]
+    if broken:
+        raise DataError(f"shard {path} is truncated or corrupt (sample {broken[0]} has no tokens.npy); "
+                        "rerun `vqtool tokenize` to rewrite it")
     return list(samples.values())
 
 

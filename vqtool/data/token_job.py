@@ -15,23 +15,24 @@ from vqtool.core.checkpoint import state_fingerprint
 from vqtool.core.errors import DataError
 from vqtool.core.loading import load_vqgan
 from vqtool.data import images as imgs
+from vqtool.data import sources
 from vqtool.data import shards as sh
 
 
-def _split(files: list[Path], root: Path, val_count: int, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Deterministic held-out split keyed by relative path (the same wherever the folder lives)."""
-    keys = [hashlib.sha1(f"{seed}:{f.relative_to(root).as_posix()}".encode()).hexdigest() for f in files]
-    order = sorted(range(len(files)), key=keys.__getitem__)
+def _split(rels: list[str], val_count: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Deterministic held-out split keyed by relative name (the same wherever the data lives)."""
+    keys = [hashlib.sha1(f"{seed}:{r}".encode()).hexdigest() for r in rels]
+    order = sorted(range(len(rels)), key=keys.__getitem__)
     val = sorted(order[:val_count])
     vs = set(val)
-    return [i for i in range(len(files)) if i not in vs], val
+    return [i for i in range(len(rels)) if i not in vs], val
 
 
 @dataclass
 class Job:
     """A tokenize job: the models, the settings, and the images with their shard plan."""
     images: Path
-    root: Path
+    source: sources.Source
     vqgan: Path
     model: torch.nn.Module
     ckpt: dict
@@ -50,6 +51,11 @@ class Job:
     record: dict = field(default_factory=dict)  # job.json: what makes a rerun the same job
 
     @property
+    def source_name(self) -> str:
+        """The images as the manifest records them: a folder's absolute path, else the spec as given."""
+        return self.source.spec if self.source.root is None else str(self.images.resolve())
+
+    @property
     def n_labels(self) -> int:
         return self.seg_model.cfg.in_channels if self.seg_model is not None else 0
 
@@ -59,14 +65,17 @@ class Job:
 
 
 def open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev) -> Job:
-    images = Path(images)
+    spec, images = str(images), Path(images)  # the spec as typed: a pipe: command is no path
     model, ck = load_vqgan(vqgan, dev, seg=False)
     # default size: what the VQGAN's training images were brought to before cropping
     # (data.resize; 0 = native size, as the scenes recipes train)
     size = size if size is not None else ck["config"]["data"].get("resize", 0)
-    job = Job(images, images if images.is_dir() else images.parent, Path(vqgan), model, ck, size, max_side, flip, dev)
-    job.files = imgs.list_images(images)
-    job.classes = imgs.class_names(job.files, job.root) if images.is_dir() else None
+    src = sources.open_source(spec)
+    job = Job(images, src, Path(vqgan), model, ck, size, max_side, flip, dev)
+    job.files, job.classes = src.files, src.classes
+    if seg_dir is not None and src.root is None:
+        raise DataError("label maps (--seg) come with image folders; tar shards are tokenized without them "
+                        "(pass --no-seg)")
     if seg_dir is not None:
         job.seg_dir, job.seg_vqgan = Path(seg_dir), Path(seg_vqgan)
         if not job.seg_dir.is_dir():
@@ -82,12 +91,15 @@ def open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev) -> Jo
 
 def plan(job: Job, shard_size: int, val_count: int | None) -> None:
     """Items, their split and shards (deterministic), and the job record."""
-    files, root, classes = job.files, job.root, job.classes
+    src, files = job.source, job.files
     if val_count is None:
         val_count = min(max(len(files) // 20, 1), 500) if len(files) > 1 else 0
-    train_idx, val_idx = _split(files, root, val_count)
-    items = [{"path": str(p), "rel": str(p.relative_to(root)), "index": i,
-              "cls": classes.index(p.relative_to(root).parts[0]) if classes else None}
+    rels = [src.rel(i) for i in range(len(files))]
+    train_idx, val_idx = _split(rels, val_count)
+    items = [{"path": str(p), "src": p, "rel": rels[i], "index": i,
+              "cls": src.labels[i] if src.classes else None,
+              "problem": "no class (.cls, or cls/label/class in .json) where the others have one"
+              if src.classes and src.labels[i] is None else None}
              for i, p in enumerate(files)]
     for split, idx in (("train", train_idx), ("val", val_idx)):
         for k in range(0, len(idx), shard_size):
@@ -98,7 +110,7 @@ def plan(job: Job, shard_size: int, val_count: int | None) -> None:
         "seg_vqgan_fingerprint": state_fingerprint(job.seg_model.state_dict()) if job.seg_model is not None else None,
         "labels": str(job.seg_dir.resolve()) if job.seg_dir is not None else None, "size": job.size,
         "max_side": job.max_side, "flip": job.flip, "shard_size": shard_size, "val_count": val_count,
-        "source": str(job.images.resolve()), "vqgan": str(job.vqgan.resolve())}
+        "source": job.source_name, "vqgan": str(job.vqgan.resolve())}
 
 
 def claim_folder(out: Path, job: Job, overwrite: bool, cb: Callbacks) -> None:

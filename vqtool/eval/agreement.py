@@ -36,9 +36,18 @@ def label_agreement(sample: Image.Image, labels: np.ndarray, colours: np.ndarray
 
 @torch.no_grad()
 def bits_per_token(gpt, layout: Layout, z: torch.Tensor, cond: torch.Tensor) -> float:
-    """Mean negative log2-likelihood of grid ``z`` under the paper's exact windows."""
-    rec = {}
+    """Mean negative log2-likelihood of grid ``z`` under the paper's exact windows (a local
+    transformer: under its own neighbourhoods, from its rolling-cache pass with every token given)."""
     n, h, w = z.shape
+    if getattr(gpt, "local", False):
+        from vqtool.core.local_sampling import sample_local
+
+        steps: list = []
+        sample_local(gpt, layout, h, w, cond, prefix=z, record=steps)
+        nll = sum(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), z[:, r, c].reshape(-1).to(lg.device),
+                                  reduction="sum").item() for r, c, lg in steps)
+        return nll / (n * h * w) / math.log(2)
+    rec = {}
     sample_grid(gpt, layout, h, w, cond, mode="exact", force=z, record=rec)
     nll = 0.0
     for (i, j), lg in rec.items():

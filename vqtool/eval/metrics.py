@@ -16,6 +16,7 @@ from vqtool.core.checkpoint import SEG_VQGAN
 from vqtool.core.loading import load_vqgan
 from vqtool.core.quantize import codebook_stats
 from vqtool.data import images as imgs
+from vqtool.data import sources
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -59,7 +60,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
 def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None = None, batch_size: int = 8,
                device: str = "auto", weights_dir=None, inception_weights=None, rfid: bool = True,
                files: list[Path] | None = None, model=None, seg: bool | None = None, warn=print) -> dict:
-    """Reconstruction quality over (the first n of) an image folder, centre-cropped to size².
+    """Reconstruction quality over (the first n of) an image folder or tar shards, centre-cropped to size².
     The kind (image or segmentation VQGAN) comes from the checkpoint's format, never from the
     channel count: a 3-class segmentation VQGAN has 3 channels too. With ``model``, give ``seg``."""
     dev = runtime.resolve_device(device)
@@ -69,8 +70,13 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
         seg = ck["format"] == SEG_VQGAN
     if seg is None:
         raise ValueError("eval_recon(model=...) needs seg=True/False")
-    files = files or imgs.list_images(images)
-    files = [f for f in files if imgs.header_ok(f) is None][: n or None]
+    good = []
+    for f in files or sources.open_source(images).files:  # a folder or tar shards
+        if n and len(good) >= n:
+            break
+        if imgs.header_ok(f) is None:
+            good.append(f)
+    files = good
     ds = imgs.CropDataset(files, size, size, random_crop=False, flip=False, labels=seg,
                           palette=(imgs.find_label_meta(images) or {}).get("palette") if seg else None)
     score = _SegScores(model.cfg.in_channels) if seg else _ImageScores(_lpips(weights_dir, dev, warn), rfid)

@@ -97,9 +97,18 @@ def sample_tokens(b: Bundle, cond: torch.Tensor, h: int, w: int, opts: SampleOpt
     number ``first_sample + k`` of ``opts.seed``. ``limit`` (naive only): stop after that many tokens."""
     kw = dict(seed=opts.seed, first_sample=first_sample, temperature=opts.temperature, top_k=opts.top_k,
               top_p=opts.top_p)
+    pre = None if prefix is None else prefix.expand(cond.shape[0], -1, -1)
+    if getattr(b.gpt, "local", False):  # one exact sampler: the window is in the model (naive/fast: the same)
+        from vqtool.core.local_sampling import sample_local
+
+        full = None
+        if pre is not None:  # (B, rows, w) known codes on top, -1 (free) below
+            full = torch.full((cond.shape[0], h, w), -1, dtype=torch.long, device=cond.device)
+            full[:, :pre.shape[1]] = pre
+        return sample_local(b.gpt, b.layout, h, w, cond, cfg_scale=opts.cfg or 1.0, prefix=full,
+                            progress=progress, **kw)
     if opts.naive:
         return sample_naive(b.gpt, b.layout, h, w, cond, limit=limit, **kw)
-    pre = None if prefix is None else prefix.expand(cond.shape[0], -1, -1)
     return sample_grid(b.gpt, b.layout, h, w, cond, cfg_scale=opts.cfg, mode=opts.mode, prefix=pre,
                        progress=progress, **kw)
 

@@ -1,5 +1,5 @@
-"""What the transformer trains on: W×W window crops of the token shards, checked against the
-recipe and the conditioning layout."""
+"""What the transformer trains on: W×W window crops of the token shards, streamed (training) or
+held in memory (validation), checked against the recipe and the conditioning layout."""
 
 from __future__ import annotations
 
@@ -13,45 +13,109 @@ from vqtool.core.config import TransformerRecipe
 from vqtool.core.errors import ConfigError, DataError
 from vqtool.core.layout import Layout
 from vqtool.data import shards as sh
+from vqtool.data import tars, token_stream
+from vqtool.data.token_stream import RankStream, decode
+
+
+def crop(s: dict, lay: Layout, rng: random.Random, use_flip: bool, class_dropout: float,
+         center: bool = False) -> torch.Tensor:
+    """The (cond + window) token sequence of one decoded sample; ``rng`` picks crop, flip and
+    class drop (``center``: the centre crop, no flip, no drop, as validation uses)."""
+    W = lay.window
+    flip = use_flip and not center and "tokens_flip.npy" in s and rng.random() < 0.5
+    z = s["tokens_flip.npy" if flip else "tokens.npy"]
+    h, w = z.shape
+    r0 = (h - W) // 2 if center else rng.randint(0, h - W)
+    c0 = (w - W) // 2 if center else rng.randint(0, w - W)
+    zc = torch.from_numpy(z[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten()
+    if lay.mode == "seg":
+        c = s["cond_flip.npy" if flip else "cond.npy"]
+        cond = torch.from_numpy(c[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten() + lay.cond_offset
+    elif lay.mode == "class":
+        drop = not center and rng.random() < class_dropout
+        cond = torch.tensor([lay.null_class if drop else lay.cond_offset + s["cls"]])
+    else:
+        cond = torch.tensor([lay.sos])
+    return torch.cat([cond, zc])
+
+
+class StreamBatches(torch.utils.data.IterableDataset):
+    """Micro-batches ``start, start+1, ... end-1`` of one rank's stream: micro-batch m is the
+    stream's samples [m*B, (m+1)*B), each cropped by an rng keyed (seed, rank, position).
+    DataLoader worker k of n builds micro-batches start+k, start+k+n, ... (it reads the whole
+    stream but decodes only its own samples), and the loader interleaves them in order, so the
+    batches do not depend on the number of workers."""
+
+    def __init__(self, stream: RankStream, lay: Layout, batch: int, start: int, end: int,
+                 use_flip: bool, class_dropout: float):
+        self.stream, self.lay, self.batch, self.start, self.end = stream, lay, batch, start, end
+        self.flip, self.drop = use_flip, class_dropout
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        k, n = (info.id, info.num_workers) if info is not None else (0, 1)
+        B, st, out = self.batch, self.stream, []
+        for pos, raw in st(self.start * B):
+            m = pos // B
+            if m >= self.end:
+                return
+            if (m - self.start) % n != k:
+                continue
+            rng = random.Random(f"{st.seed}:{st.rank}:{pos}")
+            out.append(crop(decode(raw), self.lay, rng, self.flip, self.drop))
+            if len(out) == B:
+                yield torch.stack(out)  # (B, cond + W²)
+                out = []
+
+
+def train_stream(folder: Path, manifest: dict, lay: Layout, recipe: TransformerRecipe, rank: int, world: int,
+                 warn) -> tuple[RankStream, float]:
+    """The training stream of one rank, and the unigram entropy of the training codes; grids
+    smaller than the window are left out (counted from the sidecars, paths named)."""
+    W = recipe.data.window
+    stats = token_stream.shard_stats(folder, manifest.get("shards", []))
+    if not sum(st["count"] for st in stats):
+        raise DataError(f"{folder} holds no training samples (empty shards)")
+    small, examples, counts = 0, [], np.zeros(lay.n_embed, np.float64)
+    for st in stats:
+        for g, c in st["grids"].items():
+            if min(token_stream.grid_size(g)) < W:
+                small += c
+                examples += st["examples"].get(g, [])
+        for i, c in st["code_counts"].items():
+            counts[int(i)] += c
+    if small:
+        warn(f"skipping {small} training grid(s) smaller than the {W}x{W} window ({', '.join(examples[:5])}"
+             f"{', …' if small > 5 else ''}); tokenize with a larger --size to use them")
+    fits = [sum(c for g, c in st["grids"].items() if min(token_stream.grid_size(g)) >= W) for st in stats]
+    if not sum(fits):
+        raise DataError(f"{folder}: no training grid holds the {W}x{W} window")
+    if recipe.data.shuffle_buffer < 1:
+        raise ConfigError(f"'data.shuffle_buffer' must be >= 1, got {recipe.data.shuffle_buffer}")
+    stream = RankStream([st["path"] for st in stats], fits, recipe.train.seed, rank, world,
+                        recipe.data.shuffle_buffer, keep=lambda s: min(token_stream.grid_of(s)) >= W)
+    return stream, sh.entropy_bits(counts)
+
+
+def first_samples(stream: RankStream, n: int = 64) -> list[dict]:
+    """Up to n decoded samples of the first shard with usable grids (previews when there is no
+    validation split)."""
+    path = next(p for p, c in zip(stream.paths, stream.counts) if c)
+    return [decode(s) for s in tars.samples(path) if stream.keep(s)][:n]
 
 
 class WindowCrops(torch.utils.data.Dataset):
-    """(cond + window) token sequences; item key (index, seed) fixes crop, flip and class drop."""
+    """Centre crops of in-memory samples (the validation split); item key (index, seed)."""
 
-    def __init__(self, samples: list[dict], layout: Layout, use_flip: bool, class_dropout: float,
-                 center: bool = False):
-        self.s, self.lay, self.flip, self.drop, self.center = samples, layout, use_flip, class_dropout, center
+    def __init__(self, samples: list[dict], layout: Layout):
+        self.s, self.lay = samples, layout
 
     def __len__(self):
         return len(self.s)
 
     def __getitem__(self, key):
         i, seed = key
-        rng = random.Random(seed)
-        s, W, lay = self.s[i], self.lay.window, self.lay
-        flip = self.flip and not self.center and "tokens_flip.npy" in s and rng.random() < 0.5
-        z = s["tokens_flip.npy" if flip else "tokens.npy"]
-        h, w = z.shape
-        r0 = (h - W) // 2 if self.center else rng.randint(0, h - W)
-        c0 = (w - W) // 2 if self.center else rng.randint(0, w - W)
-        zc = torch.from_numpy(z[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten()
-        if lay.mode == "seg":
-            c = s["cond_flip.npy" if flip else "cond.npy"]
-            cond = torch.from_numpy(c[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten() + lay.cond_offset
-        elif lay.mode == "class":
-            drop = not self.center and rng.random() < self.drop
-            cond = torch.tensor([lay.null_class if drop else lay.cond_offset + s["cls"]])
-        else:
-            cond = torch.tensor([lay.sos])
-        return torch.cat([cond, zc])
-
-
-def unigram_bits(samples: list[dict], n_embed: int) -> float:
-    """Entropy of the code histogram in bits: what a model that ignores context would score."""
-    counts = np.zeros(n_embed, np.float64)
-    for s in samples:
-        counts += np.bincount(s["tokens.npy"].ravel().astype(np.int64), minlength=n_embed)
-    return sh.entropy_bits(counts)
+        return crop(self.s[i], self.lay, random.Random(seed), False, 0.0, center=True)
 
 
 MIN_UNIGRAM_BITS = 1.0  # below this the codes say almost nothing: a collapsed VQGAN made them

@@ -4,9 +4,10 @@ Each step takes random W×W window crops of the code grids (and the same crop of
 prepends the conditioning tokens and trains next-token prediction of the image codes, as
 taming's Net2NetTransformer: logits = GPT(cat(c, z)[:, :-1])[:, len(c)-1:].
 Cond ids sit after the image codes in the vocabulary (taming shares ids; converted models keep
-that). The token dataset is held in memory, so batches are a pure function of the step and a
-resumed run continues exactly. ``train_step`` is one optimiser step (the loop, the bench and the
-tests call it); ``train_transformer`` sets up and runs the loop.
+that). The shards are streamed (``data.token_stream``): batches are a pure function of (seed,
+step, ranks), so a resumed run continues exactly, and memory does not grow with the dataset.
+``train_step`` is one optimiser step (the loop, the bench and the tests call it);
+``train_transformer`` sets up and runs the loop.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from vqtool.core import runtime
 from vqtool.core.callbacks import Callbacks
 from vqtool.core.config import TransformerRecipe, build_recipe, to_dict
 from vqtool.core.errors import DataError
-from vqtool.core.gpt import GPT, gpt_config_for
+from vqtool.core.gpt import build_gpt, gpt_config_for
 from vqtool.core.layout import Layout
 from vqtool.data import shards as sh
-from vqtool.data.images import StepBatches
 from vqtool.pipeline.previews import training_samples
 from vqtool.train.common import MetricsLog, write_config, NonFiniteGuard, StopFlag, lr_at, prepare_run_dir
-from vqtool.train.token_data import MIN_UNIGRAM_BITS, WindowCrops, check_shards, same_shards, unigram_bits, usable
+from vqtool.data.token_stream import RankStream
+from vqtool.train.token_data import (MIN_UNIGRAM_BITS, StreamBatches, WindowCrops, check_shards, first_samples,
+                                     same_shards, train_stream, usable)
 
 
 def _stage(path: str, fingerprint: str | None, seg: bool) -> dict:
@@ -57,7 +59,7 @@ def validate(gpt, samples, lay: Layout, batch: int, device) -> float:
     """Mean next-token loss on centre crops of the held-out split, in bits per token."""
     if not samples:
         return float("nan")
-    ds = WindowCrops(samples, lay, False, 0.0, center=True)
+    ds = WindowCrops(samples, lay)
     tot, n = 0.0, 0
     gpt.eval()
     for k in range(0, len(ds), batch):
@@ -72,7 +74,7 @@ def validate(gpt, samples, lay: Layout, batch: int, device) -> float:
 class Trainer:
     """What one optimiser step needs: ``model`` (DDP/compiled wrapper or the GPT itself), its
     optimiser, the recipe, the non-finite guard."""
-    gpt: GPT
+    gpt: torch.nn.Module  # GPT or LocalGPT
     model: torch.nn.Module
     opt: torch.optim.Optimizer
     recipe: TransformerRecipe
@@ -104,19 +106,31 @@ def train_step(t: Trainer, micro_batches: list[torch.Tensor], lr: float, warn) -
     return tot
 
 
-def _load_data(shards: Path, recipe: TransformerRecipe, state: dict | None, force: bool, warn):
-    """Manifest, layout, usable train/val grids, unigram entropy and the two VQGAN stages."""
+@dataclass
+class _Data:
+    manifest: dict
+    lay: Layout
+    train: RankStream  # this rank's training stream
+    val: list  # held-out grids (small, in memory)
+    shown: list  # grids whose conditioning the previews use: val, else a few training ones
+    unigram: float
+    first: dict
+    cond_stage: dict | None
+
+    def parts(self) -> tuple:
+        return self.manifest, self.lay, self.train, self.val, self.unigram, self.first
+
+
+def _load_data(shards: Path, recipe: TransformerRecipe, state: dict | None, force: bool, warn) -> _Data:
+    """Manifest, layout, the training stream, usable val grids, unigram entropy, the two VQGAN stages."""
     manifest = sh.read_manifest(shards)
     if state is not None:
         same_shards(state.get("manifest"), manifest, shards)
     lay = Layout.for_shards(manifest, recipe.data.window)
     check_shards(manifest, recipe, lay, shards)
     W = recipe.data.window
-    train = usable(sh.load_split(shards, manifest, "train"), W, "training", warn)
-    val = usable(sh.load_split(shards, manifest, "val"), W, "validation", warn)
-    if not train:
-        raise DataError(f"{shards}: no training grid holds the {W}x{W} window")
-    unigram = unigram_bits(train, lay.n_embed)
+    train, unigram = train_stream(shards, manifest, lay, recipe, runtime.rank(), runtime.world_size(), warn)
+    val = usable(sh.load_split(shards, manifest, "val"), W, "validation", warn)  # held-out: small, in memory
     if unigram < MIN_UNIGRAM_BITS and not force:
         raise DataError(f"the codes in {shards} have {unigram:.3f} bits/token of entropy (< {MIN_UNIGRAM_BITS}): "
                         f"the VQGAN that made them ({manifest.get('vqgan')}) has collapsed onto a few codes, and a "
@@ -124,14 +138,14 @@ def _load_data(shards: Path, recipe: TransformerRecipe, state: dict | None, forc
     first = _stage(manifest["vqgan"], manifest.get("vqgan_fingerprint"), seg=False)
     cond_stage = _stage(manifest["seg_vqgan"], manifest.get("seg_vqgan_fingerprint"), seg=True) \
         if lay.mode == "seg" else None
-    return manifest, lay, train, val, unigram, first, cond_stage
+    return _Data(manifest, lay, train, val, val or first_samples(train), unigram, first, cond_stage)
 
 
 def _build(recipe: TransformerRecipe, lay: Layout, state: dict | None, dev, warn) -> tuple[Trainer, int]:
     """The GPT, its optimiser (restored on resume) and the wrapped model; the start step."""
-    recipe.gpt = gpt_config_for(recipe.gpt, lay.vocab_size, lay.block_size)
+    recipe.gpt = gpt_config_for(recipe.gpt, lay.vocab_size, lay.block_size, lay.window)
     runtime.seed_all(recipe.train.seed)
-    gpt = GPT(recipe.gpt).to(dev)
+    gpt = build_gpt(recipe.gpt, lay.mode).to(dev)
     opt = torch.optim.AdamW(gpt.optimizer_groups(recipe.optim.weight_decay), lr=recipe.optim.lr,
                             betas=tuple(recipe.optim.betas))
     step = 0
@@ -140,20 +154,23 @@ def _build(recipe: TransformerRecipe, lay: Layout, state: dict | None, dev, warn
         opt.load_state_dict(state["train_state"]["opt"])
         runtime.set_rng_state(state["train_state"]["rng"])
         step = state["step"]
+        was = state["train_state"].get("world", runtime.world_size())
+        if was != runtime.world_size():
+            warn(f"resuming on {runtime.world_size()} process(es) a run trained on {was}: each rank's share of "
+                 "the shards differs, so the batches from here on are not those of an uninterrupted run")
     model = torch.nn.parallel.DistributedDataParallel(gpt) if runtime.is_distributed() else gpt
     if recipe.train.compile:
         model = torch.compile(model)
     return Trainer(gpt, model, opt, recipe, lay.cond_len, dev, NonFiniteGuard("loss")), step
 
 
-def _batches(train: list, lay: Layout, recipe: TransformerRecipe, step: int):
-    """An iterator of micro-batches: a pure function of (seed, step), split across ranks."""
+def _batches(train: RankStream, lay: Layout, recipe: TransformerRecipe, step: int):
+    """An iterator of micro-batches from the rank's stream: a pure function of (seed, rank,
+    world, step), so a resumed run continues exactly."""
     accum = recipe.optim.grad_accum
-    ds = WindowCrops(train, lay, recipe.data.use_flip, recipe.class_dropout)
-    sampler = StepBatches(len(train), recipe.optim.batch_size, recipe.train.seed, step * accum,
-                          recipe.train.max_steps * accum, runtime.rank(), runtime.world_size())
-    return iter(torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=recipe.data.workers,
-                                            collate_fn=torch.stack))
+    ds = StreamBatches(train, lay, recipe.optim.batch_size, step * accum, recipe.train.max_steps * accum,
+                       recipe.data.use_flip, recipe.class_dropout)
+    return iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=recipe.data.workers))
 
 
 def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None = None, resume: bool = False,
@@ -166,11 +183,11 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
     state = ck.load_checkpoint(resume_from, ck.TRANSFORMER) if resume_from is not None else None
     if state is not None:
         recipe = build_recipe(state["config"], overrides, kinds=("transformer",))
-    manifest, lay, train, val, unigram, first, cond_stage = _load_data(shards, recipe, state, force, cb.warn)
-    t, step = _build(recipe, lay, state, dev, cb.warn)
+    d = _load_data(shards, recipe, state, force, cb.warn)
+    (manifest, lay, train, val, unigram, first), (t, step) = d.parts(), _build(recipe, d.lay, state, dev, cb.warn)
     params = sum(p.numel() for p in t.gpt.parameters())
     cb.info((f"resuming from {resume_from} at step {step}; " if state is not None else "")
-            + f"{len(train)} training / {len(val)} validation grids; mode {lay.mode}; "
+            + f"{sum(train.counts)} training / {len(val)} validation grids; mode {lay.mode}; "
             f"unigram entropy {unigram:.3f} bits/token; {params / 1e6:.2f}M params")
     max_steps, accum = recipe.train.max_steps, recipe.optim.grad_accum
     batches = _batches(train, lay, recipe, step)
@@ -181,10 +198,11 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
         if runtime.is_main():
             ck.save_checkpoint(out / "last.pt", {
                 "format": ck.TRANSFORMER, "config": to_dict(recipe), "model": t.gpt.state_dict(), "step": step_now,
-                "cond": lay.to_dict(), "first_stage": first, "cond_stage": cond_stage,
+                "cond": lay.to_dict(), "first_stage": first, "cond_stage": d.cond_stage,
                 "manifest": {k: v for k, v in manifest.items() if k not in ("skipped",)},
                 "metrics": {"val_bpt": logs.get("val_bpt"), "unigram_bpt": unigram},
-                "train_state": {"opt": t.opt.state_dict(), "rng": runtime.rng_state()}})
+                "train_state": {"opt": t.opt.state_dict(), "rng": runtime.rng_state(),
+                                "world": runtime.world_size()}})
 
     stop = StopFlag().install()
     cb.on_start(step, max_steps)
@@ -206,7 +224,7 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
             # the checkpoint comes first: a preview or FID that fails must not cost the step's save
             if stop.checkpoint(step, recipe.train.ckpt_every, last, save, cb.warn):
                 break
-            _after_step(t.gpt, lay, first, val or train, manifest, recipe, step, last, out, metrics, logs,
+            _after_step(t.gpt, lay, first, d.shown, manifest, recipe, step, last, out, metrics, logs,
                         sample_hook, cb.warn)
     finally:
         stop.restore()

@@ -21,6 +21,7 @@ from vqtool.core.errors import ConfigError, DataError
 from vqtool.core.quantize import codebook_stats, collapsed
 from vqtool.train.gan_step import GANTrainer, Perceptual, build_trainer, gan_step
 from vqtool.data import images as imgs
+from vqtool.data import sources
 from vqtool.core.callbacks import Callbacks
 from vqtool.data.images import save_grid
 from vqtool.train.common import MetricsLog, write_config, StopFlag, lr_at, prepare_run_dir
@@ -35,32 +36,39 @@ def colorize(labels: torch.Tensor, palette: list | None) -> torch.Tensor:
     return (pal[labels] / 127.5 - 1).permute(0, 3, 1, 2)
 
 
-def _setup_data(images: Path, seg: bool):
-    files = imgs.list_images(images)
+def _setup_data(images: str, seg: bool):
+    """The usable images (a folder's are header-checked now; tar members when loaded), the
+    skipped ones, label-map metadata and palette."""
+    src = sources.open_source(images)
+    if seg and src.root is None:
+        raise DataError("segmentation VQGANs train on a folder of label maps, not on tar shards")
     skipped = imgs.Skipped()
+    for shard, why in src.problems:
+        skipped.add(shard, why)
     good = []
-    for f in files:
-        reason = imgs.header_ok(f)
+    for f in src.files:
+        reason = imgs.header_ok(f) if src.root is not None else None
         if reason:
             skipped.add(f, reason)
         else:
             good.append(f)
     if not good:
-        raise DataError(f"none of the {len(files)} file(s) in {images} is a readable image")
-    meta = imgs.find_label_meta(images) if seg else None
+        raise DataError(f"none of the {len(src.files)} file(s) in {images} is a readable image")
+    meta = imgs.find_label_meta(Path(images)) if seg else None
     palette = meta.get("palette") if meta else None
-    return good, skipped, meta, palette
+    return src, good, skipped, meta, palette
 
 
-def _hold_out(files: list[Path], images: Path, count: int) -> tuple[list[Path], list[Path]]:
-    """(train, val): ``count`` images held out for eval-recon, chosen by a hash of their path."""
+def _hold_out(src: sources.Source, files: list, count: int) -> tuple[list, list]:
+    """(train, val): ``count`` images held out for eval-recon, chosen by a hash of their relative name."""
     if not count:
         return files, []
     import hashlib
 
-    order = sorted(files, key=lambda p: hashlib.sha1(p.relative_to(images).as_posix().encode()).hexdigest())
-    val = sorted(order[:count])
-    return [f for f in files if f not in set(val)], val
+    rel = {f: src.rel(i) for i, f in enumerate(src.files)}
+    order = sorted(files, key=lambda p: hashlib.sha1(rel[p].encode()).hexdigest())
+    val = set(order[:count])
+    return [f for f in files if f not in val], [f for f in files if f in val]
 
 
 def _check_recipe(recipe: VQGANRecipe, meta: dict | None) -> None:
@@ -123,10 +131,10 @@ class _Run:
         self.usage.zero_()
 
 
-def _source(images: Path, files: list[Path], meta: dict | None, palette) -> dict:
+def _source(src: sources.Source, files: list, meta: dict | None, palette) -> dict:
     """What the checkpoint records about its training data (tokenize and the sampler read it)."""
-    return {"images": str(images.resolve()), "n_images": len(files),
-            "classes": imgs.class_names(files, images) if images.is_dir() else None,
+    images = src.spec if src.root is None else str(Path(src.spec).resolve())
+    return {"images": images, "n_images": len(files), "classes": src.classes,
             "label_classes": meta.get("classes") if meta else None, "palette": palette}
 
 
@@ -144,15 +152,15 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
                 overrides: list[str] | None = None, device: str = "auto",
                 weights_dir: str | None = None, callbacks: Callbacks | None = None) -> dict:
     cb = callbacks or Callbacks()
-    out, images = Path(out), Path(images)
+    out, spec, images = Path(out), str(images), Path(images)  # the spec as typed: a pipe: command is no path
     device = runtime.init_distributed(runtime.resolve_device(device))
     resume_from = prepare_run_dir(out, resume)
     state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN)) if resume_from else None
     if state is not None:
         recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
     seg = recipe.kind == "seg-vqgan"
-    files, skipped, meta, palette = _setup_data(images, seg)
-    files, val_files = _hold_out(files, images, recipe.data.val_count)
+    src, files, skipped, meta, palette = _setup_data(spec, seg)
+    files, val_files = _hold_out(src, files, recipe.data.val_count)
     _check_recipe(recipe, meta)
     perceptual = Perceptual(recipe, weights_dir, device, cb.warn)
     t = build_trainer(recipe, device, perceptual, state)
@@ -161,7 +169,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
         cb.info(f"resuming from {resume_from} at step {step}")
     loader, max_steps = _loader(files, recipe, palette, step), recipe.train.max_steps
     write_config(out, recipe)
-    source = _source(images, files, meta, palette)
+    source = _source(src, files, meta, palette)
     run = _Run(out, recipe, skipped, state, cb.warn)
 
     def save(step_now: int) -> None:

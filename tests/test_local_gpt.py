@@ -1,0 +1,158 @@
+"""The local transformer (gpt.attention = "local"): its rolling-cache sampler gives, at every
+position, the logits of the model run on that token's receptive-field crop; nothing at or after a
+token in raster order reaches it; and it goes through the same tooling as the paper's GPT."""
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from tests_helpers import TINY_GPT_WINDOW4, fail, label_map, ok, tiny_transformer
+
+from vqtool.core.config import GPTConfig
+from vqtool.core.layout import Layout
+from vqtool.core.local_gpt import LocalGPT
+from vqtool.core.local_sampling import naive_logits, sample_local
+
+
+def _model(mode, R=2, layers=2, seed=0):
+    lay = Layout.for_codes(mode, 16, 2 * R, cond_codebook=8, classes=["a", "b", "c"])
+    torch.manual_seed(seed)
+    m = LocalGPT(GPTConfig(vocab_size=lay.vocab_size, n_layer=layers, n_head=2, n_embd=16, attention="local",
+                           radius=R), seg=mode == "seg").eval()
+    for p in m.parameters():
+        p.data.normal_(0, 0.3)  # far from the tiny init: every position's logits differ
+    return m, lay
+
+
+def _cond(lay, n, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if lay.mode == "seg":
+        return torch.randint(0, 8, (n, h, w), generator=g) + lay.cond_offset
+    return (torch.arange(n) % 3).view(n, 1) + lay.cond_offset
+
+
+def _check_exact(m, lay, h, w, seed=0, **kw):
+    cond = _cond(lay, 2, h, w, seed)
+    rec = []
+    z = sample_local(m, lay, h, w, cond, seed=seed, record=rec, **kw)
+    ref = naive_logits(m, z, cond)
+    if kw.get("cfg_scale", 1.0) != 1.0:  # guided: u + s (c - u), u from the null class
+        un = naive_logits(m, z, torch.full_like(cond, lay.null_class))
+        ref = {k: un[k] + kw["cfg_scale"] * (v - un[k]) for k, v in ref.items()}
+    seen = set()
+    for rows, cols, logits in rec:
+        for j in range(len(rows)):
+            key = (int(rows[j]), int(cols[j]))
+            seen.add(key)
+            torch.testing.assert_close(logits[:, j], ref[key][..., :lay.n_embed], rtol=1e-5, atol=1e-5)
+    assert seen == {(r, c) for r in range(h) for c in range(w)}  # every position once
+    return z
+
+
+@pytest.mark.parametrize("mode", ["seg", "class", "uncond"])
+@pytest.mark.parametrize("h,w", [(1, 1), (2, 3), (4, 4), (5, 9), (9, 13)])  # below, at and beyond the 4x4 window
+def test_rolling_cache_equals_the_model_on_each_receptive_field_crop(mode, h, w):
+    m, lay = _model(mode)
+    _check_exact(m, lay, h, w)
+
+
+@settings(max_examples=12, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 12), R=st.integers(1, 3), seed=st.integers(-2**63, 2**63 - 1))
+def test_exact_for_any_grid_radius_and_seed(h, w, R, seed):
+    m, lay = _model("seg", R=R, layers=2 if R < 3 else 1)
+    _check_exact(m, lay, h, w, seed=seed, top_k=5)
+
+
+def test_nothing_at_or_after_a_token_reaches_its_logits():
+    m, lay = _model("seg", R=2, layers=3)
+    h, w = 6, 9
+    cond = _cond(lay, 1, h, w)
+    z = torch.randint(0, 16, (1, h, w))
+    base = m.forward_grid(*m.inputs(z, cond))
+    for r, c in [(0, 0), (2, 4), (3, 8), (5, 0)]:
+        z2 = z.clone().view(-1)
+        z2[r * w + c:] = (z2[r * w + c:] + 1) % 16  # change the token and everything after it
+        out = m.forward_grid(*m.inputs(z2.view(1, h, w), cond))
+        flat_a, flat_b = base[0, :, :w].reshape(h * w, -1), out[0, :, :w].reshape(h * w, -1)
+        torch.testing.assert_close(flat_a[: r * w + c + 1], flat_b[: r * w + c + 1])  # up to itself: unchanged
+
+
+def test_guidance_and_prefix_are_exact_too():
+    m, lay = _model("class")
+    lay.null_class = lay.cond_offset + 3
+    _check_exact(m, lay, 5, 7, cfg_scale=2.5, top_p=0.9)
+    cond = _cond(lay, 2, 5, 7)
+    prefix = torch.full((2, 5, 7), -1)
+    prefix[:, :2] = torch.randint(0, 16, (2, 2, 7))
+    z = sample_local(m, lay, 5, 7, cond, seed=3, prefix=prefix)
+    assert torch.equal(z[:, :2], prefix[:, :2])
+
+
+def test_samples_do_not_depend_on_the_batch():
+    m, lay = _model("seg")
+    cond = _cond(lay, 3, 6, 7)
+    whole = sample_local(m, lay, 6, 7, cond, seed=11, first_sample=4)
+    parts = [sample_local(m, lay, 6, 7, cond[i:i + 1], seed=11, first_sample=4 + i) for i in range(3)]
+    assert torch.equal(whole, torch.cat(parts))
+
+
+def test_train_sample_info_and_resume_with_a_local_model(tmp_path, scenes):
+    from conftest import TINY_VQGAN
+
+    (tmp_path / "v.toml").write_text(TINY_VQGAN)
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    ok(["train-vqgan", scenes / "images", "--recipe", tmp_path / "v.toml", "--out", tmp_path / "vq"])
+    ok(["tokenize", scenes / "images", "--out", tmp_path / "sh", "--vqgan", tmp_path / "vq/last.pt", "--no-seg",
+        "--size", "48", "--val", "2"])
+    local = ["--recipe", tmp_path / "g.toml", "--set", "gpt.attention=local", "--set", "train.image_every=0",
+             "--set", "class_dropout=0.2"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    s = json.loads(ok(["train-transformer", tmp_path / "sh", "--out", a, *local, "--json"]).stdout)
+    assert s["step"] == 6 and s["val_bpt"] < 6  # below log2(32 codes) = 5 + log2 of the extra ids: it learns
+    ck = torch.load(a / "last.pt", weights_only=True)
+    assert ck["config"]["gpt"]["attention"] == "local" and ck["config"]["gpt"]["radius"] == 2
+    ok(["train-transformer", tmp_path / "sh", "--out", b, *local, "--set", "train.max_steps=3"])
+    ok(["train-transformer", tmp_path / "sh", "--out", b, "--resume", "--set", "train.max_steps=6"])
+    cb = torch.load(b / "last.pt", weights_only=True)
+    for k in ck["model"]:
+        assert torch.equal(ck["model"][k], cb["model"][k]), k
+    assert "local" in ok(["info", a / "last.pt"]).output
+    out = tmp_path / "s"
+    r = ok(["sample", "--model", a / "last.pt", "--class", "lake", "--cfg", "2", "--size", "333x197", "--n", "3",
+            "--batch-size", "2", "--seed", "9007199254740993", "--out", out, "--top-p", "0.95"])
+    paths = r.stdout.split()
+    assert len(paths) == 3 and all(Image.open(p).size == (333, 197) for p in paths)
+    again = ok(["sample", "--model", a / "last.pt", "--class", "lake", "--cfg", "2", "--size", "333x197", "--n", "3",
+                "--batch-size", "1", "--seed", "9007199254740993", "--out", tmp_path / "s2", "--top-p", "0.95"])
+    assert [Image.open(p).tobytes() for p in again.stdout.split()] == [Image.open(p).tobytes() for p in paths]
+
+
+def test_local_seg_model_samples_through_the_cli(tmp_path):
+    m = tiny_transformer(tmp_path / "m.pt", mode="seg", attention="local")
+    seg = label_map(tmp_path / "seg.png", size=(60, 44))
+    r = ok(["sample", "--model", m, "--cond", seg, "--out", tmp_path / "o", "--mode", "fast", "--n", "2"])
+    assert all(Image.open(p).size == (60, 44) for p in r.stdout.split())
+    pre = ok(["sample", "--model", m, "--cond", seg, "--out", tmp_path / "p", "--prefix", r.stdout.split()[0]])
+    assert Image.open(pre.stdout.split()[0]).size == (60, 44)
+
+
+def test_bench_sample_has_a_local_row(tmp_path):
+    rows = json.loads(ok(["bench", "sample", "--size", "96x64", "--naive-tokens", "4", "--json"]).stdout)
+    local = next(r for r in rows if r["mode"] == "local")
+    assert local["tokens_timed"] == 6 * 4 and local["speedup_vs_exact"] > 0 and "local twin" in local["model"]
+    fail(["bench", "sample", "--modes", "exact,lcoal"], "choose from naive, exact")
+
+
+def test_bits_per_token_of_a_local_model_is_its_own_likelihood():
+    from vqtool.eval.agreement import bits_per_token
+
+    m, lay = _model("seg")
+    cond = _cond(lay, 2, 5, 6)
+    z = torch.randint(0, 16, (2, 5, 6))
+    logits = m.forward_grid(*m.inputs(z, cond))[:, :, :6, :16]
+    want = torch.nn.functional.cross_entropy(logits.reshape(-1, 16), z.reshape(-1)).item() / torch.log(
+        torch.tensor(2.0)).item()
+    assert bits_per_token(m, lay, z, cond) == pytest.approx(want, rel=1e-5)

@@ -1,0 +1,156 @@
+"""A transformer built for the sliding window (``gpt.attention = "local"``): each image token
+attends only to its causal 2-D neighbourhood, with relative (2-D rotary) positions, so a token's
+output does not depend on where a crop starts and megapixel grids sample exactly with one rolling
+KV cache (``core.local_sampling``).
+
+The grid of positions is h x (w+1). Position (r, c) holds the token to its left, z[r, c-1] (c = 0:
+the row-start id), plus the conditioning of (r, c): the segmentation token at that place (none in
+the extra last column), or the class / start token at every position. Its output predicts z[r, c]
+(the extra column w only carries z[r, w-1] to the rows below). Query (r, c) sees the positions
+
+    (r, c-R+1 .. c)                  its own row: the R tokens to its left
+    (r-R .. r-1, c-R+1 .. c+R+1)     the R rows above: tokens c-R .. c+R
+
+(R = ``gpt.radius``, default window/2: the paper's context), so nothing at or after z[r, c] in
+raster order is seen, in any layer. Training crops are fed like any grid: a token near a crop
+edge sees a cut neighbourhood, as tokens at the image's true borders do when sampling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vqtool.core.config import GPTConfig
+from vqtool.core.gpt import GPT
+
+
+def offsets(R: int) -> torch.Tensor:
+    """(M, 2) neighbourhood offsets (rows up, columns right) of a query, itself included."""
+    same = [(0, dc) for dc in range(-R + 1, 1)]
+    above = [(dr, dc) for dr in range(1, R + 1) for dc in range(-R + 1, R + 2)]
+    return torch.tensor(same + above, dtype=torch.long)
+
+
+def rope(x: torch.Tensor, r: torch.Tensor, c: torch.Tensor, base: float = 100.0) -> torch.Tensor:
+    """2-D rotary positions: the first half of each head rotated by the row, the second half by
+    the column, so q.k depends only on (r - r', c - c'). x (..., N, hs); r, c (N,) or broadcastable."""
+    hs = x.shape[-1]
+    q = hs // 4  # rotation pairs per axis
+    inv = base ** (-torch.arange(q, device=x.device, dtype=torch.float32) / q)
+    out = []
+    for part, pos in ((x[..., : hs // 2], r), (x[..., hs // 2:], c)):
+        ang = pos.to(torch.float32)[..., None] * inv  # (N, q)
+        cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+        a, b = part[..., :q], part[..., q:]
+        out += [a * cos - b * sin, a * sin + b * cos]
+    return torch.cat(out, -1)
+
+
+def grid_mask(h: int, w1: int, R: int, device) -> torch.Tensor:
+    """(N, N) bool: query position n may see key position m, on an h x w1 grid (raster order)."""
+    n = torch.arange(h * w1, device=device)
+    r, c = n // w1, n % w1
+    dr, dc = r[:, None] - r[None, :], c[None, :] - c[:, None]  # rows up, columns right of the query
+    same = (dr == 0) & (dc <= 0) & (dc > -R)
+    above = (dr >= 1) & (dr <= R) & (dc > -R) & (dc <= R + 1)
+    return same | above
+
+
+class LocalAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        assert cfg.n_embd % cfg.n_head == 0 and (cfg.n_embd // cfg.n_head) % 4 == 0, \
+            "local attention needs a head size divisible by 4 (2-D rotary positions)"
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+
+    def heads(self, x, r, c):
+        """(B, N, C) -> rotated q, k and v, each (B, nh, N, hs)."""
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        return rope(q, r, c), rope(k, r, c), v
+
+    def forward(self, x, r, c, mask):
+        B, N, C = x.shape
+        q, k, v = self.heads(x, r, c)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.proj(y.transpose(1, 2).reshape(B, N, C))  # (B, nh, N, hs) -> (B, N, C)
+
+
+class LocalBlock(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.n_embd), nn.LayerNorm(cfg.n_embd)
+        self.attn = LocalAttention(cfg)
+        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
+                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.resid_pdrop))
+        self.drop = nn.Dropout(cfg.resid_pdrop)
+
+    def forward(self, x, r, c, mask):
+        x = x + self.drop(self.attn(self.ln1(x), r, c, mask))
+        return x + self.mlp(self.ln2(x))
+
+
+class LocalGPT(nn.Module):
+    """``seg``: conditioning is a token grid (else one class / start token per sample)."""
+
+    local = True
+
+    def __init__(self, cfg: GPTConfig, seg: bool):
+        super().__init__()
+        if cfg.radius < 1:
+            raise ValueError("a local transformer needs gpt.radius >= 1")
+        self.cfg, self.seg, self.R = cfg, seg, cfg.radius
+        self.none = cfg.vocab_size  # the id of "no token": row start, no segmentation token
+        self.tok_emb = nn.Embedding(cfg.vocab_size + 1, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.embd_pdrop)
+        self.blocks = nn.ModuleList([LocalBlock(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.apply(GPT._init)  # the paper GPT's initialisation
+
+    def inputs(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Position grids (B, h, w+1) of input tokens and conditioning ids from codes z (B, h, w)
+        and cond (B, h, w) segmentation ids or (B, 1) class / start ids."""
+        B, h, w = z.shape
+        none = torch.full((B, h, 1), self.none, dtype=torch.long, device=z.device)
+        s = torch.cat([none, z.long()], 2)  # position c holds z[r, c-1]
+        if self.seg:
+            cg = torch.cat([cond.long(), none], 2)
+        else:
+            cg = cond.long().view(B, 1, 1).expand(B, h, w + 1)
+        return s, cg
+
+    def embed(self, s: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.tok_emb(s) + self.tok_emb(cg))
+
+    def forward_grid(self, s: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
+        """Logits (B, h, w1, V) of every position of input grids (B, h, w1); positions are
+        relative to the grid, so a crop gives the same logits wherever it starts."""
+        B, h, w1 = s.shape
+        n = torch.arange(h * w1, device=s.device)
+        r, c = n // w1, n % w1
+        mask = grid_mask(h, w1, self.R, s.device)
+        x = self.embed(s, cg).view(B, h * w1, -1)
+        for blk in self.blocks:
+            x = blk(x, r, c, mask)
+        return self.head(self.ln_f(x)).view(B, h, w1, -1)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """The paper GPT's training interface: idx = (cond + W² codes)[:, :-1], (B, T); logits
+        (B, T, V) whose last W² rows predict the W² codes in raster order (the first lc - 1 are
+        zeros), so ``sequence_loss`` and DDP treat both models alike."""
+        B, T = idx.shape
+        W = math.isqrt((T + 1) // 2) if self.seg else math.isqrt(T)
+        lc = W * W if self.seg else 1
+        z = torch.cat([idx[:, lc:], idx[:, -1:]], 1).view(B, W, W)  # the last code is only a target: any id
+        cond = idx[:, :lc].view(B, W, W) if self.seg else idx[:, :1]
+        logits = self.forward_grid(*self.inputs(z, cond))[:, :, :W].reshape(B, W * W, -1)
+        return torch.cat([logits.new_zeros(B, lc - 1, logits.shape[-1]), logits], 1)
+
+    optimizer_groups = GPT.optimizer_groups  # decay on Linear weights only, as the paper's GPT

@@ -1,0 +1,118 @@
+"""Exact sampling of any grid from a local transformer with one rolling KV cache.
+
+Raster order over the whole grid, one position per token: each layer's keys/values of a position
+are written once into a ring of rows and read by the positions below and to the right. A position
+(r, c) needs row r-1 up to column c+R+1, so rows advance together in a wavefront: at step t, row r
+is at column t - D*r with D = R + 2, and every row of the step is one batched forward. The ring
+holds the rows a step touches plus R above them.
+
+The logits equal the model's own full-grid forward (``LocalGPT.forward_grid``) at every position,
+hence a naive crop of each token's receptive field, up to float rounding (tested). Tokens are drawn
+with ``sampling.position_uniform(seed, sample, i, j)``: batch size and order never change a sample.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from vqtool.core.layout import Layout
+from vqtool.core.local_gpt import LocalGPT, offsets
+from vqtool.core.sampling import draw, filter_logits, position_uniform
+
+
+class _Ring:
+    """Keys and values of every layer for ``rows`` grid rows (row r lives at r % rows)."""
+
+    def __init__(self, m: LocalGPT, batch: int, rows: int, w1: int, device, dtype):
+        cfg = m.cfg
+        hs = cfg.n_embd // cfg.n_head
+        shape = (cfg.n_layer, batch, cfg.n_head, rows, w1, hs)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.rows, self.w1 = rows, w1
+
+
+def _attend(blk, x, ring: _Ring, layer: int, r, c, off):
+    """One block for positions (r, c) (n,) of a step: x (B, n, C)."""
+    B, n, C = x.shape
+    a = blk.attn
+    q, k, v = a.heads(blk.ln1(x), r, c)  # (B, nh, n, hs)
+    slot = r % ring.rows
+    ring.k[layer][:, :, slot, c] = k
+    ring.v[layer][:, :, slot, c] = v
+    kr, kc = r[:, None] - off[:, 0], c[:, None] + off[:, 1]  # (n, M) key positions
+    ok = (kr >= 0) & (kc >= 0) & (kc < ring.w1)
+    ks = ring.k[layer][:, :, kr % ring.rows, kc.clamp(0, ring.w1 - 1)]  # (B, nh, n, M, hs)
+    vs = ring.v[layer][:, :, kr % ring.rows, kc.clamp(0, ring.w1 - 1)]
+    # (B, nh, n, 1, hs) against (B, nh, n, M, hs): one query per position over its own keys
+    y = F.scaled_dot_product_attention(q.unsqueeze(3), ks, vs, attn_mask=ok[:, None, :].expand(n, 1, -1))
+    x = x + blk.drop(a.proj(y.squeeze(3).transpose(1, 2).reshape(B, n, C)))
+    return x + blk.mlp(blk.ln2(x))
+
+
+@torch.no_grad()
+def sample_local(m: LocalGPT, layout: Layout, h: int, w: int, cond: torch.Tensor, seed: int = 0,
+                 first_sample: int = 0, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, cfg_scale: float = 1.0, prefix: torch.Tensor | None = None,
+                 progress=None, record: list | None = None) -> torch.Tensor:
+    """(B, h, w) codes. ``cond``: (B, h, w) segmentation ids or (B, 1) class / start ids.
+    ``prefix`` (B, h, w) with -1 where free: given codes are kept (prefix completion).
+    ``record``: a list that receives (rows, columns, logits (B, n, V)) of every step (tests)."""
+    dev = cond.device
+    B = cond.shape[0]
+    guided = layout.mode == "class" and layout.null_class is not None and cfg_scale != 1.0
+    cond2 = torch.cat([cond, torch.full_like(cond, layout.null_class)]) if guided else cond
+    R, D, w1 = m.R, m.R + 2, w + 1
+    ring = _Ring(m, cond2.shape[0], w // D + 1 + R, w1, dev, next(m.parameters()).dtype)
+    off = offsets(R).to(dev)
+    z = torch.zeros(B, h, w, dtype=torch.long, device=dev)
+    _, c_all = m.inputs(torch.zeros(cond2.shape[0], h, w, dtype=torch.long, device=dev), cond2)  # (B2, h, w1)
+    sample_ids = torch.arange(first_sample, first_sample + B, device=dev)[:, None]
+    for t in range(w1 + D * (h - 1)):
+        lo, hi = max(0, math.ceil((t - w) / D)), min(h - 1, t // D)
+        r = torch.arange(lo, hi + 1, device=dev)
+        c = t - D * r
+        tok = torch.where(c > 0, z[:, r, (c - 1).clamp(min=0)], m.none)  # (B, n): the token to the left
+        x = m.embed(torch.cat([tok, tok]) if guided else tok, c_all[:, r, c])
+        for i, blk in enumerate(m.blocks):
+            x = _attend(blk, x, ring, i, r, c, off)
+        live = c < w  # the extra column carries z[r, w-1] and predicts nothing
+        rl, cl = r[live], c[live]
+        if len(rl):
+            logits = m.head(m.ln_f(x[:, live]))[..., : layout.n_embed].float()  # (B2, n', V)
+            if guided:  # classifier-free guidance: u + s (c - u)
+                cu, un = logits.chunk(2)
+                logits = un + cfg_scale * (cu - un)
+            if record is not None:
+                record.append((rl.clone(), cl.clone(), logits.clone()))
+            u = position_uniform(seed, sample_ids, rl[None, :], cl[None, :])  # (B, n')
+            new = draw(filter_logits(logits.reshape(-1, logits.shape[-1]), temperature, top_k, top_p),
+                       u.reshape(-1)).view(B, -1)
+            if prefix is not None:
+                given = prefix[:, rl, cl]
+                new = torch.where(given >= 0, given, new)
+            z[:, rl, cl] = new
+            if progress:
+                progress(len(rl) * B)
+    return z
+
+
+@torch.no_grad()
+def naive_logits(m: LocalGPT, z: torch.Tensor, cond: torch.Tensor) -> dict:
+    """The reference: for every position, the model's full forward on a crop of the position
+    grid that holds the position's whole receptive field (L*R rows up, L*(R+2) columns each
+    side), read at that position. {(r, c): logits (B, V)}."""
+    s, cg = m.inputs(z, cond)
+    B, h, w1 = s.shape
+    L, R = len(m.blocks), m.R
+    out = {}
+    for r in range(h):
+        for c in range(w1 - 1):
+            r0, c0, c1 = max(0, r - L * R), max(0, c - L * (R + 2)), min(w1, c + L * (R + 2) + 1)
+            logits = m.forward_grid(s[:, r0:r + 1, c0:c1], cg[:, r0:r + 1, c0:c1])
+            out[(r, c)] = logits[:, r - r0, c - c0]
+    return out
+
