@@ -156,3 +156,32 @@ def test_bits_per_token_of_a_local_model_is_its_own_likelihood():
     want = torch.nn.functional.cross_entropy(logits.reshape(-1, 16), z.reshape(-1)).item() / torch.log(
         torch.tensor(2.0)).item()
     assert bits_per_token(m, lay, z, cond) == pytest.approx(want, rel=1e-5)
+
+
+def test_torchrun_trains_a_local_model(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from vqtool.app.bench import random_vqgan
+    from vqtool.data.synthetic import make_token_shards
+
+    make_token_shards(tmp_path / "sh", 120, random_vqgan(tmp_path / "v.pt"), grid=(6, 6), shard_size=30, val=8)
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    env = {**os.environ, "VQTOOL_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                        "-m", "vqtool", "train-transformer", str(tmp_path / "sh"), "--recipe", str(tmp_path / "g.toml"),
+                        "--out", str(tmp_path / "o"), "--device", "cpu", "--set", "gpt.attention=local",
+                        "--set", "train.image_every=0", "--set", "optim.batch_size=4"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ck = torch.load(tmp_path / "o" / "last.pt", weights_only=True)
+    assert ck["step"] == 6 and ck["config"]["gpt"]["attention"] == "local"
+
+
+def test_python_api_samples_a_local_model(tmp_path):
+    import vqtool
+
+    m = tiny_transformer(tmp_path / "m.pt", mode="class", attention="local", class_dropout=0.1)
+    ims = vqtool.sample(vqtool.load(m, device="cpu"), n=2, class_="lake", size=(36, 20), seed=5, cfg=2.0)
+    assert [im.size for im in ims] == [(36, 20)] * 2
