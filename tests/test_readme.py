@@ -46,6 +46,8 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     from PIL import Image
 
     assert Image.open(fig["sample"]).size == (72, 40)
+    assert fig["attention"] == {"kind": "local", "radius": 2, "window": 4}
+    assert "causal neighbourhood (the 2 rows above" in html
     grid = Image.open(fig["class_grid"])
     assert grid.height == 4 * 16  # one row per biome
     assert all(d == "running" for _, d in seen)
@@ -59,3 +61,11 @@ def test_default_demo_from_shipped_checkpoint(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--fast", "--n-scenes", "4"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert r.stdout.strip().endswith("report.html")
+
+
+def test_report_names_the_sampling_rule_of_the_landscape_model():
+    from vqtool.app.report import _how_sampled
+
+    assert "the paper's rule" in _how_sampled({"attention": {"kind": "global", "radius": 0, "window": 16}})
+    assert "the paper's rule" in _how_sampled({})  # reports of runs before the local model
+    assert "one rolling cache" in _how_sampled({"attention": {"kind": "local", "radius": 8, "window": 16}})

@@ -153,7 +153,8 @@ def tiny_demo_options(tmp_path, tiny_recipe, **kw):
     from vqtool.app.demo import DemoOptions
 
     (tmp_path / "s.toml").write_text(TINY_SEG)
-    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    # the landscape's transformer is local, as the shipped demo's
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4.replace("[gpt]\n", '[gpt]\nattention = "local"\n'))
     (tmp_path / "c.toml").write_text("class_dropout = 0.1\n" + TINY_GPT_WINDOW4)
     recipes = {"vqgan": (str(tiny_recipe), []), "seg-vqgan": (str(tmp_path / "s.toml"), []),
                "transformer": (str(tmp_path / "g.toml"), []), "class-transformer": (str(tmp_path / "c.toml"), [])}

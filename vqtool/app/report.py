@@ -95,6 +95,21 @@ def _figure_rows(fig: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _how_sampled(fig: dict) -> str:
+    att = fig.get("attention") or {}
+    W = att.get("window") or 16
+    if att.get("kind") == "local":
+        R = att.get("radius") or W // 2
+        return (f"A VQGAN turns images into a grid of codes; a transformer trained on {W}x{W}-token crops of "
+                f"those codes samples new grids. Each token attends to its causal neighbourhood (the {R} rows "
+                f"above within &plusmn;{R} columns and the {R} tokens to its left, with the label map's codes "
+                f"of the same places): the paper's sliding window made part of the model, so the whole grid "
+                f"is sampled exactly in raster order with one rolling cache.")
+    return (f"A VQGAN turns images into a grid of codes; a transformer trained on {W}x{W}-token windows of those "
+            f"codes samples new grids. Beyond its window it slides: every token is sampled with the window "
+            f"placed around it (the paper's rule), conditioned on the same window of the label map's codes.")
+
+
 def write_report(out: Path, fig: dict, history: dict) -> Path:
     out = Path(out)
     e = html.escape
@@ -129,10 +144,8 @@ def write_report(out: Path, fig: dict, history: dict) -> Path:
 img{{border:1px solid #ccc;max-width:100%}} td{{padding:4px 12px;border-bottom:1px solid #eee}} code{{font-size:12px}}
 .pair{{display:flex;gap:8px;flex-wrap:wrap}} .pair figure{{margin:0;flex:1;min-width:300px}} figure img{{width:100%}}</style></head>
 <body><h1>vqtool demo: taming transformers on procedural landscapes</h1>
-<p>A VQGAN turns images into a grid of codes; a transformer trained on 16x16-token windows of those codes
-samples new grids. Beyond its window it slides: every token is sampled with the window placed around it
-(the paper's rule), conditioned on the same window of the label map's codes. This
-{sample.width}x{sample.height} landscape was sampled from a label map no model has seen.</p>
+<p>{_how_sampled(fig)} This {sample.width}x{sample.height} landscape was sampled from a label map no
+model has seen.</p>
 <div class="pair"><figure><img src="{_b64(label)}"><figcaption>label map (input)</figcaption></figure>
 <figure><img src="{_b64(sample)}"><figcaption>sample, {e(Path(fig['sample']).stem)}</figcaption></figure>
 {truth_html}</div>
