@@ -92,7 +92,12 @@ class LocalBlock(nn.Module):
         self.drop = nn.Dropout(cfg.resid_pdrop)
 
     def forward(self, x, r, c, mask):
-        x = x + self.drop(self.attn(self.ln1(x), r, c, mask))
+        return self.rest(x, self.attn(self.ln1(x), r, c, mask))
+
+    def rest(self, x, y):
+        """The block after attention: residual add of the attention output y, then the MLP
+        (the rolling-cache sampler computes y its own way and shares this)."""
+        x = x + self.drop(y)
         return x + self.mlp(self.ln2(x))
 
 
@@ -119,12 +124,14 @@ class LocalGPT(nn.Module):
         and cond (B, h, w) segmentation ids or (B, 1) class / start ids."""
         B, h, w = z.shape
         none = torch.full((B, h, 1), self.none, dtype=torch.long, device=z.device)
-        s = torch.cat([none, z.long()], 2)  # position c holds z[r, c-1]
+        return torch.cat([none, z.long()], 2), self.cond_grid(cond, h, w)  # position c holds z[r, c-1]
+
+    def cond_grid(self, cond: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """(B, h, w+1) conditioning ids of every position (no segmentation token in the extra column)."""
+        B = cond.shape[0]
         if self.seg:
-            cg = torch.cat([cond.long(), none], 2)
-        else:
-            cg = cond.long().view(B, 1, 1).expand(B, h, w + 1)
-        return s, cg
+            return torch.cat([cond.long(), torch.full((B, h, 1), self.none, dtype=torch.long, device=cond.device)], 2)
+        return cond.long().view(B, 1, 1).expand(B, h, w + 1)
 
     def embed(self, s: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
         return self.drop(self.tok_emb(s) + self.tok_emb(cg))

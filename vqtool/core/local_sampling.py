@@ -49,8 +49,7 @@ def _attend(blk, x, ring: _Ring, layer: int, r, c, off):
     vs = ring.v[layer][:, :, kr % ring.rows, kc.clamp(0, ring.w1 - 1)]
     # (B, nh, n, 1, hs) against (B, nh, n, M, hs): one query per position over its own keys
     y = F.scaled_dot_product_attention(q.unsqueeze(3), ks, vs, attn_mask=ok[:, None, :].expand(n, 1, -1))
-    x = x + blk.drop(a.proj(y.squeeze(3).transpose(1, 2).reshape(B, n, C)))
-    return x + blk.mlp(blk.ln2(x))
+    return blk.rest(x, a.proj(y.squeeze(3).transpose(1, 2).reshape(B, n, C)))
 
 
 @torch.no_grad()
@@ -69,7 +68,7 @@ def sample_local(m: LocalGPT, layout: Layout, h: int, w: int, cond: torch.Tensor
     ring = _Ring(m, cond2.shape[0], w // D + 1 + R, w1, dev, next(m.parameters()).dtype)
     off = offsets(R).to(dev)
     z = torch.zeros(B, h, w, dtype=torch.long, device=dev)
-    _, c_all = m.inputs(torch.zeros(cond2.shape[0], h, w, dtype=torch.long, device=dev), cond2)  # (B2, h, w1)
+    c_all = m.cond_grid(cond2, h, w)  # (B2, h, w1)
     sample_ids = torch.arange(first_sample, first_sample + B, device=dev)[:, None]
     for t in range(w1 + D * (h - 1)):
         lo, hi = max(0, math.ceil((t - w) / D)), min(h - 1, t // D)
