@@ -146,6 +146,15 @@ def test_bench_sample_has_a_local_row(tmp_path):
     fail(["bench", "sample", "--modes", "exact,lcoal"], "choose from naive, exact")
 
 
+def test_bench_sample_of_a_local_model_counts_the_tokens_it_sampled(tmp_path):
+    """A local model has one sampler, which samples the whole grid even in the naive row: the row
+    must count every token it timed (it counted --naive-tokens, reporting a fraction of the speed)."""
+    m = tiny_transformer(tmp_path / "t.pt", attention="local")
+    rows = json.loads(ok(["bench", "sample", "--model", m, "--size", "40x24", "--naive-tokens", "3",
+                          "--modes", "naive,local", "--json"]).stdout)
+    assert [r["tokens_timed"] for r in rows] == [10 * 6, 10 * 6]  # f=4: 10x6 tokens
+
+
 def test_bits_per_token_of_a_local_model_is_its_own_likelihood():
     from vqtool.eval.agreement import bits_per_token
 

@@ -206,8 +206,10 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
         t = time.perf_counter()
         opts = SampleOptions(seed=seed, top_k=100, mode="fast" if mode == "fast" else "exact", naive=mode == "naive")
         bb = _local_twin(b, dev) if mode == "local" else b
-        sample_tokens(bb, cond, h, w, opts, limit=naive_tokens if mode == "naive" else None)
-        count = naive_tokens * n if mode == "naive" else h * w * n
+        # a local model has one sampler, which samples the whole grid whatever the row
+        limited = mode == "naive" and not getattr(bb.gpt, "local", False)
+        sample_tokens(bb, cond, h, w, opts, limit=naive_tokens if limited else None)
+        count = naive_tokens * n if limited else h * w * n
         _sync(dev)
         dt = time.perf_counter() - t
         rows.append({"stage": "sample", "mode": mode, "device": str(dev), "size": f"{size[0]}x{size[1]}",
