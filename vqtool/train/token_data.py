@@ -76,10 +76,13 @@ def train_stream(folder: Path, manifest: dict, lay: Layout, recipe: TransformerR
     stats = token_stream.shard_stats(folder, manifest.get("shards", []))
     if not sum(st["count"] for st in stats):
         raise DataError(f"{folder} holds no training samples (empty shards)")
-    small, examples, counts = 0, [], np.zeros(lay.n_embed, np.float64)
+    small, examples, counts, fits = 0, [], np.zeros(lay.n_embed, np.float64), []
     for st in stats:
+        fits.append(0)  # this shard's grids that hold the window
         for g, c in st["grids"].items():
-            if min(token_stream.grid_size(g)) < W:
+            if min(token_stream.grid_size(g)) >= W:
+                fits[-1] += c
+            else:
                 small += c
                 examples += st["examples"].get(g, [])
         for i, c in st["code_counts"].items():
@@ -87,7 +90,6 @@ def train_stream(folder: Path, manifest: dict, lay: Layout, recipe: TransformerR
     if small:
         warn(f"skipping {small} training grid(s) smaller than the {W}x{W} window ({', '.join(examples[:5])}"
              f"{', …' if small > 5 else ''}); tokenize with a larger --size to use them")
-    fits = [sum(c for g, c in st["grids"].items() if min(token_stream.grid_size(g)) >= W) for st in stats]
     if not sum(fits):
         raise DataError(f"{folder}: no training grid holds the {W}x{W} window")
     if recipe.data.shuffle_buffer < 1:
@@ -105,7 +107,7 @@ def first_samples(stream: RankStream, n: int = 64) -> list[dict]:
 
 
 class WindowCrops(torch.utils.data.Dataset):
-    """Centre crops of in-memory samples (the validation split); item key (index, seed)."""
+    """Centre crops of in-memory samples (the validation split): no randomness, item = index."""
 
     def __init__(self, samples: list[dict], layout: Layout):
         self.s, self.lay = samples, layout
@@ -113,9 +115,8 @@ class WindowCrops(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.s)
 
-    def __getitem__(self, key):
-        i, seed = key
-        return crop(self.s[i], self.lay, random.Random(seed), False, 0.0, center=True)
+    def __getitem__(self, i):
+        return crop(self.s[i], self.lay, random.Random(0), False, 0.0, center=True)
 
 
 MIN_UNIGRAM_BITS = 1.0  # below this the codes say almost nothing: a collapsed VQGAN made them

@@ -63,7 +63,7 @@ def validate(gpt, samples, lay: Layout, batch: int, device) -> float:
     tot, n = 0.0, 0
     gpt.eval()
     for k in range(0, len(ds), batch):
-        seq = torch.stack([ds[(i, 0)] for i in range(k, min(k + batch, len(ds)))]).to(device)
+        seq = torch.stack([ds[i] for i in range(k, min(k + batch, len(ds)))]).to(device)
         tot += sequence_loss(gpt, seq, lay.cond_len).item() * seq.shape[0]
         n += seq.shape[0]
     gpt.train()
