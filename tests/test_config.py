@@ -61,6 +61,12 @@ def test_bad_overrides_name_the_key(override, needle):
         assert "optim.lr" in str(e.value)  # lists the valid keys
 
 
+def test_trainable_is_a_vqgan_key():
+    assert load_recipe("scenes-vqgan-tiny", ["train.trainable=decoder"]).train.trainable == "decoder"
+    with pytest.raises(ConfigError, match="'train.trainable' is a VQGAN key"):
+        load_recipe("scenes-transformer-tiny", ["train.trainable=decoder"])
+
+
 def test_unknown_recipe_lists_shipped():
     with pytest.raises(ConfigError) as e:
         load_recipe("no-such-recipe")

@@ -41,7 +41,7 @@ def _taming_vqgan(tmp_path, seg=False):
     return _lightning(sd, tmp_path, "seg.ckpt" if seg else "vq.ckpt"), sd
 
 
-def test_vqmodel_conversion_is_exact_and_usable(tmp_path, scenes):
+def test_vqmodel_conversion_is_exact_and_usable(tmp_path, scenes, tiny_recipe):
     ck, sd = _taming_vqgan(tmp_path)
     ok(["convert-taming", ck, "--out", tmp_path / "vq.pt"])
     c = torch.load(tmp_path / "vq.pt", weights_only=True)
@@ -64,6 +64,12 @@ def test_vqmodel_conversion_is_exact_and_usable(tmp_path, scenes):
     assert json.loads(r.stdout)["images"] == 12
     ok(["tokenize", scenes / "images", "--vqgan", tmp_path / "vq.pt", "--out", tmp_path / "sh", "--no-seg",
         "--size", "32"])
+    # fine-tuning a paper checkpoint: its architecture (legacy beta placement included) and weights, step 0
+    ok(["train-vqgan", scenes / "images", "--recipe", tiny_recipe, "--init-from", tmp_path / "vq.pt",
+        "--out", tmp_path / "ft", "--set", "train.max_steps=1", "--set", "optim.lr=0"])
+    ft = torch.load(tmp_path / "ft" / "last.pt", weights_only=True)
+    assert ft["config"]["model"] == mc and ft["step"] == 1
+    assert all(torch.equal(ft["model"][k], v) for k, v in c["model"].items())
 
 
 def test_gumbel_conversion(tmp_path):

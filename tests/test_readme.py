@@ -1,12 +1,18 @@
 """The README's commands: the test command is what CI runs; the others are exercised here or in
 test_pipeline / test_convert / test_eval with tiny settings."""
 
+import os
 import re
+import signal
+from contextlib import nullcontext
 from pathlib import Path
 
+import pytest
+import torch
 from typer.testing import CliRunner
 
 from vqtool.cli import app
+from vqtool.core.callbacks import Callbacks
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -33,11 +39,22 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     """`vqtool demo --from-scratch` with tiny recipes and sizes: every stage, the report, and reuse."""
     from tests_helpers import tiny_demo_options
 
-    from vqtool.app.demo import DemoHooks, run_demo
+    from vqtool.app.demo import DemoHooks, DemoInterrupted, run_demo
 
+    # Ctrl-C during the base VQGAN's step 2: its checkpoint is written, the demo stops there...
+    def interrupting(name):
+        stop = (lambda step, logs: os.kill(os.getpid(), signal.SIGINT) if step == 2 else None)
+        return nullcontext(Callbacks(on_step=stop) if name == "vqgan-base" else Callbacks())
+    with pytest.raises(DemoInterrupted, match="vqgan-base stopped at step 2"):
+        run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), DemoHooks(training=interrupting))
+    runs = tmp_path / "demo" / "runs"
+    assert torch.load(runs / "vqgan-base" / "last.pt", weights_only=True)["step"] == 2
+    assert not (runs / "vqgan").exists()
+    # ...and the same command continues it (it was reused as if finished before)
     seen = []
     hooks = DemoHooks(stage=lambda n, d: seen.append((n, d)))
     fig = run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), hooks)
+    assert torch.load(runs / "vqgan-base" / "last.pt", weights_only=True)["step"] == 4
     html = Path(fig["report"]).read_text()
     assert html.count("data:image/png;base64,") >= 8  # map, sample, real scene, class grid, recons, 4 curves
     for word in ("label map", "PSNR", "pixel accuracy", "bits/token", "vqtool tokenize", "rFID", "sharpness",
@@ -50,8 +67,16 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     assert "causal neighbourhood (the 2 rows above" in html
     grid = Image.open(fig["class_grid"])
     assert grid.height == 4 * 16  # one row per biome
-    assert all(d == "running" for _, d in seen)
+    # the scenes made before the interruption are reused; the base VQGAN and everything after it run
+    names = [n for n, _ in seen]
+    assert all(d == ("reused" if names.index(n) < names.index("vqgan-base") else "running") for n, d in seen), seen
     assert {Path(p).name for p in fig["exported"]} == {"scenes-demo.pt", "scenes-class-demo.pt"}
+    # the shipped first stage is the decoder fine-tune of the base run: the base's codes, another decoder
+    base = torch.load(runs / "vqgan-base" / "last.pt", weights_only=True)["model"]
+    first = torch.load(fig["exported"][0], weights_only=True)["first_stage"]["model"]
+    assert all(torch.equal(base[k].half(), first[k]) for k in base if k.startswith(("encoder.", "quantize.")))
+    assert not torch.equal(base["decoder.conv_out.weight"].half(), first["decoder.conv_out.weight"])
+    assert any("--init-from" in c for c in fig["commands"])
     seen.clear()
     run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), hooks)
     assert all(d == "reused" for _, d in seen)
@@ -69,3 +94,13 @@ def test_report_names_the_sampling_rule_of_the_landscape_model():
     assert "the paper's rule" in _how_sampled({"attention": {"kind": "global", "radius": 0, "window": 16}})
     assert "the paper's rule" in _how_sampled({})  # reports of runs before the local model
     assert "one rolling cache" in _how_sampled({"attention": {"kind": "local", "radius": 8, "window": 16}})
+
+
+def test_interrupted_demo_exits_130_with_how_to_continue(tmp_path, monkeypatch):
+    import vqtool.app.demo as demo_app
+
+    def stopped(*a, **k):
+        raise demo_app.DemoInterrupted("vqgan-base stopped at step 7 (x/last.pt); run the same command again to continue it")
+    monkeypatch.setattr(demo_app, "run_demo", stopped)
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--from-scratch"])
+    assert r.exit_code == 130 and "run the same command again" in r.output and "Traceback" not in r.output

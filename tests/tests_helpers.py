@@ -156,7 +156,10 @@ def tiny_demo_options(tmp_path, tiny_recipe, **kw):
     # the landscape's transformer is local, as the shipped demo's
     (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4.replace("[gpt]\n", '[gpt]\nattention = "local"\n'))
     (tmp_path / "c.toml").write_text("class_dropout = 0.1\n" + TINY_GPT_WINDOW4)
-    recipes = {"vqgan": (str(tiny_recipe), []), "seg-vqgan": (str(tmp_path / "s.toml"), []),
+    # the image VQGAN as the demo makes it: a base run, then its decoder alone (--init-from the base)
+    recipes = {"vqgan-base": (str(tiny_recipe), []),
+               "vqgan": (str(tiny_recipe), ["train.trainable=decoder", "loss.disc_start=0", "train.max_steps=2"]),
+               "seg-vqgan": (str(tmp_path / "s.toml"), []),
                "transformer": (str(tmp_path / "g.toml"), []), "class-transformer": (str(tmp_path / "c.toml"), [])}
     return DemoOptions(from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40), big_size=(72, 40),
                        val_size=32, vq_scenes=(6, 40), class_scenes=(8, 16), per_class=2, device="cpu", **kw)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vqtool.commands import _options, bench, recipes
-from vqtool.commands.convert import convert_taming
+from vqtool.commands.convert import convert_taming, replace_decoder
 from vqtool.commands.demo import demo
 from vqtool.commands.evaluate import eval_fid, eval_recon, fetch_weights
 from vqtool.commands.info import info
@@ -57,6 +57,7 @@ app.command("eval-recon", rich_help_panel="Evaluate")(eval_recon)
 app.command("eval-fid", rich_help_panel="Evaluate")(eval_fid)
 app.command("fetch-weights", rich_help_panel="Evaluate")(fetch_weights)
 app.command("convert-taming", rich_help_panel="Models")(convert_taming)
+app.command("replace-decoder", rich_help_panel="Models")(replace_decoder)
 app.command("info", rich_help_panel="Inspect")(info)
 app.add_typer(recipes.app, name="recipes", rich_help_panel="Inspect")
 app.add_typer(bench.app, name="bench", rich_help_panel="Inspect")

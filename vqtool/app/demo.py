@@ -27,7 +27,10 @@ from vqtool.core.callbacks import Callbacks
 # the landscape's transformer is the local one (issue 16): at the paper GPT's size and steps on the same
 # shards it predicts the codes better, follows the map better and samples 1280x832 exactly ~15x faster
 # (README "Beyond the paper"); the class grid's fits one window and keeps the paper's GPT
-RECIPES = {"vqgan": ("scenes-vqgan-demo", []), "seg-vqgan": ("scenes-seg-vqgan-demo", []),
+# the image VQGAN is trained in two runs: the whole model (vqgan-base), then its decoder alone with a
+# stronger adversarial term (vqgan, --init-from the base): the codes stay those of the base run
+RECIPES = {"vqgan-base": ("scenes-vqgan-demo", []), "vqgan": ("scenes-vqgan-decoder-demo", []),
+           "seg-vqgan": ("scenes-seg-vqgan-demo", []),
            "transformer": ("scenes-transformer-local-demo", []),
            "class-transformer": ("scenes-class-transformer-demo", [])}
 
@@ -48,6 +51,19 @@ class DemoOptions:
     class_scenes: tuple[int, int] = (2000, 128)  # class-transformer scenes: count, side (one window)
     per_class: int = 6  # samples per class in the class grid
     cfg: float = 2.0
+
+
+class DemoInterrupted(Exception):
+    """A training stage was stopped (Ctrl-C, SIGTERM) after writing its checkpoint; rerunning the
+    demo continues it."""
+
+
+def _unfinished(last: Path) -> bool:
+    """A run folder whose last.pt stopped short of its recipe's max_steps."""
+    if not last.is_file():
+        return False
+    c = ck.load_checkpoint(last)
+    return c.get("step", 0) < c["config"]["train"]["max_steps"]
 
 
 @dataclass
@@ -84,11 +100,12 @@ class _Demo:
         self.data, self.runs = self.out / "data", self.out / "runs"
         self.commands, self.timings, self.figures = [], {}, {}
 
-    def stage(self, name: str, done: Path, fn, cmd: str) -> None:
-        """Run ``fn`` unless ``done`` exists; record the command that does the same by hand."""
+    def stage(self, name: str, done: Path | bool, fn, cmd: str) -> None:
+        """Run ``fn`` unless ``done`` (a path that exists, or True); record the command that does the
+        same by hand."""
         self.commands.append(cmd)
         t = time.time()
-        if done.exists():
+        if done is True or (isinstance(done, Path) and done.exists()):
             self.h.stage(name, "reused")
         else:
             self.h.stage(name, "running")
@@ -107,25 +124,32 @@ class _Demo:
                    command("make-scenes", folder, n=count, size=f"{w}x{h}", seed=seed))
         return folder
 
-    def train(self, name: str, data: Path, kind: str) -> None:
+    def train(self, name: str, data: Path, kind: str, init_from: Path | None = None) -> None:
+        """A training stage; a run stopped short of its max_steps (Ctrl-C, a killed job) is resumed."""
         from vqtool.core.config import load_recipe
 
         recipe, sets = self.recipes[name]
         run = self.runs / name
+        resume = _unfinished(run / "last.pt")
 
         def fit():
+            r = None if resume else load_recipe(recipe, sets)
             with self.h.training(name) as cb:
                 if kind == "transformer":
                     from vqtool.train.transformer import train_transformer
 
-                    train_transformer(data, run, load_recipe(recipe, sets), device=self.o.device, callbacks=cb)
+                    s = train_transformer(data, run, r, resume=resume, device=self.o.device, callbacks=cb)
                 else:
                     from vqtool.train.vqgan import train_vqgan
 
-                    train_vqgan(data, run, load_recipe(recipe, sets), device=self.o.device, callbacks=cb)
+                    s = train_vqgan(data, run, r, resume=resume, device=self.o.device, callbacks=cb,
+                                    init_from=None if resume else init_from)
+            if s["interrupted"]:
+                raise DemoInterrupted(f"{name} stopped at step {s['step']} ({run / 'last.pt'}); "
+                                      "run the same command again to continue it")
         cmd = "train-transformer" if kind == "transformer" else "train-vqgan"
-        self.stage(name, run / "last.pt", fit,
-                   command(cmd, data, seg=kind == "seg", recipe=recipe, set_=sets, out=run))
+        self.stage(name, (run / "last.pt").exists() and not resume, fit,
+                   command(cmd, data, seg=kind == "seg", recipe=recipe, set_=sets, init_from=init_from, out=run))
 
     def tokenize(self, name: str, folder: str, scenes: Path, size: int, seg: bool) -> Path:
         from vqtool.data.encode import tokenize_dataset
@@ -263,13 +287,15 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
         # window crops of larger scenes (windows at every offset from the horizon); the class
         # transformer from whole small scenes, one window each
         vq = d.scenes("scenes-vq", o.vq_scenes[0], o.vq_scenes[1], o.vq_scenes[1], 0)
-        d.train("vqgan", vq / "images", "vqgan")
+        d.train("vqgan-base", vq / "images", "vqgan")
+        d.train("vqgan", vq / "images", "vqgan", init_from=d.runs / "vqgan-base" / "last.pt")
         d.train("seg-vqgan", vq / "seg", "seg")
         shards = d.tokenize("tokenize", "shards", scenes, min(o.train_size), seg=True)
         d.train("transformer", shards, "transformer")
         cls = d.scenes("scenes-class", o.class_scenes[0], o.class_scenes[1], o.class_scenes[1], 1)
         d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], seg=False), "transformer")
-        history = {k: history_of(d.runs / k) for k in ("vqgan", "seg-vqgan", "transformer", "class-transformer")}
+        history = {k: history_of(d.runs / k) for k in ("vqgan-base", "vqgan", "seg-vqgan", "transformer",
+                                                       "class-transformer")}
     else:
         def shipped():
             (d.out / "history.json").write_text(json.dumps(unpack(d.runs)))

@@ -41,6 +41,10 @@ def describe(path: Path) -> dict:
               "quantizer": q["kind"], "legacy_beta": q["legacy"], "train_crop": cfg.get("data", {}).get("size"),
               "trained_on": (c.get("data") or {}).get("images"), "perceptual": c.get("perceptual"),
               "resumable": "train_state" in c}
+        if cfg.get("train", {}).get("trainable", "all") != "all":
+            d["trainable"] = cfg["train"]["trainable"]
+        if c.get("init_from"):
+            d["init_from"] = f"{c['init_from']['path']} (step {c['init_from']['step']})"
     else:
         g = cfg["gpt"]
         local = g.get("attention") == "local"
@@ -49,4 +53,6 @@ def describe(path: Path) -> dict:
               "block_size": None if local else g["block_size"], "vocab": g["vocab_size"],
               "mode": c["cond"]["mode"], "window": c["cond"]["window"],
               "classes": c["cond"].get("classes"), "resumable": "train_state" in c}
+        if c.get("decoder_replaced"):
+            d["decoder"] = "replaced by " + c["decoder_replaced"][-1]["vqgan"]
     return d

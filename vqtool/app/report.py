@@ -66,6 +66,18 @@ def _series(hist: list[dict], key: str) -> list[tuple[float, float]]:
     return [(r["step"], r[key]) for r in hist if isinstance(r.get(key), (int, float))]
 
 
+def _vqgan_series(history: dict, key: str) -> list[tuple[float, float]]:
+    """The image VQGAN's curve: the base run, then the decoder fine-tune counted on from its end."""
+    base = _series(history.get("vqgan-base", []), key)
+    offset = max((r["step"] for r in history.get("vqgan-base", []) if "step" in r), default=0)
+    return base + [(x + offset, y) for x, y in _series(history.get("vqgan", []), key)]
+
+
+def _vqgan_title(history: dict) -> str:
+    base = [r["step"] for r in history.get("vqgan-base", []) if "step" in r]
+    return f"image VQGAN (its decoder alone after step {max(base)})" if base else "image VQGAN"
+
+
 def _f(value, fmt: str = ".2f", unit: str = "") -> str:
     return "n/a" if not isinstance(value, (int, float)) else f"{value:{fmt}}{unit}"
 
@@ -118,8 +130,8 @@ def write_report(out: Path, fig: dict, history: dict) -> Path:
     truth = Image.open(fig["truth"]) if Path(fig.get("truth", "")).is_file() else None
     grid = Image.open(fig["class_grid"]) if fig.get("class_grid") else None
     curves = [
-        plot_curves({"L1 reconstruction": _series(history.get("vqgan", []), "rec_loss"),
-                     "perceptual": _series(history.get("vqgan", []), "p_loss")}, "image VQGAN"),
+        plot_curves({"L1 reconstruction": _vqgan_series(history, "rec_loss"),
+                     "perceptual": _vqgan_series(history, "p_loss")}, _vqgan_title(history)),
         plot_curves({"BCE": _series(history.get("seg-vqgan", []), "bce")}, "segmentation VQGAN"),
         plot_curves({"train bits/token": _series(history.get("transformer", []), "bpt"),
                      "val bits/token": _series(history.get("transformer", []), "val_bpt")}, "transformer"),

@@ -26,3 +26,22 @@ def convert_taming(
     else:
         _ui.table("convert-taming", r)
         _ui.result(r["out"])
+
+
+@user_errors
+def replace_decoder(
+    model: Annotated[Path, typer.Argument(help="Transformer checkpoint whose VQGAN decoder to replace.")],
+    vqgan: Annotated[Path, typer.Argument(help="A decoder fine-tune of its VQGAN (train-vqgan --init-from ... --set train.trainable=decoder).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output .pt (default: MODEL's name + -decoder.pt beside it).")] = None,
+    json_: JsonOpt = False,
+):
+    """Give a transformer a fine-tuned decoder: refused unless the new VQGAN makes the same codes."""
+    from vqtool.commands import _ui
+    from vqtool.pipeline.bundle import replace_decoder as run
+
+    r = run(model, vqgan, out or model.with_name(model.stem + "-decoder.pt"))
+    if json_:
+        _ui.emit_json(r)
+    else:
+        _ui.table("replace-decoder", r)
+        _ui.result(r["out"])

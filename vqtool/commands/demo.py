@@ -12,7 +12,7 @@ from vqtool.commands._options import DeviceOpt, JsonOpt, user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for data, runs, samples and report.html.")] = Path("demo"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over (delete --out first).")] = False,
-    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Train every model here instead of starting from the shipped demo checkpoints (about two hours on 2 CPU cores).")] = False,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Train every model here instead of starting from the shipped demo checkpoints (about 3 h on 2 CPU cores; rerun to continue an interrupted run).")] = False,
     n_scenes: Annotated[Optional[int], typer.Option("--n-scenes", min=4, help="Training scenes (default 400 from scratch, 48 otherwise).")] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Sample the 1280x832 landscape with --mode fast.")] = False,
     device: DeviceOpt = "auto",
@@ -20,13 +20,17 @@ def demo(
 ):
     """The whole pipeline on the embedded scenes: models, tokens, a 1280x832 sample, metrics, report.html."""
     from vqtool.commands import _ui
-    from vqtool.app.demo import DemoHooks, DemoOptions, run_demo
+    from vqtool.app.demo import DemoHooks, DemoInterrupted, DemoOptions, run_demo
 
     def stage(name, detail):
         _ui.info(f"[{name}] {detail}")
 
     opts = DemoOptions(from_scratch=from_scratch, fresh=fresh, n_scenes=n_scenes, exact=not fast, device=device)
-    fig = run_demo(out, opts, DemoHooks(stage=stage, training=_ui.training_callbacks, progress=_ui.progress))
+    try:
+        fig = run_demo(out, opts, DemoHooks(stage=stage, training=_ui.training_callbacks, progress=_ui.progress))
+    except DemoInterrupted as e:
+        _ui.warn(str(e))
+        raise typer.Exit(130)
     if json_:
         _ui.emit_json(fig)
     else:

@@ -19,6 +19,7 @@ def train_vqgan(
     set_: SetOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/vqgan/ or runs/seg-vqgan/).")] = None,
     resume: ResumeOpt = False,
+    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Start a new run from this VQGAN checkpoint's weights (and discriminator), at step 0; its architecture replaces the recipe's [model]. With --set train.trainable=decoder only the decoder trains and every image keeps its codes.")] = None,
     device: DeviceOpt = "auto",
     weights_dir: WeightsDirOpt = None,
     json_: JsonOpt = False,
@@ -34,7 +35,7 @@ def train_vqgan(
         r = load_recipe(recipe or DEFAULT_RECIPE[seg], set_, kinds=("seg-vqgan",) if seg else ("vqgan",))
     with _ui.training_callbacks("seg-vqgan" if seg else "vqgan") as cb:
         summary = run(images, out, r, resume=resume, overrides=set_ if resume else None,
-                      device=device, weights_dir=weights_dir, callbacks=cb)
+                      device=device, weights_dir=weights_dir, callbacks=cb, init_from=init_from)
     if json_:
         _ui.emit_json(summary)
     else:

@@ -108,6 +108,10 @@ class TrainConfig:
     amp: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     compile: bool = False
     channels_last: bool = False
+    # VQGAN only. "decoder": the encoder and the codebook are frozen and only the decoder (with
+    # post_quant_conv) trains, so every image keeps its codes: tokenized shards and transformers
+    # trained on them stay valid (decoder fine-tuning, e.g. a stronger adversarial term after the fact)
+    trainable: Literal["all", "decoder"] = "all"
 
 
 @dataclass
@@ -282,7 +286,10 @@ def build_recipe(data: dict, overrides: list[str] | None = None, kinds: tuple = 
         raise ConfigError(f"'kind' must be one of {', '.join(map(repr, RECIPE_KINDS))}; got {kind!r}")
     if kinds and kind not in kinds:
         raise ConfigError(f"this command needs a recipe of kind {' or '.join(kinds)}, not {kind!r}")
-    return from_dict(RECIPE_KINDS[kind], data)
+    recipe = from_dict(RECIPE_KINDS[kind], data)
+    if kind == "transformer" and recipe.train.trainable != "all":
+        raise ConfigError("'train.trainable' is a VQGAN key (decoder fine-tuning); a transformer recipe must leave it 'all'")
+    return recipe
 
 
 def load_recipe(name_or_path: str, overrides: list[str] | None = None, kinds: tuple = ()) -> Recipe:

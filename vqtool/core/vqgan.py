@@ -199,6 +199,25 @@ class VQGAN(nn.Module):
         self.quant_conv = nn.Conv2d(cfg.z_channels, cfg.quantizer.embed_dim, 1)
         self.post_quant_conv = nn.Conv2d(cfg.quantizer.embed_dim, cfg.z_channels, 1)
         self.quantize = build_quantizer(cfg.quantizer)
+        self.tokenizer_frozen = False
+
+    def freeze_tokenizer(self) -> "VQGAN":
+        """Freeze what decides the codes (encoder, quant_conv, codebook); only the decoder side trains.
+        The frozen parts stay in eval mode, so the quantizer restarts no codes and moves no EMA."""
+        for m in self.tokenizer_modules():
+            m.requires_grad_(False)
+        self.tokenizer_frozen = True
+        return self.train(self.training)
+
+    def tokenizer_modules(self) -> tuple[nn.Module, ...]:
+        return self.encoder, self.quant_conv, self.quantize
+
+    def train(self, mode: bool = True) -> "VQGAN":
+        super().train(mode)
+        if self.tokenizer_frozen:
+            for m in self.tokenizer_modules():
+                m.eval()
+        return self
 
     @property
     def n_embed(self) -> int:

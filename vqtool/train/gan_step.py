@@ -72,15 +72,19 @@ def gan_step(t: GANTrainer, x: torch.Tensor, step: int, lr: float, warn) -> tupl
     return logs, xrec, q
 
 
-def build_trainer(recipe: VQGANRecipe, device, make_perceptual=None, state: dict | None = None) -> GANTrainer:
+def build_trainer(recipe: VQGANRecipe, device, make_perceptual=None, state: dict | None = None,
+                  init: dict | None = None) -> GANTrainer:
     """Model, loss (with its discriminator) and both optimisers, restored from ``state`` on resume.
-    ``make_perceptual()`` builds the LPIPS module (or None) after the model, so the seeded
-    initialisation order is the same with and without it."""
+    ``init``: a VQGAN checkpoint to start from (its weights, and its discriminator when it has one
+    of the recipe's shape); fresh optimisers, step 0. ``make_perceptual()`` builds the LPIPS module
+    (or None) after the model, so the seeded initialisation order is the same with and without it."""
     runtime.seed_all(recipe.train.seed)
     model = VQGAN(recipe.model).to(device)
     perceptual = make_perceptual() if make_perceptual else None
     loss_mod = VQGANLoss(recipe.loss, recipe.model.out_channels, perceptual).to(device)
     disc = loss_mod.discriminator
+    # built before freezing the tokenizer: its parameters get no gradient and Adam skips them, and a
+    # run and its resumption list the same parameters whatever train.trainable says
     opt_ae = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=recipe.optim.lr,
                               betas=tuple(recipe.optim.betas))
     opt_d = torch.optim.Adam(disc.parameters(), lr=recipe.optim.lr, betas=tuple(recipe.optim.betas))
@@ -91,6 +95,13 @@ def build_trainer(recipe: VQGANRecipe, device, make_perceptual=None, state: dict
         opt_ae.load_state_dict(ts["opt_ae"])
         opt_d.load_state_dict(ts["opt_d"])
         runtime.set_rng_state(ts["rng"])
+    elif init is not None:
+        model.load_state_dict(init["model"])
+        d = (init.get("train_state") or {}).get("discriminator")
+        if d is not None and _same_shapes(disc.state_dict(), d):
+            disc.load_state_dict(d)
+    if recipe.train.trainable == "decoder":
+        model.freeze_tokenizer()
     if recipe.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     ae, d_train = model, disc
@@ -101,6 +112,10 @@ def build_trainer(recipe: VQGANRecipe, device, make_perceptual=None, state: dict
         ae = torch.compile(ae)
     return GANTrainer(model, ae, loss_mod, d_train, opt_ae, opt_d, recipe, device,
                       NonFiniteGuard("generator loss"), NonFiniteGuard("discriminator loss"))
+
+
+def _same_shapes(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)
 
 
 class Perceptual:

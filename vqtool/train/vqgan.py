@@ -148,28 +148,55 @@ def _loader(files: list[Path], recipe: VQGANRecipe, palette, step: int):
                                        num_workers=recipe.data.workers)
 
 
+def _init_from(path: Path | None, recipe: VQGANRecipe, resume: bool) -> dict | None:
+    """The checkpoint a new run starts from (``--init-from``); its architecture replaces the
+    recipe's [model]. Checked before anything is written."""
+    if path is None:
+        if recipe.train.trainable == "decoder" and not resume:
+            raise ConfigError("'train.trainable' = 'decoder' trains the decoder of an existing VQGAN: "
+                              "give it with --init-from (or continue a run with --resume)")
+        return None
+    if resume:
+        raise ConfigError("--init-from starts a new run from a checkpoint's weights; --resume continues a run: "
+                          "give one of them")
+    fmt = ckpt_mod.SEG_VQGAN if recipe.kind == "seg-vqgan" else ckpt_mod.VQGAN
+    init = ckpt_mod.load_checkpoint(path, fmt)
+    recipe.model = build_recipe({"kind": recipe.kind, "model": init["config"]["model"]}).model
+    return init
+
+
 def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resume: bool = False,
                 overrides: list[str] | None = None, device: str = "auto",
-                weights_dir: str | None = None, callbacks: Callbacks | None = None) -> dict:
+                weights_dir: str | None = None, callbacks: Callbacks | None = None,
+                init_from: Path | None = None) -> dict:
+    """Train (or with ``resume`` continue) a VQGAN run in ``out``. ``init_from``: a VQGAN checkpoint
+    whose weights (and discriminator, when it has one) a new run starts from, at step 0."""
     cb = callbacks or Callbacks()
     out, spec, images = Path(out), str(images), Path(images)  # the spec as typed: a pipe: command is no path
+    if recipe is not None:
+        init = _init_from(init_from, recipe, resume)
+    elif init_from is not None:
+        raise ConfigError("--init-from starts a new run from a checkpoint's weights; --resume continues a run: "
+                          "give one of them")
     device = runtime.init_distributed(runtime.resolve_device(device))
     resume_from = prepare_run_dir(out, resume)
     state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN)) if resume_from else None
     if state is not None:
         recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
+        init = None
     seg = recipe.kind == "seg-vqgan"
     src, files, skipped, meta, palette = _setup_data(spec, seg)
     files, val_files = _hold_out(src, files, recipe.data.val_count)
     _check_recipe(recipe, meta)
     perceptual = Perceptual(recipe, weights_dir, device, cb.warn)
-    t = build_trainer(recipe, device, perceptual, state)
+    t = build_trainer(recipe, device, perceptual, state, init)
     step = state["step"] if state is not None else 0
     if state is not None:
         cb.info(f"resuming from {resume_from} at step {step}")
     loader, max_steps = _loader(files, recipe, palette, step), recipe.train.max_steps
     write_config(out, recipe)
     source = _source(src, files, meta, palette)
+    started = state.get("init_from") if state is not None else _init_record(init_from, init)
     run = _Run(out, recipe, skipped, state, cb.warn)
 
     def save(step_now: int) -> None:
@@ -177,6 +204,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
             ckpt_mod.save_checkpoint(out / "last.pt", {
                 "format": ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN, "config": to_dict(recipe),
                 "model": t.model.state_dict(), "step": step_now, "data": source, "perceptual": perceptual.state,
+                "init_from": started,
                 "train_state": {"discriminator": t.disc.state_dict(), "opt_ae": t.opt_ae.state_dict(),
                                 "opt_d": t.opt_d.state_dict(), "rng": runtime.rng_state(),
                                 "skipped": dict(skipped.items), "upscaled": sorted(run.upscaled)}})
@@ -205,6 +233,14 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
         cb.warn(skipped.summary())
     return {"run_dir": str(out), "checkpoint": str(out / "last.pt"), "step": step, "interrupted": stop.requested,
             "perceptual": perceptual.state, **run.summary()}
+
+
+def _init_record(path: Path | None, init: dict | None) -> dict | None:
+    """What a run started from, for info and for the decoder check (the tokenizer's fingerprint)."""
+    if init is None:
+        return None
+    return {"path": str(Path(path).resolve()), "step": init.get("step"),
+            "fingerprint": ckpt_mod.state_fingerprint(init["model"])}
 
 
 def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, run: _Run, warn) -> None:
