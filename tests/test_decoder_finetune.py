@@ -117,6 +117,11 @@ def test_replace_decoder_swaps_only_a_decoder(tmp_path):
     assert not torch.equal(*imgs)
     info = runner.invoke(app, ["info", str(tmp_path / "t2.pt"), "--json"])
     assert "tuned.pt" in info.stdout
+    # a shipped demo export keeps the record of the swap
+    from vqtool.app.demo_models import export_demo_checkpoint
+
+    export_demo_checkpoint(tmp_path / "t2.pt", tmp_path / "ship" / "x.pt", {}, [])
+    assert torch.load(tmp_path / "ship" / "x.pt", weights_only=True)["decoder_replaced"][0]["vqgan"].endswith("tuned.pt")
 
 
 def test_replace_decoder_accepts_fp16_embedded_stage(tmp_path):

@@ -104,3 +104,15 @@ def test_interrupted_demo_exits_130_with_how_to_continue(tmp_path, monkeypatch):
     monkeypatch.setattr(demo_app, "run_demo", stopped)
     r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--from-scratch"])
     assert r.exit_code == 130 and "run the same command again" in r.output and "Traceback" not in r.output
+
+
+def test_a_training_stage_is_finished_when_its_checkpoint_reached_max_steps(tmp_path):
+    from vqtool.app.demo import _unfinished
+    from vqtool.core import checkpoint as ck
+
+    def write(step, config):
+        ck.save_checkpoint(tmp_path / "last.pt", {"format": ck.VQGAN, "config": config, "model": {}, "step": step})
+        return _unfinished(tmp_path / "last.pt")
+    assert write(2, {"train": {"max_steps": 4}}) and not write(4, {"train": {"max_steps": 4}})
+    assert not write(0, {"kind": "vqgan", "model": {}})  # a shipped model unpacked by `vqtool demo`
+    assert not _unfinished(tmp_path / "missing.pt")

@@ -63,7 +63,8 @@ def _unfinished(last: Path) -> bool:
     if not last.is_file():
         return False
     c = ck.load_checkpoint(last)
-    return c.get("step", 0) < c["config"]["train"]["max_steps"]
+    goal = c["config"].get("train", {}).get("max_steps")  # none in the shipped models' unpacked stages
+    return goal is not None and c.get("step", 0) < goal
 
 
 @dataclass

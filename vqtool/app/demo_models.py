@@ -45,7 +45,7 @@ def export_demo_checkpoint(transformer: Path, out: Path, history: dict, commands
     adds or replaces its line in ``SHA256`` beside it."""
     c = ck.load_checkpoint(transformer, ck.TRANSFORMER)
     keep = ("format", "config", "step", "cond", "manifest", "metrics", "provenance", "model", "first_stage",
-            "cond_stage")
+            "cond_stage", "decoder_replaced")
     slim = _convert({k: c[k] for k in keep if k in c}, torch.Tensor.half)
     slim["demo"] = {"history": history, "commands": commands, "made_by": "vqtool demo --from-scratch"}
     out = Path(out)
