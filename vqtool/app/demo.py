@@ -23,12 +23,11 @@ from vqtool.core import checkpoint as ck
 from vqtool.core.errors import VqtoolError
 from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of, unpack
 from vqtool.core.callbacks import Callbacks
+from vqtool.train.common import unfinished
 
-# the landscape's transformer is the local one (issue 16): at the paper GPT's size and steps on the same
-# shards it predicts the codes better, follows the map better and samples 1280x832 exactly ~15x faster
-# (README "Beyond the paper"); the class grid's fits one window and keeps the paper's GPT
-# the image VQGAN is trained in two runs: the whole model (vqgan-base), then its decoder alone with a
-# stronger adversarial term (vqgan, --init-from the base): the codes stay those of the base run
+# the landscape's transformer is the local one (issue 16; README "Beyond the paper"); the class grid's fits
+# one window and keeps the paper's GPT. The image VQGAN is two runs: the whole model (vqgan-base), then its
+# decoder alone with a stronger adversarial term (vqgan, --init-from the base; the codes stay the base's)
 RECIPES = {"vqgan-base": ("scenes-vqgan-demo", []), "vqgan": ("scenes-vqgan-decoder-demo", []),
            "seg-vqgan": ("scenes-seg-vqgan-demo", []),
            "transformer": ("scenes-transformer-local-demo", []),
@@ -54,17 +53,7 @@ class DemoOptions:
 
 
 class DemoInterrupted(Exception):
-    """A training stage was stopped (Ctrl-C, SIGTERM) after writing its checkpoint; rerunning the
-    demo continues it."""
-
-
-def _unfinished(last: Path) -> bool:
-    """A run folder whose last.pt stopped short of its recipe's max_steps."""
-    if not last.is_file():
-        return False
-    c = ck.load_checkpoint(last)
-    goal = c["config"].get("train", {}).get("max_steps")  # none in the shipped models' unpacked stages
-    return goal is not None and c.get("step", 0) < goal
+    """A training stage was stopped (Ctrl-C, SIGTERM) after its checkpoint; rerunning continues it."""
 
 
 @dataclass
@@ -131,7 +120,7 @@ class _Demo:
 
         recipe, sets = self.recipes[name]
         run = self.runs / name
-        resume = _unfinished(run / "last.pt")
+        resume = unfinished(run / "last.pt")
 
         def fit():
             r = None if resume else load_recipe(recipe, sets)
@@ -196,6 +185,7 @@ class _Demo:
         return target
 
     def class_grid(self) -> Path:
+        from vqtool.app.report import labelled_grid
         from vqtool.pipeline.bundle import load_transformer
         from vqtool.pipeline.generate import generate
 
@@ -211,7 +201,7 @@ class _Demo:
                                              top_k=100, batch_size=self.o.per_class)))
                     advance(self.o.per_class)
             target.parent.mkdir(parents=True, exist_ok=True)
-            _labelled_grid(rows).save(target)
+            labelled_grid(rows).save(target)
         self.stage("class grid", target, sample,
                    f"for c in {' '.join(self._classes(model))}; do "
                    + command("sample", model=model, class_="$c", cfg=self.o.cfg, n=self.o.per_class,
@@ -257,20 +247,6 @@ def _landscape_quality(model: Path, fig: dict) -> dict:
     b = load_transformer(model, torch.device("cpu"))
     labels = imgs.load_labels(Path(fig["label_map"]), b.layout.palette)
     return score_against_real(b, labels, imgs.load_rgb(Path(fig["truth"])), [imgs.load_rgb(Path(fig["sample"]))])
-
-
-def _labelled_grid(rows: list[tuple[str, list]]):
-    from PIL import Image, ImageDraw
-
-    w, h = rows[0][1][0].size
-    pad = 80
-    grid = Image.new("RGB", (pad + w * max(len(r) for _, r in rows), h * len(rows)), "white")
-    d = ImageDraw.Draw(grid)
-    for i, (name, ims) in enumerate(rows):
-        d.text((6, i * h + h // 2 - 6), name, fill="black")
-        for j, im in enumerate(ims):
-            grid.paste(im, (pad + j * w, i * h))
-    return grid
 
 
 def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None = None) -> dict:

@@ -62,6 +62,19 @@ def plot_curves(series: dict[str, list[tuple[float, float]]], title: str, w: int
     return im
 
 
+def labelled_grid(rows: list[tuple[str, list]]) -> Image.Image:
+    """Rows of equal-sized images, each row named at its left (the demo's class grid)."""
+    w, h = rows[0][1][0].size
+    pad = 80
+    grid = Image.new("RGB", (pad + w * max(len(r) for _, r in rows), h * len(rows)), "white")
+    d = ImageDraw.Draw(grid)
+    for i, (name, ims) in enumerate(rows):
+        d.text((6, i * h + h // 2 - 6), name, fill="black")
+        for j, im in enumerate(ims):
+            grid.paste(im, (pad + j * w, i * h))
+    return grid
+
+
 def _series(hist: list[dict], key: str) -> list[tuple[float, float]]:
     return [(r["step"], r[key]) for r in hist if isinstance(r.get(key), (int, float))]
 

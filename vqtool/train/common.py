@@ -48,6 +48,17 @@ class StopFlag:
             signal.signal(sig, h)
 
 
+def unfinished(last: Path) -> bool:
+    """A run whose checkpoint stopped short of its recipe's max_steps (to be resumed, not reused)."""
+    if not last.is_file():
+        return False
+    from vqtool.core.checkpoint import load_checkpoint
+
+    c = load_checkpoint(last)
+    goal = c["config"].get("train", {}).get("max_steps")  # none in the shipped models' unpacked stages
+    return goal is not None and c.get("step", 0) < goal
+
+
 def prepare_run_dir(out: Path, resume: bool) -> Path | None:
     """The checkpoint to resume from, or None for a fresh run; refuses to overwrite a run."""
     out = Path(out)

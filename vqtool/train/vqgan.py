@@ -148,21 +148,31 @@ def _loader(files: list[Path], recipe: VQGANRecipe, palette, step: int):
                                        num_workers=recipe.data.workers)
 
 
-def _init_from(path: Path | None, recipe: VQGANRecipe, resume: bool) -> dict | None:
+def _init_from(path: Path | None, recipe: VQGANRecipe | None, resume: bool) -> dict | None:
     """The checkpoint a new run starts from (``--init-from``); its architecture replaces the
     recipe's [model]. Checked before anything is written."""
+    if path is not None and (resume or recipe is None):
+        raise ConfigError("--init-from starts a new run from a checkpoint's weights; --resume continues a run: "
+                          "give one of them")
     if path is None:
-        if recipe.train.trainable == "decoder" and not resume:
+        if recipe is not None and recipe.train.trainable == "decoder" and not resume:
             raise ConfigError("'train.trainable' = 'decoder' trains the decoder of an existing VQGAN: "
                               "give it with --init-from (or continue a run with --resume)")
         return None
-    if resume:
-        raise ConfigError("--init-from starts a new run from a checkpoint's weights; --resume continues a run: "
-                          "give one of them")
     fmt = ckpt_mod.SEG_VQGAN if recipe.kind == "seg-vqgan" else ckpt_mod.VQGAN
     init = ckpt_mod.load_checkpoint(path, fmt)
     recipe.model = build_recipe({"kind": recipe.kind, "model": init["config"]["model"]}).model
     return init
+
+
+def _open_run(out: Path, recipe: VQGANRecipe | None, resume: bool, overrides, init_from) -> tuple:
+    """(recipe, resume state or None, --init-from checkpoint or None, the file resumed from)."""
+    init = _init_from(init_from, recipe, resume)
+    resume_from = prepare_run_dir(out, resume)
+    state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN)) if resume_from else None
+    if state is not None:
+        recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
+    return recipe, state, init, resume_from
 
 
 def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resume: bool = False,
@@ -173,17 +183,8 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     whose weights (and discriminator, when it has one) a new run starts from, at step 0."""
     cb = callbacks or Callbacks()
     out, spec, images = Path(out), str(images), Path(images)  # the spec as typed: a pipe: command is no path
-    if recipe is not None:
-        init = _init_from(init_from, recipe, resume)
-    elif init_from is not None:
-        raise ConfigError("--init-from starts a new run from a checkpoint's weights; --resume continues a run: "
-                          "give one of them")
     device = runtime.init_distributed(runtime.resolve_device(device))
-    resume_from = prepare_run_dir(out, resume)
-    state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN)) if resume_from else None
-    if state is not None:
-        recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
-        init = None
+    recipe, state, init, resume_from = _open_run(out, recipe, resume, overrides, init_from)
     seg = recipe.kind == "seg-vqgan"
     src, files, skipped, meta, palette = _setup_data(spec, seg)
     files, val_files = _hold_out(src, files, recipe.data.val_count)
