@@ -214,3 +214,24 @@ def test_version_and_help():
     assert r.exit_code == 0 and r.stdout.startswith("vqtool ")
     r = _run(["--help"])
     assert "train-vqgan" in r.stdout and "make-scenes" in r.stdout
+
+
+def test_joining_torchrun_leaves_the_group_at_exit(monkeypatch):
+    """A gloo group left to process teardown could abort a rank after a finished run (seen once in CI:
+    "terminate called without an active exception", torchrun reporting a failure)."""
+    import atexit
+
+    import torch.distributed as dist
+
+    from vqtool.core import runtime
+
+    hooks, calls = [], []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "is_initialized", lambda: bool(calls) and calls[-1] == "init")
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append("init"))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    monkeypatch.setattr(atexit, "register", hooks.append)
+    runtime.init_distributed(torch.device("cpu"))
+    assert calls == ["init"] and len(hooks) == 1
+    hooks[0]()
+    assert calls == ["init", "destroy"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -75,11 +76,19 @@ def init_distributed(device: torch.device) -> torch.device:
         return device
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
+    # leave the group before the interpreter exits: a gloo group torn down by process exit can abort a
+    # rank ("terminate called without an active exception") after a finished run, and torchrun reports a failure
+    atexit.register(leave_distributed)
     if device.type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
     return device
+
+
+def leave_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_reduce_(t: torch.Tensor) -> torch.Tensor:
