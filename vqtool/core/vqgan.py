@@ -187,6 +187,10 @@ class Decoder(nn.Module):
         return self.conv_out(swish(self.norm_out(h)))
 
 
+# the parts that decide an image's codes (frozen by train.trainable = "decoder")
+TOKENIZER_PARTS = ("encoder", "quant_conv", "quantize")
+
+
 class VQGAN(nn.Module):
     """Image (3 channels in [-1, 1]) or segmentation (one-hot label maps) autoencoder."""
 
@@ -210,7 +214,7 @@ class VQGAN(nn.Module):
         return self.train(self.training)
 
     def tokenizer_modules(self) -> tuple[nn.Module, ...]:
-        return self.encoder, self.quant_conv, self.quantize
+        return tuple(getattr(self, name) for name in TOKENIZER_PARTS)
 
     def train(self, mode: bool = True) -> "VQGAN":
         super().train(mode)

@@ -12,7 +12,7 @@ from vqtool.core.config import GPTConfig, from_dict
 from vqtool.core.gpt import build_gpt
 from vqtool.core.layout import Layout
 from vqtool.core.loading import vqgan_from_state
-from vqtool.core.vqgan import VQGAN
+from vqtool.core.vqgan import TOKENIZER_PARTS, VQGAN
 
 
 @dataclass
@@ -45,8 +45,8 @@ def load_transformer(path: Path | str, device="cpu") -> Bundle:
     return Bundle(gpt, lay, first, cond, c)
 
 
-# what decides an image's codes; a VQGAN that shares these tensors gives every image the same tokens
-TOKENIZER = ("encoder.", "quant_conv.", "quantize.")
+# a VQGAN that shares these tensors gives every image the same tokens
+TOKENIZER = tuple(f"{name}." for name in TOKENIZER_PARTS)
 
 
 def _tokenizer_differs(old: dict, new: dict) -> str | None:
