@@ -270,6 +270,16 @@ def test_eval_fid_generates_with_model_and_defaults_reference(tmp_path, models, 
     res = json.loads(r.stdout)
     assert res["protocol"]["n_generated"] == 3 and res["protocol"]["n_reference"] == 12  # the tokenized folder
     assert len(list(gen.glob("*.png"))) == 3 and (gen / "fid.json").is_file()
+    # what would stop the metric stops the command before it generates (a stranger's run generated, then
+    # learnt the Inception weights were missing): exit 2, one message, no folder of samples
+    w = ["--weights-dir", inception_weights]
+    for args, needle in [(["--weights-dir", tmp_path / "nowhere"], "6726825d"),
+                         ([tmp_path / "no-ref", *w], "reference folder not found"),
+                         (["--ref-stats", tmp_path / "none.npz", *w], "reference statistics not found"),
+                         (["--ref-stats", tmp_path / "none.npz", "--kid", *w], "FID only")]:
+        bad = tmp_path / "bad"
+        fail(["eval-fid", bad, *args, "--model", run / "last.pt", "--n", "3"], needle)
+        assert not bad.exists(), args
 
 
 def test_bench_stages_with_tiny_settings(tmp_path, models, seg_shards, scenes):

@@ -231,7 +231,6 @@ def test_cfg_refused_where_it_cannot_work(models, tmp_path):
     fail(["sample", "--model", models["guided"], "--class", "lake", "--cfg", 0], "--cfg must be > 0")
     r = ok(["sample", "--model", models["guided"], "--class", "lake", "--cfg", 3, "--out", tmp_path / "g"])
     assert len(_pngs(r)) == 1
-    fail(["eval-fid", tmp_path / "fid", "--model", models["class"], "--n", 2, "--cfg", 2], "class_dropout = 0")
 
 
 # --------------------------------------------------------------------------- eval-fid --n
@@ -249,6 +248,10 @@ def test_eval_fid_generates_in_batches_any_seed(models, tmp_path, inception_weig
     ok(["eval-fid", b, ref, "--model", models["class"], "--n", 16, "--seed", 9007199254740993, "--batch-size", 5])
     for k in range(16):  # same set whatever the batch size
         assert (a / f"{k:06d}.png").read_bytes() == (b / f"{k:06d}.png").read_bytes()
+    fail(["eval-fid", tmp_path / "fid", ref, "--model", models["class"], "--n", 2, "--cfg", 2], "class_dropout = 0")
+    # no REFERENCE and a model without a token manifest: refused before generating, not after
+    fail(["eval-fid", tmp_path / "fid", "--model", models["class"], "--n", 2], "no token manifest")
+    assert not (tmp_path / "fid").exists()
 
 
 def test_eval_fid_seg_model_with_labels_folder(models, tmp_path, inception_weights, monkeypatch):

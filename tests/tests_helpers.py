@@ -1,5 +1,6 @@
 """Tiny recipes and CLI helpers shared by the tests."""
 
+import re
 import sys
 import types
 
@@ -25,6 +26,8 @@ def fail(args, needle):
     flat = " ".join(r.output.split())  # rich wraps long messages
     assert r.exit_code == 2 and needle in flat, r.output
     assert "Traceback" not in r.output
+    # one message: no progress bar left behind by the work the error stopped ("0/16  0:00:00")
+    assert not re.search(r"\d+/\d+\s+\d+:\d\d:\d\d", r.output), r.output
     return r
 
 

@@ -113,7 +113,15 @@ def progress(description: str, total: int | None = None):
             else:
                 bar.update(task, advance=n, **kw)
 
-        yield advance
+        try:
+            yield advance
+        except Exception:
+            # the work failed (a bad value found on the way, a refusal): its error is the one message,
+            # so the bar goes instead of staying behind as a stale "0/N" line
+            bar.live.transient = True
+            bar.live.stop()
+            bar.disable = True  # Progress.stop would still print a newline on a non-terminal
+            raise
 
 
 @contextmanager

@@ -40,22 +40,23 @@ def eval_fid(
 ):
     """FID of GENERATED against REFERENCE through torch-fidelity; writes GENERATED/fid.json with the protocol."""
     from vqtool.commands import _ui
-    from vqtool.eval.fid import compute_metrics, reference_from_model, write_result
+    from vqtool.eval.fid import check_inputs, compute_metrics, reference_from_model, write_result
 
     limit = parse_memory(max_memory)
-    if n:
-        from vqtool.eval.generate_set import generate_set
-
-        with _ui.progress("generate", total=n) as advance:
-            generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
-                         mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit, labels=labels,
-                         progress=advance)
     if reference is None and ref_stats is None:
         if not model.exists():
             from vqtool.core.errors import VqtoolError
 
             raise VqtoolError(f"no REFERENCE given and no model at {model} to read the reference folder from")
         reference = reference_from_model(model)
+    if n:
+        from vqtool.eval.generate_set import generate_set
+
+        check_inputs(reference, kid, isc, prc, inception_weights, weights_dir, ref_stats, save_stats)  # before the work
+        with _ui.progress("generate", total=n) as advance:
+            generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
+                         mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit, labels=labels,
+                         progress=advance)
     r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed,
                         resolution=resolution, ref_stats=ref_stats, save_stats=save_stats)
     path = write_result(generated, r)

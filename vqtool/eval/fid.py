@@ -92,6 +92,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VQTOOL_CACHE", Path.home() / ".cache" / "vqtool")) / "fidelity"
 
 
+def check_inputs(reference: Path | None, kid: bool = False, isc: bool = False, prc: bool = False,
+                 inception_weights: Path | None = None, weights_dir: Path | None = None,
+                 ref_stats: Path | None = None, save_stats: Path | None = None) -> tuple[Path, str, object]:
+    """Everything but the generated images, checked before any work (eval-fid --n generates first):
+    the Inception weights (path, sha256) and the reference side (its image files, or loaded statistics)."""
+    wpath, wsha = find_weights("inception", inception_weights, weights_dir)
+    if ref_stats is None:
+        return wpath, wsha, readable_images(reference, "reference")
+    if save_stats is not None:
+        raise VqtoolError("--save-stats writes the reference folder's statistics; with --ref-stats there is none")
+    if kid or isc or prc:
+        raise VqtoolError("--ref-stats gives FID only: KID, IS and precision/recall need the reference images")
+    return wpath, wsha, load_stats(ref_stats)
+
+
 def compute_metrics(generated: Path, reference: Path | None, kid: bool = False, isc: bool = False,
                     prc: bool = False, inception_weights: Path | None = None, weights_dir: Path | None = None,
                     batch_size: int = 32, device: str = "auto", seed: int = 0,
@@ -102,27 +117,21 @@ def compute_metrics(generated: Path, reference: Path | None, kid: bool = False, 
     gen = readable_images(generated, "generated")
     if len(gen) < 2:
         raise VqtoolError(f"FID needs at least 2 generated images (there are {len(gen)})")
-    wpath, wsha = find_weights("inception", inception_weights, weights_dir)
+    wpath, wsha, ref = check_inputs(reference, kid, isc, prc, inception_weights, weights_dir, ref_stats, save_stats)
     cuda = torch.cuda.is_available() and device != "cpu"
     prep = protocol_text(resolution)
     if ref_stats is not None:
-        if save_stats is not None:
-            raise VqtoolError("--save-stats writes the reference folder's statistics; with --ref-stats there is none")
-        if kid or isc or prc:
-            raise VqtoolError("--ref-stats gives FID only: KID, IS and precision/recall need the reference images")
-        ref = load_stats(ref_stats)
         gen_stats = folder_stats(gen, resolution, wpath, cuda, batch_size, feature_extractor)
         out, n_ref = {"fid": fid_from_stats(gen_stats, ref)}, int(ref.get("n", 0)) or None
         ref_side = f"precomputed statistics {Path(ref_stats).resolve()} (sha256 {sha256_of(Path(ref_stats))[:16]})"
         notes, cache = [], None
     else:
-        ref_files = readable_images(reference, "reference")
-        out, notes, cache = _torch_fidelity(gen, ref_files, kid, isc, prc, wpath, wsha, cuda, batch_size, seed,
+        out, notes, cache = _torch_fidelity(gen, ref, kid, isc, prc, wpath, wsha, cuda, batch_size, seed,
                                             feature_extractor, resolution)
-        n_ref, ref_side = len(ref_files), prep
+        n_ref, ref_side = len(ref), prep
         if save_stats is not None:
-            save_stats_file(save_stats, folder_stats(ref_files, resolution, wpath, cuda, batch_size, feature_extractor),
-                            len(ref_files), prep)
+            save_stats_file(save_stats, folder_stats(ref, resolution, wpath, cuda, batch_size, feature_extractor),
+                            len(ref), prep)
     if min(len(gen), n_ref or 0) < 50000:
         notes.append(f"fewer than 50k images ({len(gen)} generated, {n_ref or 'unknown'} reference): "
                      "FID is biased upwards and not comparable to published 50k numbers")

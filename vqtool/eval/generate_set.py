@@ -32,11 +32,11 @@ def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "a
     else:
         conds = [None] * n
     opts = SampleOptions(seed=seed, batch_size=batch_size, max_memory=max_memory, **sampling)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for start in range(0, n, batch_size):
         part = conds[start:start + batch_size]
         ims = generate_each(b, part, opts=opts, first_sample=start)
+        out.mkdir(parents=True, exist_ok=True)  # after the first batch: a refused option leaves no folder
         for k, im in enumerate(ims, start):
             p = out / f"{k:06d}.png"
             im.save(p)
