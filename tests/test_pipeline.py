@@ -249,8 +249,10 @@ def test_in_training_eval_and_fid(tmp_path, models, seg_shards, scenes, inceptio
 
     (tmp_path / "v.toml").write_text(TINY_VQGAN)
     out = tmp_path / "v"
-    ok(["train-vqgan", scenes / "images", "--recipe", tmp_path / "v.toml", "--out", out, "--set", "data.val_count=3",
-        "--set", "train.eval_every=2"])
+    r = ok(["train-vqgan", scenes / "images", "--recipe", tmp_path / "v.toml", "--out", out, "--set", "data.val_count=3",
+            "--set", "train.eval_every=2"])
+    # offline, every eval skips LPIPS: said once per run, not once per eval (19 times in the demo's log)
+    assert " ".join(r.output.split()).count("LPIPS skipped") == 1, r.output
     ev = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval" in line]
     assert [e["step"] for e in ev] == [2, 4] and ev[0]["eval"]["images"] == 3 and ev[0]["eval"]["psnr"] > 0
     g = tmp_path / "g"
@@ -259,6 +261,10 @@ def test_in_training_eval_and_fid(tmp_path, models, seg_shards, scenes, inceptio
     assert "FID skipped" not in r.output, r.output
     fids = [json.loads(line) for line in (g / "metrics.jsonl").read_text().splitlines() if '"fid"' in line]
     assert [f["step"] for f in fids] == [3, 6] and all(f["fid"] >= 0 for f in fids)
+    monkeypatch.delenv("VQTOOL_WEIGHTS")  # offline without the Inception weights: skipped, said once
+    r = ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", tmp_path / "g2", "--set",
+            "fid_every=3", "--set", "fid_n=4", "--set", "train.image_every=0"])
+    assert r.output.count("in-training FID skipped") == 1, r.output
 
 
 def test_eval_fid_generates_with_model_and_defaults_reference(tmp_path, models, seg_shards, inception_weights):

@@ -24,7 +24,7 @@ from vqtool.data import images as imgs
 from vqtool.data import sources
 from vqtool.core.callbacks import Callbacks
 from vqtool.data.images import save_grid
-from vqtool.train.common import MetricsLog, write_config, StopFlag, lr_at, prepare_run_dir
+from vqtool.train.common import MetricsLog, StopFlag, lr_at, once, prepare_run_dir, write_config
 
 
 def colorize(labels: torch.Tensor, palette: list | None) -> torch.Tensor:
@@ -99,6 +99,7 @@ class _Run:
                 skipped.add(p, r)
         self.usage = torch.zeros(recipe.model.quantizer.n_embed)
         self.was_collapsed, self.t0, self.logs = False, time.time(), {}
+        self.warn_once = once(warn)
 
     def summary(self) -> dict:
         return {"skipped": len(self.skipped.items), "skipped_files": dict(self.skipped.items),
@@ -226,7 +227,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
             # the checkpoint comes first: a preview or evaluation that fails must not cost the save
             if stop.checkpoint(step, recipe.train.ckpt_every, step == max_steps, save, cb.warn):
                 break
-            _after_step(t, images, x, xrec, val_files, palette, step, out, run, cb.warn)
+            _after_step(t, images, x, xrec, val_files, palette, step, out, run)
     finally:
         stop.restore()
         runtime.barrier()
@@ -244,7 +245,7 @@ def _init_record(path: Path | None, init: dict | None) -> dict | None:
             "fingerprint": ckpt_mod.state_fingerprint(init["model"])}
 
 
-def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, run: _Run, warn) -> None:
+def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, run: _Run) -> None:
     """Rank 0's reconstruction grid and held-out evaluation, on schedule."""
     r, last = t.recipe, step == t.recipe.train.max_steps
     if not runtime.is_main():
@@ -256,7 +257,7 @@ def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, r
 
         t.model.eval()
         ev = eval_recon(images, None, size=r.data.size, device=t.device.type, rfid=False,
-                        files=val_files[:r.train.eval_n], model=t.model, seg=t.seg, warn=warn)
+                        files=val_files[:r.train.eval_n], model=t.model, seg=t.seg, warn=run.warn_once)
         t.model.train()
         run.metrics.write({"step": step, "eval": ev})
         run.logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})
