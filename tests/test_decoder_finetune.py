@@ -68,6 +68,24 @@ def test_init_from_takes_weights_and_architecture(tmp_path, scenes, tiny_recipe)
     assert all(torch.equal(c["model"][k], b["model"][k]) for k in b["model"])
 
 
+def test_init_from_without_recipe_takes_the_checkpoints_recipe(tmp_path, scenes, tiny_recipe):
+    """Fine-tuning a model needs no recipe file: the run continues with the recipe the checkpoint was
+    trained with (before: the paper recipe, whose LPIPS stopped an offline run)."""
+    base, ft = tmp_path / "base", tmp_path / "ft"
+    assert _train([scenes / "images", "--recipe", tiny_recipe, "--out", base, "--set", "train.max_steps=2",
+                   "--set", "optim.lr=3e-4"]).exit_code == 0
+    r = _train([scenes / "images", "--out", ft, "--init-from", base / "last.pt", "--set", "train.trainable=decoder",
+                "--set", "train.max_steps=3"])
+    assert r.exit_code == 0, r.output
+    b, c = (torch.load(d / "last.pt", weights_only=True)["config"] for d in (base, ft))
+    assert c["train"] == {**b["train"], "trainable": "decoder", "max_steps": 3}
+    assert {k: c[k] for k in c if k != "train"} == {k: b[k] for k in b if k != "train"}
+    for extra, words in [([tmp_path / "missing.pt"], "not found"), ([base / "last.pt", "--seg"], "VQGAN")]:
+        r = _train([scenes / "images", "--out", tmp_path / "bad", "--init-from", *extra])
+        assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "bad").exists()
+
+
 def test_init_from_bad_input_is_one_message_and_nothing_written(tmp_path, scenes, tiny_recipe):
     base = tmp_path / "base"
     assert _train([scenes / "images", "--recipe", tiny_recipe, "--out", base, "--set", "train.max_steps=1"]).exit_code == 0

@@ -19,7 +19,7 @@ def train_vqgan(
     set_: SetOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/vqgan/ or runs/seg-vqgan/).")] = None,
     resume: ResumeOpt = False,
-    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Start a new run from this VQGAN checkpoint's weights (and discriminator), at step 0; its architecture replaces the recipe's [model]. With --set train.trainable=decoder only the decoder trains and every image keeps its codes.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Start a new run from this VQGAN checkpoint's weights (and discriminator), at step 0; its architecture replaces the recipe's [model]; without --recipe, the recipe it was trained with. With --set train.trainable=decoder only the decoder trains and every image keeps its codes.")] = None,
     device: DeviceOpt = "auto",
     weights_dir: WeightsDirOpt = None,
     json_: JsonOpt = False,
@@ -27,11 +27,13 @@ def train_vqgan(
     """Train a VQGAN (default recipe vqgan-f16-1024; with --seg, sflckr-seg-vqgan)."""
     from vqtool.commands import _ui
     from vqtool.core.config import load_recipe
-    from vqtool.train.vqgan import train_vqgan as run
+    from vqtool.train.vqgan import checkpoint_recipe, train_vqgan as run
 
     out = out or Path("runs/seg-vqgan" if seg else "runs/vqgan")
     r = None
-    if not resume:
+    if init_from is not None and recipe is None and not resume:
+        r = checkpoint_recipe(init_from, set_, seg)  # fine-tune the way it was trained
+    elif not resume:
         r = load_recipe(recipe or DEFAULT_RECIPE[seg], set_, kinds=("seg-vqgan",) if seg else ("vqgan",))
     with _ui.training_callbacks("seg-vqgan" if seg else "vqgan") as cb:
         summary = run(images, out, r, resume=resume, overrides=set_ if resume else None,

@@ -149,6 +149,14 @@ def _loader(files: list[Path], recipe: VQGANRecipe, palette, step: int):
                                        num_workers=recipe.data.workers)
 
 
+def checkpoint_recipe(path: Path, overrides: list[str] | None = None, seg: bool = False) -> VQGANRecipe:
+    """``--init-from`` without ``--recipe``: the recipe the checkpoint was trained with (its loss,
+    optimiser and data settings; a converted taming checkpoint has its model, the paper's defaults
+    for the rest), with ``overrides``."""
+    init = ckpt_mod.load_checkpoint(path, ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN)
+    return build_recipe(init["config"], overrides, kinds=("seg-vqgan",) if seg else ("vqgan",))
+
+
 def _init_from(path: Path | None, recipe: VQGANRecipe | None, resume: bool) -> dict | None:
     """The checkpoint a new run starts from (``--init-from``); its architecture replaces the
     recipe's [model]. Checked before anything is written."""
