@@ -6,7 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests_helpers import noise_folder
+from tests_helpers import fail, noise_folder
 from vqtool.cli import app
 
 runner = CliRunner()
@@ -126,3 +126,19 @@ def test_eval_recon_with_random_lpips_and_inception(tmp_path, scenes, tiny_recip
     d = json.loads(r.stdout)
     assert d["images"] == 12 and 0 < d["usage"] <= 100 and d["psnr"] > 0 and 0 < d["ssim"] <= 1
     assert d["lpips"] is not None and d["rfid"] is not None
+
+
+def test_eval_recon_size_not_a_multiple_of_the_factor(tmp_path, scenes, tiny_recipe):
+    """--size 100 with an f8 VQGAN crashed with a tensor-size traceback (found by a stranger's run)."""
+    runner.invoke(app, ["train-vqgan", str(scenes / "images"), "--recipe", str(tiny_recipe), "--out",
+                        str(tmp_path / "v"), "--set", "train.max_steps=1"])
+    v = tmp_path / "v" / "last.pt"  # f4 (ch_mult [1, 2, 2])
+    fail(["eval-recon", scenes / "images", "--vqgan", v, "--size", "34", "--no-rfid"],
+         "--size 34 is not a multiple of the VQGAN's factor 4: try 32 or 36")
+    r = runner.invoke(app, ["eval-recon", str(scenes / "images"), "--vqgan", str(v), "--size", "36", "--no-rfid",
+                            "--json", "--n", "2"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["size"] == 36, r.output
+    # bench vqgan's --size: the same rule (scenes-vqgan-tiny is f16)
+    fail(["bench", "vqgan", "--steps", "1", "--batch-size", "1", "--size", "33"],
+         "--size 33 is not a multiple of the VQGAN's factor 16: try 32 or 48")
+    fail(["bench", "vqgan", "--steps", "1", "--batch-size", "1", "--size", "8"], "factor 16: try 16")

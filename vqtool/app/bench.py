@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from vqtool.core import runtime
 from vqtool.core.config import load_recipe
-from vqtool.core.errors import VqtoolError
+from vqtool.core.errors import VqtoolError, require_multiple
 from vqtool.core.loading import count_params
 
 
@@ -46,6 +46,7 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
     if seg and r.model.in_channels in (0, 3):
         r.model.in_channels = r.model.out_channels = 9
     B, S = batch_size or r.optim.batch_size, size or r.data.size
+    require_multiple("--size", S, 2 ** (len(r.model.ch_mult) - 1))
     r.loss.on_missing_weights = "skip"  # a speed figure, with or without LPIPS's weights
     perceptual = Perceptual(r, None, dev, lambda m: None)
     t = build_trainer(r, dev, perceptual)

@@ -19,3 +19,11 @@ class DataError(VqtoolError):
 
 class WeightsNotFound(VqtoolError):
     """Pretrained weights (LPIPS VGG16, FID Inception) could not be found or downloaded."""
+
+
+def require_multiple(option: str, size: int, factor: int) -> None:
+    """A crop side the VQGAN maps to whole codes, or one message naming the nearest that are."""
+    if size % factor:
+        lo = size - size % factor
+        near = f"{lo} or {lo + factor}" if lo else str(factor)
+        raise VqtoolError(f"{option} {size} is not a multiple of the VQGAN's factor {factor}: try {near}")

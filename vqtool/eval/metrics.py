@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vqtool.core import runtime
-from vqtool.core.errors import WeightsNotFound
+from vqtool.core.errors import WeightsNotFound, require_multiple
 from vqtool.core.checkpoint import SEG_VQGAN
 from vqtool.core.loading import load_vqgan
 from vqtool.core.quantize import codebook_stats
@@ -70,6 +70,7 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
         seg = ck["format"] == SEG_VQGAN
     if seg is None:
         raise ValueError("eval_recon(model=...) needs seg=True/False")
+    require_multiple("--size", size, model.factor)
     good = []
     for f in files or sources.open_source(images).files:  # a folder or tar shards
         if n and len(good) >= n:
