@@ -106,3 +106,39 @@ def test_not_a_checkpoint(tmp_path):
 def test_transformer_recipe_defaults_follow_reference():
     r = TransformerRecipe()
     assert r.optim.betas == [0.9, 0.95] and r.optim.weight_decay == 0.01
+
+
+@pytest.mark.parametrize("kind", ["vqgan", "transformer"])
+def test_every_bounded_key_refuses_a_value_outside_its_range(kind):
+    """optim.batch_size = 0 divided by zero and optim.lr = -1 stopped in torch with a traceback
+    (a stranger's run); every bounded key now names itself and its range."""
+    import copy
+
+    from vqtool.core.bounds import BOUNDS, PROBABILITY
+
+    base, checked = to_dict_of(kind), 0
+    for key, bound in BOUNDS.items():
+        node, parts = base, key.split(".")
+        for p in parts[:-1]:
+            node = node.get(p, {})
+        if parts[-1] not in node:
+            continue  # a key of the other kind
+        bad = 1.5 if bound is PROBABILITY else -1 if isinstance(node[parts[-1]], int) else -1.0
+        with pytest.raises(ConfigError) as e:
+            build_recipe(copy.deepcopy(base), [f"{key}={bad}"])
+        assert str(e.value) == f"'{key}' must be {'>= 1' if bound[1] == '> 0' and isinstance(bad, int) else bound[1]}, got {bad!r}"
+        checked += 1
+    assert checked >= 20
+    with pytest.raises(ConfigError, match="must be two values in"):
+        build_recipe(copy.deepcopy(base), ["optim.betas=[0.9, 1.0]"])
+
+
+def to_dict_of(kind):
+    from vqtool.core.config import to_dict
+
+    return to_dict(VQGANRecipe() if kind == "vqgan" else TransformerRecipe())
+
+
+def test_head_count_must_divide_the_width():
+    with pytest.raises(ConfigError, match=r"'gpt.n_embd' \(256\) must be a multiple of 'gpt.n_head' \(5\)"):
+        build_recipe(to_dict_of("transformer"), ["gpt.n_head=5"])

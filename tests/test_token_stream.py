@@ -122,6 +122,12 @@ def test_bad_buffer_and_damaged_shards(synth, tmp_path):
     (tmp_path / "g.toml").write_text(TINY_GPT)
     fail(["train-transformer", synth, "--recipe", tmp_path / "g.toml", "--out", tmp_path / "o",
           "--set", "data.shuffle_buffer=0"], "'data.shuffle_buffer' must be >= 1")
+    # values torch or the loop stopped on with a traceback (a stranger's run), and a run folder left behind
+    for bad, words in [("optim.batch_size=0", "'optim.batch_size' must be >= 1, got 0"),
+                       ("optim.lr=-1", "'optim.lr' must be >= 0, got -1"), ("gpt.n_layer=0", "'gpt.n_layer' must be >= 1"),
+                       ("train.max_steps=0", "'train.max_steps' must be >= 1"), ("data.window=0", "'data.window' must be >= 1")]:
+        fail(["train-transformer", synth, "--recipe", tmp_path / "g.toml", "--out", tmp_path / "o", "--set", bad], words)
+        assert not (tmp_path / "o").exists(), bad
     # a shard replaced by a shorter one after tokenizing: found when the stream reaches it
     import shutil
 

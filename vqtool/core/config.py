@@ -289,6 +289,9 @@ def build_recipe(data: dict, overrides: list[str] | None = None, kinds: tuple = 
     recipe = from_dict(RECIPE_KINDS[kind], data)
     if kind == "transformer" and recipe.train.trainable != "all":
         raise ConfigError("'train.trainable' is a VQGAN key (decoder fine-tuning); a transformer recipe must leave it 'all'")
+    from vqtool.core.bounds import check_bounds
+
+    check_bounds(recipe)
     return recipe
 
 
