@@ -117,3 +117,29 @@ def test_a_training_stage_is_finished_when_its_checkpoint_reached_max_steps(tmp_
     assert write(2, {"train": {"max_steps": 4}}) and not write(4, {"train": {"max_steps": 4}})
     assert not write(0, {"kind": "vqgan", "model": {}})  # a shipped model unpacked by `vqtool demo`
     assert not _unfinished(tmp_path / "missing.pt")
+
+
+def test_demo_out_that_is_not_a_demo_folder_is_left_alone(tmp_path):
+    """`vqtool demo --out mine --fresh` deleted a folder of the user's own files; --out naming a file
+    was a FileExistsError traceback (a stranger's runs)."""
+    from tests_helpers import fail
+    from vqtool.app.demo_folder import MARKER, open_demo_folder
+
+    f = tmp_path / "afile"
+    f.write_text("x")
+    fail(["demo", "--out", f], "is a file")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "important.txt").write_text("keep")
+    for extra in ([], ["--fresh"]):
+        fail(["demo", "--out", mine, *extra], "is not a demo folder")
+        assert [p.name for p in mine.iterdir()] == ["important.txt"] and f.read_text() == "x"
+    # a demo folder (its marker, or the first stage's output from before the marker) starts over with --fresh
+    demo = open_demo_folder(tmp_path / "demo", fresh=False)
+    (demo / "runs").mkdir()
+    assert (demo / MARKER).is_file() and open_demo_folder(demo, fresh=True) == demo
+    assert [p.name for p in demo.iterdir()] == [MARKER]
+    old = tmp_path / "old"
+    (old / "data" / "scenes").mkdir(parents=True)
+    (old / "data" / "scenes" / "classes.json").write_text("{}")
+    assert [p.name for p in open_demo_folder(old, fresh=True).iterdir()] == [MARKER]

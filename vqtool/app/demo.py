@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import torch
 
 from vqtool.core import checkpoint as ck
 from vqtool.core.errors import VqtoolError
+from vqtool.app.demo_folder import open_demo_folder
 from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of, unpack
 from vqtool.core.callbacks import Callbacks
 from vqtool.train.common import unfinished
@@ -252,9 +252,7 @@ def _landscape_quality(model: Path, fig: dict) -> dict:
 def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None = None) -> dict:
     """Run (or reuse) every stage; returns the figures (written into report.html)."""
     o, d = opts or DemoOptions(), _Demo(out, opts or DemoOptions(), hooks or DemoHooks())
-    if o.fresh and d.out.exists():
-        shutil.rmtree(d.out)
-    d.out.mkdir(parents=True, exist_ok=True)
+    open_demo_folder(d.out, o.fresh)
     n = o.n_scenes or (400 if o.from_scratch else 48)
     scenes = d.scenes("scenes", n, *o.train_size, 0)
     val = d.scenes("val", 40, o.val_size, o.val_size, 7)
