@@ -235,3 +235,32 @@ def test_joining_torchrun_leaves_the_group_at_exit(monkeypatch):
     assert calls == ["init"] and len(hooks) == 1
     hooks[0]()
     assert calls == ["init", "destroy"]
+
+
+def test_reconstruct_keeps_one_output_per_input(tmp_path, scenes, tiny_recipe):
+    """x.webp, x.bmp and x.tiff were all written to x-recon.png, each over the last (a stranger's run);
+    a bad file among the inputs stopped the command after the files before it were written."""
+    from PIL import Image
+
+    from tests_helpers import fail, ok
+
+    out = tmp_path / "run"
+    ok(["train-vqgan", scenes / "images", "--recipe", tiny_recipe, "--out", out, "--set", "train.max_steps=1"])
+    src = [p for p in sorted((scenes / "images").rglob("*.png"))][:2]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    inputs = []
+    for ext in ("png", "bmp", "webp"):
+        inputs.append(tmp_path / "a" / f"x.{ext}")
+        Image.open(src[0]).convert("RGB").save(inputs[-1])
+    for d in ("a", "b"):  # the same name in two folders
+        inputs.append(tmp_path / d / "1.png")
+        Image.open(src[1]).save(inputs[-1])
+    r = ok(["reconstruct", *inputs, "--vqgan", out / "last.pt", "--out", tmp_path / "rec"])
+    written = r.stdout.split()
+    assert len(set(written)) == len(inputs) and sorted(p.name for p in (tmp_path / "rec").iterdir()) == sorted(
+        ["x-png-recon.png", "x-bmp-recon.png", "x-webp-recon.png", "a-1-png-recon.png", "b-1-png-recon.png"])
+    (tmp_path / "a" / "junk.png").write_text("not an image")
+    fail(["reconstruct", inputs[0], tmp_path / "a" / "junk.png", "--vqgan", out / "last.pt", "--out", tmp_path / "r2"],
+         "junk.png")
+    assert not (tmp_path / "r2").exists()
