@@ -225,3 +225,20 @@ def test_demo_shows_progress_for_long_stages(tmp_path, tiny_recipe):
     assert ticks["tokenize"] == 6 and ticks["sample"] == 18 * 10  # images; tokens of the 72x40 sample
     assert ticks["scenes scenes"] == 6 and ticks["scenes big"] == 4
     assert ticks["class grid"] == 4 * 2
+
+
+def test_label_map_colour_outside_the_palette_is_named_plainly(tmp_path):
+    """The message printed numpy's repr, "colour (np.uint8(94), np.uint8(129), ...)" (a stranger's run)."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from vqtool.core.errors import DataError
+    from vqtool.data.images import load_labels
+
+    a = np.zeros((4, 6, 3), np.uint8)
+    a[2, 3] = (94, 129, 193)
+    Image.fromarray(a).save(tmp_path / "m.png")
+    with pytest.raises(DataError) as e:
+        load_labels(tmp_path / "m.png", [(0, 0, 0), (255, 255, 255)])
+    assert str(e.value) == f"{tmp_path / 'm.png'}: colour (94, 129, 193) at x=3, y=2 is not in the dataset's palette"

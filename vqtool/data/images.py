@@ -117,8 +117,9 @@ def load_labels(path: Path, palette: list | None = None) -> np.ndarray:
     for k, i in lut.items():
         out[key == k] = i
     if (out < 0).any():
-        bad = tuple(rgb[out < 0][0])
-        raise DataError(f"{path}: colour {bad} is not in the dataset's palette")
+        y, x = (int(v[0]) for v in np.nonzero(out < 0))
+        bad = tuple(int(c) for c in rgb[y, x])
+        raise DataError(f"{path}: colour {bad} at x={x}, y={y} is not in the dataset's palette")
     return out
 
 
