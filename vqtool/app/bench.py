@@ -46,7 +46,7 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
     if seg and r.model.in_channels in (0, 3):
         r.model.in_channels = r.model.out_channels = 9
     B, S = batch_size or r.optim.batch_size, size or r.data.size
-    require_multiple("--size", S, 2 ** (len(r.model.ch_mult) - 1))
+    require_multiple("--size", S, r.model.factor)
     r.loss.on_missing_weights = "skip"  # a speed figure, with or without LPIPS's weights
     perceptual = Perceptual(r, None, dev, lambda m: None)
     t = build_trainer(r, dev, perceptual)

@@ -49,16 +49,18 @@ def eval_fid(
 
             raise VqtoolError(f"no REFERENCE given and no model at {model} to read the reference folder from")
         reference = reference_from_model(model)
+    checked = None
     if n:
         from vqtool.eval.generate_set import generate_set
 
-        check_inputs(reference, kid, isc, prc, inception_weights, weights_dir, ref_stats, save_stats)  # before the work
+        # before the work: the weights and the reference side, not learnt after hours of sampling
+        checked = check_inputs(reference, kid, isc, prc, inception_weights, weights_dir, ref_stats, save_stats)
         with _ui.progress("generate", total=n) as advance:
             generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
                          mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit, labels=labels,
                          progress=advance)
     r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed,
-                        resolution=resolution, ref_stats=ref_stats, save_stats=save_stats)
+                        resolution=resolution, ref_stats=ref_stats, save_stats=save_stats, checked=checked)
     path = write_result(generated, r)
     for note in r["protocol"]["notes"]:
         _ui.warn(note)

@@ -54,6 +54,11 @@ class VQGANModelConfig:
     mid_attn: bool = True
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
 
+    @property
+    def factor(self) -> int:
+        """Pixels per code along a side: one halving per level after the first."""
+        return 2 ** (len(self.ch_mult) - 1)
+
 
 @dataclass
 class LossConfig:

@@ -197,7 +197,7 @@ class VQGAN(nn.Module):
     def __init__(self, cfg: VQGANModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.factor = 2 ** (len(cfg.ch_mult) - 1)
+        self.factor = cfg.factor
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
         self.quant_conv = nn.Conv2d(cfg.z_channels, cfg.quantizer.embed_dim, 1)

@@ -111,13 +111,16 @@ def compute_metrics(generated: Path, reference: Path | None, kid: bool = False, 
                     prc: bool = False, inception_weights: Path | None = None, weights_dir: Path | None = None,
                     batch_size: int = 32, device: str = "auto", seed: int = 0,
                     feature_extractor: str = "inception-v3-compat", resolution: int = 256,
-                    ref_stats: Path | None = None, save_stats: Path | None = None) -> dict:
+                    ref_stats: Path | None = None, save_stats: Path | None = None,
+                    checked: tuple | None = None) -> dict:
     """Metrics and the protocol that produced them. ``ref_stats``: precomputed reference statistics
-    instead of a reference folder (FID only); ``save_stats``: write the reference's statistics."""
+    instead of a reference folder (FID only); ``save_stats``: write the reference's statistics;
+    ``checked``: what check_inputs returned for these arguments (not read again)."""
     gen = readable_images(generated, "generated")
     if len(gen) < 2:
         raise VqtoolError(f"FID needs at least 2 generated images (there are {len(gen)})")
-    wpath, wsha, ref = check_inputs(reference, kid, isc, prc, inception_weights, weights_dir, ref_stats, save_stats)
+    wpath, wsha, ref = checked or check_inputs(reference, kid, isc, prc, inception_weights, weights_dir, ref_stats,
+                                               save_stats)
     cuda = torch.cuda.is_available() and device != "cpu"
     prep = protocol_text(resolution)
     if ref_stats is not None:

@@ -48,18 +48,6 @@ class StopFlag:
             signal.signal(sig, h)
 
 
-def once(warn):
-    """``warn`` that says each message once: for what every scheduled evaluation would repeat
-    (offline: "LPIPS skipped", "in-training FID skipped")."""
-    said: set = set()
-
-    def say(msg: str) -> None:
-        if msg not in said:
-            said.add(msg)
-            warn(msg)
-    return say
-
-
 def unfinished(last: Path) -> bool:
     """A run whose checkpoint stopped short of its recipe's max_steps (to be resumed, not reused)."""
     if not last.is_file():

@@ -92,8 +92,6 @@ def train_stream(folder: Path, manifest: dict, lay: Layout, recipe: TransformerR
              f"{', …' if small > 5 else ''}); tokenize with a larger --size to use them")
     if not sum(fits):
         raise DataError(f"{folder}: no training grid holds the {W}x{W} window")
-    if recipe.data.shuffle_buffer < 1:
-        raise ConfigError(f"'data.shuffle_buffer' must be >= 1, got {recipe.data.shuffle_buffer}")
     stream = RankStream([st["path"] for st in stats], fits, recipe.train.seed, rank, world,
                         recipe.data.shuffle_buffer, keep=lambda s: min(token_stream.grid_of(s)) >= W)
     return stream, sh.entropy_bits(counts)

@@ -24,7 +24,7 @@ from vqtool.data import images as imgs
 from vqtool.data import sources
 from vqtool.core.callbacks import Callbacks
 from vqtool.data.images import save_grid
-from vqtool.train.common import MetricsLog, StopFlag, lr_at, once, prepare_run_dir, write_config
+from vqtool.train.common import MetricsLog, StopFlag, lr_at, prepare_run_dir, write_config
 
 
 def colorize(labels: torch.Tensor, palette: list | None) -> torch.Tensor:
@@ -81,7 +81,7 @@ def _check_recipe(recipe: VQGANRecipe, meta: dict | None) -> None:
         if recipe.model.in_channels <= 0:
             raise ConfigError("seg-vqgan needs the number of classes: put classes.json beside the label "
                               "maps or set model.in_channels and model.out_channels")
-    f = 2 ** (len(recipe.model.ch_mult) - 1)
+    f = recipe.model.factor
     if recipe.data.size % f:
         raise ConfigError(f"'data.size' ({recipe.data.size}) must be a multiple of the downsampling factor {f}")
 
@@ -98,8 +98,13 @@ class _Run:
             for p, r in state["train_state"].get("skipped", {}).items():
                 skipped.add(p, r)
         self.usage = torch.zeros(recipe.model.quantizer.n_embed)
-        self.was_collapsed, self.t0, self.logs = False, time.time(), {}
-        self.warn_once = once(warn)
+        self.was_collapsed, self.t0, self.logs, self.said = False, time.time(), {}, set()
+
+    def warn_once(self, msg: str) -> None:
+        """For what every scheduled evaluation would repeat (offline: "LPIPS skipped")."""
+        if msg not in self.said:
+            self.said.add(msg)
+            self.warn(msg)
 
     def summary(self) -> dict:
         return {"skipped": len(self.skipped.items), "skipped_files": dict(self.skipped.items),
