@@ -163,7 +163,7 @@ def test_seg_sampling_errors(tmp_path, models, seg_shards, scenes):
     lab = np.zeros((16, 16), np.uint8)
     lab[3, 3] = 12
     Image.fromarray(lab, mode="L").save(tmp_path / "bad.png")
-    fail(["sample", "--model", m, "--cond", tmp_path / "bad.png"], "class ids [12]")
+    fail(["sample", "--model", m, "--cond", tmp_path / "bad.png"], "1 class id(s) the model does not know, the first 12")
     fail(["sample", "--model", m, "--class", "lake", "--cond", next((scenes / "seg").rglob("*.png"))], "no classes")
     fail(["sample", "--model", m], "give a label map with --cond")
     # an RGB label map in the dataset's palette is accepted

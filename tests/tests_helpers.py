@@ -200,3 +200,57 @@ def kill_at_first_checkpoint(args, out, env=None):
     p.send_signal(signal.SIGKILL)
     p.wait()
     return torch.load(out / "last.pt", weights_only=True)["step"]
+
+
+def bomb_png(path, width, height, mode="RGB"):
+    """A PNG of a few KB whose header claims width x height (a decompression bomb): the first rows
+    are real, the data ends long before the image would."""
+    import struct
+    import zlib
+
+    colour, channels = {"RGB": (2, 3), "L": (0, 1)}[mode]
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    rows = b"".join(z.compress(b"\0" * (1 + width * channels)) for _ in range(min(height, 8))) + z.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+def forged_tar(path, images, claim=2**40, name="99999.png"):
+    """A tar shard of ``images`` followed by a member whose header claims ``claim`` bytes, after
+    which the file ends (a cut download, or a forged header)."""
+    import tarfile
+
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tf:
+        for i, f in enumerate(images):
+            tf.add(f, arcname=f"{i:05d}.png")
+    data = path.read_bytes()
+    end = len(data)
+    while data[end - 512:end] == b"\0" * 512:  # the end-of-archive blocks go
+        end -= 512
+    head = tarfile.TarInfo(name)
+    head.size = claim
+    path.write_bytes(data[:end] + head.tobuf(format=tarfile.GNU_FORMAT) + b"\x89PNG" + b"\0" * 1000)
+    return path
+
+
+def resumable_transformer_run(tmp_path):
+    """A finished 6-step transformer run (TINY_GPT_WINDOW4) on tiny scenes, and its shard folder."""
+    from conftest import TINY_VQGAN
+    from vqtool.data.scenes import make_scenes
+
+    make_scenes(tmp_path / "scenes", 8, 48, 48, seed=1)
+    (tmp_path / "v.toml").write_text(TINY_VQGAN)
+    ok(["train-vqgan", tmp_path / "scenes" / "images", "--recipe", tmp_path / "v.toml", "--out", tmp_path / "v",
+        "--set", "train.max_steps=1"])
+    ok(["tokenize", tmp_path / "scenes" / "images", "--out", tmp_path / "sh", "--vqgan", tmp_path / "v" / "last.pt",
+        "--no-seg", "--val", "1"])
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    ok(["train-transformer", tmp_path / "sh", "--recipe", tmp_path / "g.toml", "--out", tmp_path / "g", "--force",
+        "--set", "train.image_every=0"])
+    return tmp_path / "g", tmp_path / "sh"

@@ -40,10 +40,15 @@ def root(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show versions and exit.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for user errors.")] = False,
+    max_pixels: Annotated[Optional[str], typer.Option(
+        "--max-pixels", envvar="VQTOOL_MAX_PIXELS", show_envvar=False,
+        help="Refuse images whose header claims more pixels (e.g. 250M; 0: no limit). Default 100M.")] = None,
 ):
     """VQGAN + autoregressive transformer (Taming Transformers): train a tokenizer, tokenize a
     dataset, train a transformer on the codes, sample at any resolution, measure FID."""
     _options.STATE["debug"] = debug
+    if max_pixels is not None:
+        _options.set_max_pixels(max_pixels)
 
 
 app.command("demo", rich_help_panel="Start here")(demo)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from vqtool.core.errors import VqtoolError
+from vqtool.core.errors import VqtoolError, check_writable
 
 MARKER = ".vqtool-demo"
 # what marks a folder as the demo's: its marker, or the first stage's output (demos before the marker)
@@ -23,6 +23,7 @@ def open_demo_folder(out: Path, fresh: bool) -> Path:
         shown = ", ".join(entries[:5]) + (", …" if len(entries) > 5 else "")
         raise VqtoolError(f"--out {out} is not a demo folder (it holds {shown}); the demo writes only into a new, "
                           "empty or earlier demo folder: give another --out")
+    check_writable(out, "--out")
     if fresh and entries:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

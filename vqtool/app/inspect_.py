@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 from vqtool.core import checkpoint as ck
@@ -11,6 +12,15 @@ from vqtool.core.errors import VqtoolError
 
 def _params(state: dict) -> float:
     return sum(v.numel() for v in state.values() if hasattr(v, "numel")) / 1e6
+
+
+def _what_tar(path: Path) -> str:
+    """What a tar file is, for `info` (it is no checkpoint): a token shard, or a shard of images."""
+    if (path.parent / "manifest.json").is_file():
+        return (f"{path} is one token shard of the shard folder {path.parent}: "
+                f"`vqtool info {path.parent}` describes the folder")
+    return (f"{path} is a tar archive (webdataset shards of images are read by train-vqgan, tokenize and "
+            "eval-recon), not a vqtool checkpoint or shard folder")
 
 
 def describe(path: Path) -> dict:
@@ -27,6 +37,8 @@ def describe(path: Path) -> dict:
                 "vqgan_fingerprint": (m.get("vqgan_fingerprint") or "")[:16]}
     if path.is_dir() and not (path / "last.pt").is_file():
         raise VqtoolError(f"{path} is neither a shard folder (no manifest.json) nor a run folder (no last.pt)")
+    if path.is_file() and tarfile.is_tarfile(path):
+        raise VqtoolError(_what_tar(path))
     c = ck.load_checkpoint(path)
     cfg = c["config"]
     d = {"kind": ck.FORMATS[c["format"]], "format": c["format"], "step": c.get("step"),

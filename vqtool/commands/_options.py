@@ -8,9 +8,19 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
+from vqtool.core.bounds import SEED_MAX, SEED_MIN
+
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # any int64 or uint64
-SeedOpt = Annotated[int, typer.Option("--seed", min=SEED_MIN, max=SEED_MAX,
+
+
+def _seed(value: int) -> int:
+    # checked here rather than with min/max, whose 20-digit range would widen every help table
+    if not SEED_MIN <= value <= SEED_MAX:
+        raise typer.BadParameter(f"{value} is not a 64-bit integer ({SEED_MIN} … {SEED_MAX})")
+    return value
+
+
+SeedOpt = Annotated[int, typer.Option("--seed", callback=_seed,
                                       help="Random seed, any 64-bit integer (same seed, same result).")]
 ModeOpt = Annotated[Literal["exact", "fast"], typer.Option(
     "--mode", help="exact: the paper's window rule; fast: reuse each window for 8 tokens.")]
@@ -44,6 +54,18 @@ def parse_memory(text: str | None) -> int | None:
         raise typer.BadParameter(str(e)) from None
 
 
+def set_max_pixels(text: str) -> None:
+    """--max-pixels: the image pixel limit, for this process and the workers it starts (env)."""
+    import os
+
+    from vqtool.data.images import parse_pixels
+
+    try:
+        os.environ["VQTOOL_MAX_PIXELS"] = str(parse_pixels(text))
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="'--max-pixels'") from None
+
+
 MaxMemoryOpt = Annotated[Optional[str], typer.Option(
     "--max-memory", help="Refuse requests estimated to need more (e.g. 16GB, 512MiB; 0: no limit). "
                          "Default: the memory available now.")]
@@ -51,20 +73,22 @@ SizeOpt = Annotated[Optional[str], typer.Option("--size", help="WIDTHxHEIGHT in 
 
 
 def user_errors(fn):
-    """Render VqtoolError as one message and exit code 2 (traceback only with --debug)."""
+    """Render VqtoolError as one message and exit code 2, and a full disk, a read-only folder or too
+    many open files as one message and exit code 1 (tracebacks only with --debug)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from vqtool.commands import _ui
-        from vqtool.core.errors import VqtoolError
+        from vqtool.core.errors import VqtoolError, environment_fault
 
         try:
             return fn(*args, **kwargs)
-        except VqtoolError as e:
-            if STATE["debug"]:
+        except (VqtoolError, OSError) as e:
+            err = e if isinstance(e, VqtoolError) else environment_fault(e)
+            if err is None or STATE["debug"]:
                 raise
-            _ui.error(str(e))
-            raise typer.Exit(2) from None
+            _ui.error(str(err))
+            raise typer.Exit(err.exit_code) from None
 
     return wrapper
 

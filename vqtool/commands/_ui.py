@@ -34,6 +34,10 @@ def info(msg: str) -> None:
         console.print(f"[dim]{escape(msg)}[/]")
 
 
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
 def result(text: str) -> None:
     """A result line on stdout (paths, numbers): what scripts read."""
     if is_main_rank():

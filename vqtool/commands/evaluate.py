@@ -9,26 +9,27 @@ from vqtool.commands._options import (DeviceOpt, JsonOpt, MaxMemoryOpt, ModeOpt,
                                       user_errors)
 
 InceptionOpt = Annotated[Optional[Path], typer.Option("--inception-weights", envvar="VQTOOL_INCEPTION_WEIGHTS",
-                                                      help="FID Inception weights file (else weights folder, else torch hub cache).")]
+                                                      show_envvar=False,
+                                                      help="FID Inception weights file (env VQTOOL_INCEPTION_WEIGHTS; else the weights folder, else the torch hub cache).")]
 
 
 @user_errors
 def eval_fid(
     generated: Annotated[Path, typer.Argument(help="Folder of generated images.")] = Path("samples"),
     reference: Annotated[Optional[Path], typer.Argument(help="Reference image folder (default: the model's token manifest source).")] = None,
-    model: Annotated[Path, typer.Option("--model", help="Transformer checkpoint (reference folder, and samples with --n).")] = Path("runs/transformer/last.pt"),
-    n: Annotated[int, typer.Option("--n", min=0, help="Generate N samples into GENERATED first (class-uniform / one per label map).")] = 0,
+    model: Annotated[Path, typer.Option("--model", show_default=False, help="Transformer checkpoint (reference folder, and samples with --n); default runs/transformer/last.pt.")] = Path("runs/transformer/last.pt"),
+    n: Annotated[int, typer.Option("--n", min=0, metavar="N", help="Generate N samples into GENERATED first (class-uniform / one per label map).")] = 0,
     top_k: Annotated[Optional[int], typer.Option("--top-k")] = 100,
     top_p: Annotated[Optional[float], typer.Option("--top-p")] = None,
     temperature: Annotated[float, typer.Option("--temperature")] = 1.0,
     cfg: Annotated[Optional[float], typer.Option("--cfg")] = None,
     mode: ModeOpt = "exact",
     labels: Annotated[Optional[Path], typer.Option("--labels", help="Label maps for --n with a segmentation model (default: the folder in the model's manifest).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples generated per batch (with --n).")] = 16,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", help="Samples generated per batch (with --n).")] = 16,
     kid: Annotated[bool, typer.Option("--kid")] = False,
     isc: Annotated[bool, typer.Option("--isc")] = False,
     prc: Annotated[bool, typer.Option("--prc")] = False,
-    resolution: Annotated[int, typer.Option("--resolution", min=0, help="Both sides: largest centre square resized to this (the model's resolution), then to 299 (0: straight to 299).")] = 256,
+    resolution: Annotated[int, typer.Option("--resolution", min=0, metavar="PX", help="Both sides: largest centre square resized to this (the model's resolution), then to 299 (0: straight to 299).")] = 256,
     ref_stats: Annotated[Optional[Path], typer.Option("--ref-stats", help="Precomputed reference statistics (npz with mu, sigma) instead of REFERENCE.")] = None,
     save_stats: Annotated[Optional[Path], typer.Option("--save-stats", help="Write the reference's Inception statistics (mu, sigma) to this npz.")] = None,
     inception_weights: InceptionOpt = None,
@@ -40,9 +41,10 @@ def eval_fid(
 ):
     """FID of GENERATED against REFERENCE through torch-fidelity; writes GENERATED/fid.json with the protocol."""
     from vqtool.commands import _ui
-    from vqtool.eval.fid import check_inputs, compute_metrics, reference_from_model, write_result
+    from vqtool.eval.fid import check_inputs, check_outputs, compute_metrics, reference_from_model, write_result
 
     limit = parse_memory(max_memory)
+    check_outputs(generated, save_stats, will_generate=n > 0)
     if reference is None and ref_stats is None:
         if not model.exists():
             from vqtool.core.errors import VqtoolError
@@ -83,13 +85,15 @@ def eval_recon(
     inception_weights: InceptionOpt = None,
     weights_dir: WeightsDirOpt = None,
     device: DeviceOpt = "auto",
+    max_memory: MaxMemoryOpt = None,
     json_: JsonOpt = False,
 ):
     """Reconstruction quality of a VQGAN: PSNR, SSIM, LPIPS, rFID, codebook usage, perplexity."""
     from vqtool.commands import _ui
     from vqtool.eval.metrics import eval_recon as run
 
-    r = run(images, vqgan, n, size, batch_size, device, weights_dir, inception_weights, not no_rfid, warn=_ui.warn)
+    r = run(images, vqgan, n, size, batch_size, device, weights_dir, inception_weights, not no_rfid, warn=_ui.warn,
+            max_memory=parse_memory(max_memory))
     if json_:
         _ui.emit_json(r)
     else:

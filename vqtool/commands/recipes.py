@@ -22,8 +22,11 @@ def list_():
     for name, path in list_recipes().items():
         kind = tomllib.loads(path.read_text()).get("kind", "?")
         rows.append({"recipe": name, "kind": kind, "what": recipe_header(path).splitlines()[0]})
-        _ui.result(name)
-    _ui.table("recipes", rows)
+    if _ui.stdout_is_terminal():  # a person: the table alone (names on stdout too would show the list twice)
+        _ui.table("recipes", rows)
+        return
+    for r in rows:  # a script: the names, one per line
+        _ui.result(r["recipe"])
 
 
 @app.command("show")

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import DeviceOpt, user_errors
+from vqtool.commands._options import DeviceOpt, MaxMemoryOpt, parse_memory, user_errors
 
 
 @user_errors
@@ -15,10 +15,11 @@ def reconstruct(
     out: Annotated[Path, typer.Option("--out", help="Folder for the side-by-side PNGs.")] = Path("recon"),
     size: Annotated[Optional[int], typer.Option("--size", min=8, help="Resize the shorter side first.")] = None,
     device: DeviceOpt = "auto",
+    max_memory: MaxMemoryOpt = None,
 ):
     """Encode and decode images; write original | reconstruction PNGs."""
     from vqtool.commands import _ui
     from vqtool.eval.recon import reconstruct as run
 
-    for p in run(images, vqgan, out, size, device):
+    for p in run(images, vqgan, out, size, device, parse_memory(max_memory)):
         _ui.result(str(p))

@@ -34,10 +34,13 @@ def sample(
     from vqtool.core import runtime
     from vqtool.data.images import save_grid
     from vqtool.pipeline.bundle import load_transformer
-    from vqtool.pipeline.generate import SampleOptions, generate, grid_size, padded
+    from vqtool.pipeline.generate import SampleOptions, flat_samples, generate, grid_size, padded
+
+    from vqtool.core.errors import check_writable
 
     wh = parse_size(size) if size else None
     limit = parse_memory(max_memory)
+    check_writable(out, "--out")
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
     W, H = grid_size(b, wh, cond)
@@ -56,6 +59,11 @@ def sample(
         opts = SampleOptions(top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg, seed=seed, mode=mode,
                              batch_size=batch_size, prefix=prefix, max_memory=limit)
         ims = generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick)
+    bad = flat_samples(ims)
+    if bad:
+        _ui.warn(f"FLAT SAMPLES: {len(bad)} of {len(ims)} sample(s) are one colour (pixel std {bad[0][1]:.2f} on "
+                 "0-255): the VQGAN inside this model has collapsed or the transformer learnt nothing; check "
+                 "the VQGAN with `vqtool eval-recon` and the run's val_bpt against its unigram_bpt")
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{cond.stem if cond else f'class-{class_}' if class_ else 'sample'}-{W}x{H}-s{seed}-{mode}"
     for i, im in enumerate(ims):

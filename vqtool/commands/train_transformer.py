@@ -5,7 +5,8 @@ from typing import Annotated
 
 import typer
 
-from vqtool.commands._options import DeviceOpt, JsonOpt, RecipeOpt, ResumeOpt, SetOpt, user_errors
+from vqtool.commands._options import (DeviceOpt, JsonOpt, MaxMemoryOpt, RecipeOpt, ResumeOpt, SetOpt, parse_memory,
+                                      user_errors)
 
 DEFAULT_RECIPE = "scenes-transformer-tiny"
 
@@ -18,6 +19,7 @@ def train_transformer(
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/transformer"),
     resume: ResumeOpt = False,
     device: DeviceOpt = "auto",
+    max_memory: MaxMemoryOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Train even on codes of a collapsed VQGAN (entropy < 1 bit/token).")] = False,
     json_: JsonOpt = False,
 ):
@@ -30,7 +32,7 @@ def train_transformer(
     r = None if resume else load_recipe(recipe or DEFAULT_RECIPE, set_, kinds=("transformer",))
     with _ui.training_callbacks("transformer") as cb:
         s = run(shards, out, r, resume=resume, overrides=set_ if resume else None, device=device,
-                callbacks=cb, force=force)
+                callbacks=cb, force=force, max_memory=parse_memory(max_memory))
     if json_:
         _ui.emit_json(s)
     else:

@@ -5,8 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import (DeviceOpt, JsonOpt, RecipeOpt, ResumeOpt, SetOpt,
-                                      WeightsDirOpt, user_errors)
+from vqtool.commands._options import (DeviceOpt, JsonOpt, MaxMemoryOpt, RecipeOpt, ResumeOpt, SetOpt,
+                                      WeightsDirOpt, parse_memory, user_errors)
 
 DEFAULT_RECIPE = {False: "vqgan-f16-1024", True: "sflckr-seg-vqgan"}
 
@@ -19,8 +19,9 @@ def train_vqgan(
     set_: SetOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/vqgan/ or runs/seg-vqgan/).")] = None,
     resume: ResumeOpt = False,
-    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Start a new run from this VQGAN checkpoint's weights (and discriminator), at step 0; its architecture replaces the recipe's [model]; without --recipe, the recipe it was trained with. With --set train.trainable=decoder only the decoder trains and every image keeps its codes.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Start a new run from this VQGAN checkpoint's weights (and discriminator), at step 0; its architecture replaces the recipe's \\[model] table; without --recipe, the recipe it was trained with. With --set train.trainable=decoder only the decoder trains and every image keeps its codes.")] = None,
     device: DeviceOpt = "auto",
+    max_memory: MaxMemoryOpt = None,
     weights_dir: WeightsDirOpt = None,
     json_: JsonOpt = False,
 ):
@@ -37,7 +38,8 @@ def train_vqgan(
         r = load_recipe(recipe or DEFAULT_RECIPE[seg], set_, kinds=("seg-vqgan",) if seg else ("vqgan",))
     with _ui.training_callbacks("seg-vqgan" if seg else "vqgan") as cb:
         summary = run(images, out, r, resume=resume, overrides=set_ if resume else None,
-                      device=device, weights_dir=weights_dir, callbacks=cb, init_from=init_from)
+                      device=device, weights_dir=weights_dir, callbacks=cb, init_from=init_from,
+                      max_memory=parse_memory(max_memory))
     if json_:
         _ui.emit_json(summary)
     else:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from vqtool.core.errors import ConfigError
 
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # a sampling seed is any 64-bit integer, signed or not
+MODES = ("exact", "fast")  # the sliding-window rules (core.sampling.sample_grid)
+
 POSITIVE = (lambda v: v > 0, "> 0")
 NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 PROBABILITY = (lambda v: 0 <= v < 1, "in [0, 1)")

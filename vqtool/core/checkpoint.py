@@ -7,8 +7,10 @@ rename), so a killed process never leaves a half-written ``last.pt``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import pickle
 import time
 import zipfile
@@ -36,6 +38,12 @@ def atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # name the file the user asked for, not the temp file
+        raise OSError(e.errno, e.strerror, str(path)) from None
+    except RuntimeError as e:  # torch's zip writer reports a failed write as "[enforce fail at ...]"
+        if shutil.disk_usage(path.parent).free < 2**20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise OSError(errno.EIO, f"writing failed ({e})", str(path)) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -41,6 +41,28 @@ def codebook_stats(counts: torch.Tensor) -> dict[str, float]:
 COLLAPSE_USAGE = 10.0  # % of codes; below this (or the perplexity below) the codebook has collapsed
 
 
+# reconstructions whose spread (per-image pixel std) is below this share of the originals' are flat
+FLAT_SPREAD = 0.2
+
+
+def spread(x: torch.Tensor, xrec: torch.Tensor) -> float:
+    """Mean over a batch of each reconstruction's spatial spread (per-channel pixel standard deviation,
+    averaged over channels) over its original's: near 1 for a faithful autoencoder, near 0 when
+    every output is one flat colour."""
+    def sd(t):  # (B, C, H, W) -> (B,)
+        return t.detach().float().flatten(2).std(2).mean(1)
+
+    return float((sd(xrec) / sd(x).clamp(min=1e-3)).mean())
+
+
+def flat(ratio: float) -> str | None:
+    """Why reconstructions count as flat (their pixel spread a small share of the originals'), or None."""
+    if ratio < FLAT_SPREAD:
+        return (f"the reconstructions' pixel spread is {ratio:.2f} of the originals' (floor {FLAT_SPREAD}): "
+                "they are nearly one colour")
+    return None
+
+
 def collapsed(stats: dict[str, float], n_embed: int) -> str | None:
     """Why a codebook counts as collapsed (usage < 10% or perplexity < max(2, n_embed/64)), or None."""
     floor = max(2.0, n_embed / 64)

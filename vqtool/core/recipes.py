@@ -41,10 +41,16 @@ def read_recipe_data(name_or_path: str) -> tuple[dict, str]:
     if name_or_path in known:
         path = known[name_or_path]
     elif not (path.suffix == ".toml" and path.is_file()):
-        raise ConfigError(
-            f"unknown recipe {name_or_path!r}; shipped recipes: {', '.join(known) or '(none)'}"
-            " (or give a path to a .toml file)"
-        )
+        import difflib
+
+        close = difflib.get_close_matches(name_or_path, known, n=3, cutoff=0.6)
+        if close:
+            raise ConfigError(f"unknown recipe {name_or_path!r}; did you mean {' or '.join(map(repr, close))}? "
+                              "(`vqtool recipes list` shows them all, or give a path to a .toml file)")
+        if path.suffix == ".toml":
+            raise ConfigError(f"recipe file not found: {path}")
+        raise ConfigError(f"unknown recipe {name_or_path!r}: `vqtool recipes list` shows the shipped ones "
+                          "(or give a path to a .toml file)")
     try:
         return tomllib.loads(path.read_text()), str(path)
     except tomllib.TOMLDecodeError as e:

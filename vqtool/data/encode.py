@@ -20,13 +20,12 @@ from PIL import Image
 
 from vqtool.core import memory, runtime
 from vqtool.core.callbacks import Callbacks
-from vqtool.core.errors import DataError
+from vqtool.core.errors import DataError, check_writable
 from vqtool.data import images as imgs
 from vqtool.data import shards as sh
 from vqtool.data.token_job import Job, claim_folder, open_job, plan
 
 
-MIN_CODE_BITS = 1.0  # code entropy below which tokenize warns of a collapsed VQGAN
 
 
 def find_label(seg_dir: Path, rel: Path) -> Path | None:
@@ -61,9 +60,8 @@ class _Items(torch.utils.data.Dataset):
         if not self.limit:
             return None
         try:
-            with Image.open(imgs.opened(path)) as im:
-                w, h = im.size
-        except (OSError, ValueError):
+            w, h = imgs.image_size(path)
+        except DataError:
             return None  # load_rgb gives the real reason
         _, _, Wt, Ht = imgs.fit_size(w, h, self.size, self.max_side, self.f)
         need = memory.encode_bytes(self.model_cfg, 1, Wt, Ht)
@@ -170,6 +168,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     cb = callbacks or Callbacks()
     dev = runtime.init_distributed(runtime.resolve_device(device))
     out = Path(out)
+    check_writable(out, "--out")
     job = open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev)
     plan(job, shard_size, val_count)
     claim_folder(out, job, overwrite, cb)
@@ -202,10 +201,12 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
 
 
 def _summary(manifest: dict, job: Job, out: Path, vqgan, done_images: int, seconds: float, warn) -> dict:
-    if manifest["code_entropy_bits"] < MIN_CODE_BITS:
-        warn(f"the codes have {manifest['code_entropy_bits']:.3f} bits of entropy ({manifest['codes_used']} of "
-             f"{manifest['codebook_size']} codes used): the VQGAN {vqgan} has collapsed onto a few codes; "
-             "check it with `vqtool eval-recon` before training a transformer on these shards")
+    why = sh.codes_collapsed(manifest)
+    if why:
+        warn(f"CODEBOOK COLLAPSE: the VQGAN {vqgan} has collapsed onto a few codes: {why}, "
+             f"{manifest['code_entropy_bits']:.2f} bits/token ({manifest['codes_used']} codes used); its "
+             "reconstructions are flat. Check it with `vqtool eval-recon` and retrain it (see README, Troubleshooting); "
+             "train-transformer refuses these shards without --force")
     skipped = manifest["skipped"]
     return {"out": str(out), "images": len(job.files),
             "samples": sum(s["count"] for s in manifest["shards"] + manifest["val_shards"]),

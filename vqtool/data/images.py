@@ -1,4 +1,4 @@
-"""Image folders and label maps: listing, robust loading, training crops.
+"""Image folders and label maps: listing, robust loading (checked by header first), conversions.
 
 Any size and mode is accepted: grayscale, RGBA, palette and 16-bit images are converted to 8-bit
 RGB. A file that cannot be decoded is skipped and reported, never a crash. Class names come from
@@ -7,10 +7,10 @@ first-level sub-folders.
 
 from __future__ import annotations
 
-import json
+import errno
 import io
+import json
 import math
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,68 @@ from PIL import Image
 from vqtool.core.errors import DataError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+# An image is checked by its header before it is decoded: a file of a few hundred KB can claim
+# 30000x30000 pixels (a "decompression bomb") and decoding it takes gigabytes. PIL's own check only
+# warns below twice its limit and then decodes anyway, so vqtool's check replaces it.
+DEFAULT_MAX_PIXELS = 100_000_000  # 10000x10000; env VQTOOL_MAX_PIXELS or `vqtool --max-pixels` raise it
+Image.MAX_IMAGE_PIXELS = None
+
+
+def max_pixels() -> int:
+    """The pixel limit (0: none): env VQTOOL_MAX_PIXELS ('250M', '4e8', '0'), else the default."""
+    import os
+
+    text = os.environ.get("VQTOOL_MAX_PIXELS", "").strip()
+    return parse_pixels(text) if text else DEFAULT_MAX_PIXELS
+
+
+def parse_pixels(text: str) -> int:
+    """'250M', '1.5G', '400000000', '0' (no limit) -> a pixel count; ValueError otherwise."""
+    t = str(text).strip().lower()
+    scale = {"k": 10**3, "m": 10**6, "g": 10**9}.get(t[-1:], 1)
+    try:
+        v = float(t[:-1] if scale > 1 else t)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a pixel count like 250M, 400000000 or 0 (no limit)") from None
+    if not v >= 0 or v == float("inf"):
+        raise ValueError(f"{text!r} is not a pixel count like 250M, 400000000 or 0 (no limit)")
+    return int(v * scale)
+
+
+# reading errors that are the machine's, not the file's: they stop the command (exit 1) instead of
+# skipping the image as unreadable
+MACHINE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.EIO, errno.ENOMEM}
+
+
+def _machine_fault(e: BaseException) -> None:
+    if isinstance(e, OSError) and e.errno in MACHINE_ERRNOS:
+        raise e
+
+
+def pixel_problem(size: tuple[int, int]) -> str | None:
+    """Why an image of ``size`` (W, H) is refused before decoding, or None."""
+    limit = max_pixels()
+    w, h = size
+    if limit and w * h > limit:
+        return (f"its header says {w}x{h}, {w * h / 1e6:,.0f} megapixels, more than the limit of {limit / 1e6:,.0f} "
+                "megapixels (a decompression bomb, or a very large image: raise the limit with "
+                "`vqtool --max-pixels 500M ...` or VQTOOL_MAX_PIXELS)")
+    return None
+
+
+def image_size(path) -> tuple[int, int]:
+    """(W, H) from an image's header (nothing decoded), within the pixel limit; DataError otherwise."""
+    try:
+        with Image.open(opened(path)) as im:
+            size = im.size
+    except (OSError, ValueError, SyntaxError) as e:
+        _machine_fault(e)
+        raise DataError(f"cannot read image {path}: {e}") from None
+    why = pixel_problem(size)
+    if why:
+        raise DataError(f"image {path}: {why}")
+    return size
 
 
 @dataclass
@@ -92,10 +154,14 @@ def load_rgb(path) -> Image.Image:
     """Open and fully decode an image (a path or a tar member) as RGB; raises DataError with the reason."""
     try:
         with Image.open(opened(path)) as im:
-            im.load()
-            return to_rgb(im)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            why = pixel_problem(im.size)
+            if why is None:
+                im.load()
+                return to_rgb(im)
+    except (OSError, ValueError, SyntaxError) as e:
+        _machine_fault(e)
         raise DataError(f"cannot read image {path}: {e}") from None
+    raise DataError(f"image {path}: {why}")
 
 
 def load_labels(path: Path, palette: list | None = None) -> np.ndarray:
@@ -103,12 +169,17 @@ def load_labels(path: Path, palette: list | None = None) -> np.ndarray:
     that are all in ``palette``."""
     try:
         with Image.open(path) as im:
-            im.load()
-            if im.mode in ("P", "L", "I", "I;16"):
-                return np.asarray(im).astype(np.int64)
-            rgb = np.asarray(im.convert("RGB"))
+            why = pixel_problem(im.size)
+            if why is None:
+                im.load()
+                if im.mode in ("P", "L", "I", "I;16"):
+                    return np.asarray(im).astype(np.int64)
+                rgb = np.asarray(im.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as e:
+        _machine_fault(e)
         raise DataError(f"cannot read label map {path}: {e}") from None
+    if why:
+        raise DataError(f"label map {path}: {why}")
     if not palette:
         raise DataError(f"{path} is an RGB label map but no palette is known to map its colours")
     key = rgb[..., 0].astype(np.int64) << 16 | rgb[..., 1].astype(np.int64) << 8 | rgb[..., 2]
@@ -175,104 +246,10 @@ def header_ok(path: Path) -> str | None:
     """A cheap check (reads the header only): the reason the file is unusable, or None."""
     try:
         with Image.open(opened(path)) as im:
-            im.size  # noqa: B018
-        return None
+            return pixel_problem(im.size)
     except Exception as e:  # PIL raises many types for garbage
+        _machine_fault(e)
         return f"not an image: {type(e).__name__}"
-
-
-class CropDataset(torch.utils.data.Dataset):
-    """Training crops of images (or label maps, ``labels=True``): shorter side resized, random
-    (or centre) crop of ``size``, random horizontal flip.
-
-    Items are addressed by ``(index, aug_seed)`` so that augmentation is a pure function of the
-    data position: a resumed run sees exactly the batches an uninterrupted one would.
-    """
-
-    def __init__(self, files, size: int, resize: int = 0, random_crop: bool = True,
-                 flip: bool = True, labels: bool = False, palette=None):
-        self.files, self.size, self.resize = list(files), size, resize
-        self.random_crop, self.flip, self.labels, self.palette = random_crop, flip, labels, palette
-
-    def __len__(self):
-        return len(self.files)
-
-    def _load(self, i: int, rng: random.Random):
-        path = self.files[i]
-        if self.labels:
-            im = Image.fromarray(load_labels(path, self.palette).astype(np.int32))
-            resample = Image.NEAREST
-        else:
-            im, resample = load_rgb(path), Image.BICUBIC
-        upscaled = False
-        short = self.resize or 0
-        if min(im.size) < self.size:
-            short, upscaled = max(short, self.size), True
-        if short and short != min(im.size):
-            im = resize_short(im, short, resample)
-        w, h = im.size
-        if self.random_crop:
-            x0, y0 = rng.randint(0, w - self.size), rng.randint(0, h - self.size)
-        else:
-            x0, y0 = (w - self.size) // 2, (h - self.size) // 2
-        im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
-        if self.flip and rng.random() < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        if self.labels:
-            x = torch.from_numpy(np.asarray(im, dtype=np.int64).copy())
-        else:
-            x = to_tensor(im)
-        return x, upscaled
-
-    def __getitem__(self, key):
-        i, seed = key
-        failed = []
-        for attempt in range(len(self.files)):
-            j = (i + attempt) % len(self.files)
-            try:
-                x, up = self._load(j, random.Random(seed))
-                return {"x": x, "upscaled": str(self.files[j]) if up else None, "failed": failed}
-            except DataError as e:
-                failed.append((str(self.files[j]), str(e).split(": ", 1)[-1]))
-        raise DataError("no image in the dataset could be read")
-
-
-def collate(items: list[dict]) -> dict:
-    return {
-        "x": torch.stack([it["x"] for it in items]),
-        "upscaled": [it["upscaled"] for it in items if it["upscaled"]],  # paths: counted per image
-        "failed": [f for it in items for f in it["failed"]],
-    }
-
-
-class StepBatches(torch.utils.data.Sampler):
-    """Batches of ``(index, aug_seed)`` for steps ``start, start+1, ...``: each epoch is a seeded
-    permutation and each rank takes its slice of the global batch."""
-
-    def __init__(self, n: int, batch: int, seed: int, start_step: int, max_steps: int,
-                 rank: int = 0, world: int = 1):
-        self.n, self.batch, self.seed = n, batch, seed
-        self.start, self.stop, self.rank, self.world = start_step, max_steps, rank, world
-        self._perm_epoch, self._perm = -1, None
-
-    def _perm_for(self, epoch: int) -> torch.Tensor:
-        if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-            self._perm, self._perm_epoch = torch.randperm(self.n, generator=g), epoch
-        return self._perm
-
-    def __len__(self):
-        return max(self.stop - self.start, 0)
-
-    def __iter__(self):
-        gb = self.batch * self.world
-        for step in range(self.start, self.stop):
-            out = []
-            for j in range(self.batch):
-                pos = step * gb + self.rank * self.batch + j
-                idx = int(self._perm_for(pos // self.n)[pos % self.n])
-                out.append((idx, self.seed * 1000003 + pos))
-            yield out
 
 
 def save_grid(images: list[Image.Image], path: Path, cols: int) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vqtool.core.errors import check_writable
+
 CLASSES = ["sky", "cloud", "mountain", "snow", "water", "grass", "tree", "rock", "sand"]
 PALETTE = [  # viewable colours for the label maps, one per class id
     (110, 170, 240), (235, 235, 245), (120, 100, 90), (255, 255, 255), (30, 80, 200),
@@ -263,6 +265,7 @@ def _draw_blob(img, lab, cy, cx, ry, rx, rgb, cls, tint, rng):
 def make_scenes(out: Path, n: int, width: int, height: int, seed: int = 0, progress=None) -> dict:
     """Write ``n`` scenes as OUT/images/<biome>/NNNNN.png and OUT/seg/<biome>/NNNNN.png."""
     out = Path(out)
+    check_writable(out, "OUT")
     for b in BIOMES:
         (out / "images" / b).mkdir(parents=True, exist_ok=True)
         (out / "seg" / b).mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,21 @@ def entropy_bits(counts) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: never -0.0
 
 
+def codes_collapsed(manifest: dict) -> str | None:
+    """Why a shard folder's codes look like a collapsed VQGAN's, or None: the training floors
+    (core.quantize.collapsed) applied to the dataset's code histogram. Its perplexity is 2^entropy;
+    its usage is counted against the codes its tokens could have used, min(codebook, tokens), so a
+    small dataset on a large codebook is not called collapsed for having few tokens."""
+    from vqtool.core.quantize import collapsed
+
+    n = manifest["codebook_size"]
+    tokens = sum(int(np.prod(g)) * c for g, c in manifest.get("grid_counts") or [])
+    if not tokens or "code_entropy_bits" not in manifest:
+        return None
+    usage = 100.0 * manifest["codes_used"] / min(n, tokens)
+    return collapsed({"usage": usage, "perplexity": 2.0 ** manifest["code_entropy_bits"]}, n)
+
+
 def shard_name(split: str, k: int) -> str:
     return f"{split}-{k:06d}.tar"
 

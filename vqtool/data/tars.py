@@ -7,6 +7,7 @@ A sample is the members that share a key (``0001.jpg`` + ``0001.cls`` -> ``{"__k
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -105,6 +106,8 @@ class TarMember(NamedTuple):
 
     def read(self) -> bytes:
         with open(self.url, "rb") as f:
+            if self.offset + self.size > os.fstat(f.fileno()).st_size:  # the shard changed since it was indexed
+                raise OSError(f"{self} claims {self.size:,} bytes past the end of {self.url}")
             f.seek(self.offset)
             return f.read(self.size)
 
@@ -132,14 +135,20 @@ def _class_of(fields: dict, read) -> int | None:
     return None
 
 
-def _check_end(url: str, members: dict, problems: list) -> None:
-    """tarfile stops quietly at a cut: a shard must hold its last member whole and the
-    end-of-archive blocks after it. Members cut off are dropped; the cut is a problem."""
+def _check_end(url: str, members: dict, problems: list, broken: str | None = None) -> None:
+    """A shard must hold every member it declares whole, and the end-of-archive blocks after the
+    last: tarfile stops quietly at a cut, and a header may claim more bytes than the file has (1 TiB
+    in a shard of 50 KB). Members whose data runs past the file's end are dropped, whatever tarfile
+    said, and the cut is a problem (``broken``: the error tarfile stopped with)."""
     size = Path(url).stat().st_size
     end = max((m.offset_data + -(-m.size // 512) * 512 for f in members.values() for m in f.values()), default=0)
     whole = {k: f for k, f in members.items() if all(m.offset_data + m.size <= size for m in f.values())}
-    if size < end + 1024:
-        problems.append((url, f"the shard is truncated (cut at byte {size}; {len(whole)} whole samples kept)"))
+    claims = [m for k in set(members) - set(whole) for m in members[k].values() if m.offset_data + m.size > size]
+    said = f"; a member claims {claims[0].size:,} bytes" if claims else ""
+    if broken is not None:
+        problems.append((url, f"the shard is truncated or corrupt after {len(whole)} whole samples ({broken}{said})"))
+    elif size < end + 1024:
+        problems.append((url, f"the shard is truncated (cut at byte {size}; {len(whole)} whole samples kept{said})"))
     for k in set(members) - set(whole):
         del members[k]
 
@@ -197,7 +206,7 @@ def index_images(spec: Path | str, problems: list) -> tuple[list[TarMember], lis
                     if m.isfile() and dot:
                         members.setdefault(f"{head}/{key}" if head else key, {})[ext.lower()] = m
         except (tarfile.TarError, OSError, EOFError) as e:
-            problems.append((url, f"the shard is truncated or corrupt after {len(members)} samples ({e})"))
+            _check_end(url, members, problems, str(e))
         else:
             _check_end(url, members, problems)
         with open(url, "rb") as f:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqtool.core.errors import DataError, VqtoolError
+from vqtool.core.errors import DataError, VqtoolError, check_writable
 from vqtool.core.weights import find_weights, sha256_of
 from vqtool.data import images as imgs
 
@@ -107,6 +107,15 @@ def check_inputs(reference: Path | None, kid: bool = False, isc: bool = False, p
     return wpath, wsha, load_stats(ref_stats)
 
 
+def check_outputs(generated: Path, save_stats: Path | None, will_generate: bool) -> None:
+    """The folders eval-fid writes, checked before any work: fid.json goes beside the generated
+    images (and the samples themselves with --n), the statistics to ``save_stats``."""
+    if will_generate or Path(generated).exists():
+        check_writable(generated, "GENERATED")
+    if save_stats is not None:
+        check_writable(save_stats, "--save-stats", folder=False)
+
+
 def compute_metrics(generated: Path, reference: Path | None, kid: bool = False, isc: bool = False,
                     prc: bool = False, inception_weights: Path | None = None, weights_dir: Path | None = None,
                     batch_size: int = 32, device: str = "auto", seed: int = 0,
@@ -176,6 +185,10 @@ def _torch_fidelity(gen, ref, kid, isc, prc, wpath, wsha, cuda, batch_size, seed
         out |= {"isc": float(m["inception_score_mean"]), "isc_std": float(m["inception_score_std"])}
     if prc:
         out |= {"precision": float(m["precision"]), "recall": float(m["recall"])}
+    bad = {k: v for k, v in out.items() if not np.isfinite(v)}
+    if bad:
+        raise VqtoolError(f"{', '.join(bad)} came out {list(bad.values())[0]} over {len(gen)} generated and {len(ref)} "
+                          "reference images: too few images, or all alike (the covariance is degenerate)")
     return out, notes, kw["input2_cache_name"]
 
 
@@ -195,9 +208,15 @@ def folder_stats(files: list[Path], resolution: int, wpath, cuda: bool, batch_si
 def fid_from_stats(a: dict, b: dict) -> float:
     from torch_fidelity.metric_fid import fid_statistics_to_metric
 
-    return float(fid_statistics_to_metric({k: np.asarray(a[k], np.float64) for k in ("mu", "sigma")},
-                                          {k: np.asarray(b[k], np.float64) for k in ("mu", "sigma")},
-                                          False)["frechet_inception_distance"])
+    try:
+        fid = float(fid_statistics_to_metric({k: np.asarray(a[k], np.float64) for k in ("mu", "sigma")},
+                                             {k: np.asarray(b[k], np.float64) for k in ("mu", "sigma")},
+                                             False)["frechet_inception_distance"])
+    except (np.linalg.LinAlgError, ValueError) as e:
+        raise VqtoolError(f"FID cannot be computed from these statistics ({e}); is sigma a covariance matrix?") from None
+    if not np.isfinite(fid) or fid < -1e-3:  # a distance: below zero only by rounding
+        raise VqtoolError(f"FID came out {fid:.4g}: the statistics are degenerate (is sigma a covariance matrix?)")
+    return fid
 
 
 def load_stats(path: Path) -> dict:
@@ -218,9 +237,19 @@ def load_stats(path: Path) -> dict:
     if mu.shape != (FEATURES,) or sigma.shape != (FEATURES, FEATURES):
         raise DataError(f"{path}: mu is {mu.shape} and sigma {sigma.shape}, but the Inception features have "
                         f"{FEATURES} dimensions (mu ({FEATURES},), sigma ({FEATURES}, {FEATURES}))")
-    out = {"mu": mu, "sigma": sigma}
+    for name, a in (("mu", mu), ("sigma", sigma)):
+        if a.dtype.kind not in "fiu":
+            raise DataError(f"{path}: {name} holds {a.dtype} values, not numbers; reference statistics are float arrays")
+        bad = int(np.count_nonzero(~np.isfinite(a.astype(np.float64))))
+        if bad:
+            raise DataError(f"{path}: {name} has {bad} non-finite value(s) (NaN or inf); the statistics are broken: "
+                            "make them again with `vqtool eval-fid REF_FOLDER GEN --save-stats FILE.npz`")
+    out = {"mu": mu.astype(np.float64), "sigma": sigma.astype(np.float64)}
     if "n" in data:
-        out["n"] = int(data["n"])
+        try:
+            out["n"] = int(data["n"])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: n is {data['n'].dtype} {data['n'].shape}, not an image count") from None
     return out
 
 

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vqtool.core import runtime
-from vqtool.core.errors import WeightsNotFound, require_multiple
+from vqtool.core import memory, runtime
+from vqtool.core.errors import DataError, WeightsNotFound, require_multiple
 from vqtool.core.checkpoint import SEG_VQGAN
 from vqtool.core.loading import load_vqgan
-from vqtool.core.quantize import codebook_stats
+from vqtool.core.quantize import codebook_stats, collapsed, flat, spread
+from vqtool.data import crops
 from vqtool.data import images as imgs
 from vqtool.data import sources
 
@@ -59,10 +60,13 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
 @torch.no_grad()
 def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None = None, batch_size: int = 8,
                device: str = "auto", weights_dir=None, inception_weights=None, rfid: bool = True,
-               files: list[Path] | None = None, model=None, seg: bool | None = None, warn=print) -> dict:
+               files: list[Path] | None = None, model=None, seg: bool | None = None, warn=print,
+               max_memory: int | None = None, judge: bool = True) -> dict:
     """Reconstruction quality over (the first n of) an image folder or tar shards, centre-cropped to size².
     The kind (image or segmentation VQGAN) comes from the checkpoint's format, never from the
-    channel count: a 3-class segmentation VQGAN has 3 channels too. With ``model``, give ``seg``."""
+    channel count: a 3-class segmentation VQGAN has 3 channels too. With ``model``, give ``seg``.
+    ``judge``: warn when the codebook has collapsed or the reconstructions are flat (not in the
+    trainer's scheduled evaluations: early reconstructions are all blur)."""
     dev = runtime.resolve_device(device)
     if model is None:
         model, ck = load_vqgan(vqgan, dev)
@@ -71,22 +75,52 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
     if seg is None:
         raise ValueError("eval_recon(model=...) needs seg=True/False")
     require_multiple("--size", size, model.factor)
+    memory.check_on(dev, recon_bytes(model.cfg, batch_size, size, size), max_memory,
+                    f"reconstructing batches of {batch_size} crops of {size}x{size}", "lower --batch-size or --size",
+                    need="about")
+    skipped = imgs.Skipped()
     good = []
     for f in files or sources.open_source(images).files:  # a folder or tar shards
         if n and len(good) >= n:
             break
-        if imgs.header_ok(f) is None:
+        why = imgs.header_ok(f)
+        if why is None:
             good.append(f)
-    files = good
-    ds = imgs.CropDataset(files, size, size, random_crop=False, flip=False, labels=seg,
+        else:
+            skipped.add(f, why)
+    ds = crops.CropDataset(good, size, size, random_crop=False, flip=False, labels=seg,
                           palette=(imgs.find_label_meta(images) or {}).get("palette") if seg else None)
     score = _SegScores(model.cfg.in_channels) if seg else _ImageScores(_lpips(weights_dir, dev, warn), rfid)
-    counts = torch.zeros(model.n_embed)
-    for k in range(0, len(files), batch_size):
-        x = imgs.collate([ds[(i, 0)] for i in range(k, min(k + batch_size, len(files)))])["x"].to(dev)
-        counts += score.add(model, x).counts.cpu()
-    return {"images": len(files), "size": size, **codebook_stats(counts),
-            **score.result(inception_weights, weights_dir, dev, warn)}
+    counts, done = torch.zeros(model.n_embed), 0
+    for k in range(0, len(good), batch_size):
+        items = []
+        for i in range(k, min(k + batch_size, len(good))):
+            try:
+                items.append(ds.load(i))
+            except DataError as e:  # the header was fine, the data is not
+                skipped.add(good[i], str(e).split(": ", 1)[-1])
+        if items:
+            x = torch.stack([it[0] for it in items]).to(dev)
+            counts += score.add(model, x).counts.cpu()
+            done += len(items)
+    for p, why in list(skipped.items.items())[:10]:
+        warn(f"skipped {p}: {why}")
+    if not done:
+        raise DataError(f"no image in {images} could be evaluated ({skipped.summary()})")
+    out = {"images": done, "skipped": len(skipped.items), "size": size, **codebook_stats(counts),
+           **score.result(inception_weights, weights_dir, dev, warn)}
+    for why in (collapsed(out, model.n_embed), "spread" in out and flat(out["spread"])) if judge else ():
+        if why:
+            warn(f"{'FLAT RECONSTRUCTIONS' if 'spread' in why else 'CODEBOOK COLLAPSE'}: {why}. This VQGAN is "
+                 "not usable for a transformer; retrain it (lower optim.lr, model.quantizer.restart_dead = true; "
+                 "see README, Troubleshooting)")
+    return out
+
+
+def recon_bytes(model_cfg, batch: int, width: int, height: int) -> int:
+    """Peak of encoding and decoding a batch (the input, the encoder's activations, then the decoder's)."""
+    return memory.encode_bytes(model_cfg, batch, width, height) + memory.vqgan_activation_bytes(
+        model_cfg, batch, height, width)
 
 
 def _lpips(weights_dir, dev, warn):
@@ -124,7 +158,7 @@ class _ImageScores:
     """PSNR, SSIM, sharpness, LPIPS (when its weights exist) and rFID of reconstructions (as saved: 8-bit)."""
 
     def __init__(self, lp, rfid: bool):
-        self.lp, self.res = lp, {"psnr": [], "ssim": [], "lpips": [], "grad": [], "grad_rec": []}
+        self.lp, self.res = lp, {"psnr": [], "ssim": [], "lpips": [], "grad": [], "grad_rec": [], "spread": []}
         self.tmp = tempfile.TemporaryDirectory() if rfid else None
         if self.tmp is not None:
             for side in ("orig", "rec"):
@@ -139,6 +173,7 @@ class _ImageScores:
         self.res["ssim"] += ssim(a.double(), b.double()).tolist()
         self.res["grad"] += mean_gradient(a).tolist()
         self.res["grad_rec"] += mean_gradient(b).tolist()
+        self.res["spread"] += [spread(a[j:j + 1], b[j:j + 1]) for j in range(a.shape[0])]
         if self.lp is not None:
             self.res["lpips"] += self.lp(x, b * 2 - 1).flatten().tolist()
         if self.tmp is not None:
@@ -152,6 +187,7 @@ class _ImageScores:
         r = self.res
         out = {"psnr": float(np.mean(r["psnr"])), "ssim": float(np.mean(r["ssim"])),
                "sharpness": float(np.sum(r["grad_rec"]) / max(np.sum(r["grad"]), 1e-12)),
+               "spread": float(np.mean(r["spread"])),
                "lpips": float(np.mean(r["lpips"])) if r["lpips"] else None}
         if self.tmp is None:
             return out

@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from vqtool.core import runtime
-from vqtool.core.errors import DataError
+from vqtool.core import memory, runtime
+from vqtool.core.errors import DataError, check_writable
 from vqtool.core.loading import load_vqgan
 from vqtool.data import images as imgs
+from vqtool.eval.metrics import recon_bytes
 
 
 def output_names(paths: list[Path]) -> list[str]:
@@ -29,13 +30,21 @@ def output_names(paths: list[Path]) -> list[str]:
 
 @torch.no_grad()
 def reconstruct(paths: list[Path], vqgan: Path, out: Path, size: int | None = None,
-                device: str = "auto") -> list[Path]:
-    """Encode and decode each image; write original | reconstruction as one PNG per input."""
+                device: str = "auto", max_memory: int | None = None) -> list[Path]:
+    """Encode and decode each image; write original | reconstruction as one PNG per input. Every
+    input is checked (readable, within the pixel and memory limits) before any is written."""
     bad = [(p, "not found" if not Path(p).is_file() else why) for p in paths if (why := imgs.header_ok(Path(p)))]
     if bad:
         raise DataError(f"{bad[0][0]}: {bad[0][1]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    check_writable(out, "--out")
     dev = runtime.resolve_device(device)
     model, ckpt = load_vqgan(vqgan, dev, seg=False)
+    for p in paths:
+        w, h = imgs.image_size(Path(p))
+        _, _, Wt, Ht = imgs.fit_size(w, h, size or 0, 0, model.factor)
+        need = w * h * memory.DECODED_INPUT_BYTES + recon_bytes(model.cfg, 1, Wt, Ht) + Wt * Ht * 6
+        memory.check_on(dev, need, max_memory, f"reconstructing {p} at {Wt}x{Ht}",
+                        "give a smaller --size (the shorter side)", need="about")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -19,7 +19,7 @@ import torch
 
 from vqtool.core import checkpoint as ck
 from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
-from vqtool.core.errors import CheckpointError
+from vqtool.core.errors import CheckpointError, check_writable
 from vqtool.core.layout import Layout
 
 _ALLOWED = {
@@ -179,6 +179,7 @@ def window_from_block(block_size: int, mode: str) -> tuple[int, int]:
 
 
 def convert(ckpt_path: Path, out: Path, config_path: Path | None = None) -> dict:
+    check_writable(out, "--out", folder=False)
     raw = load_lightning(ckpt_path)
     sd = raw["state_dict"]
     cfg = read_config(config_path)

@@ -9,6 +9,7 @@ import torch
 
 from vqtool.core import checkpoint as ck
 from vqtool.core.config import GPTConfig, from_dict
+from vqtool.core.errors import check_writable
 from vqtool.core.gpt import build_gpt
 from vqtool.core.layout import Layout
 from vqtool.core.loading import vqgan_from_state
@@ -69,6 +70,7 @@ def replace_decoder(model: Path | str, vqgan: Path | str, out: Path | str) -> di
     """Write ``model`` (a transformer checkpoint) with ``vqgan`` as its first stage, when ``vqgan``
     tokenizes exactly as the embedded one (same encoder, quant_conv and codebook: a
     ``train.trainable = "decoder"`` fine-tune of it), so the transformer's tokens keep their meaning."""
+    check_writable(out, "--out", folder=False)
     c = ck.load_checkpoint(model, ck.TRANSFORMER)
     v = ck.load_checkpoint(vqgan, ck.VQGAN)
     old = c["first_stage"]

@@ -45,10 +45,12 @@ def read_label_map(b: Bundle, path: Path, size: tuple[int, int]) -> torch.Tensor
     lab = imgs.load_labels(Path(path), b.layout.palette)
     k = b.cond.cfg.in_channels
     names = b.layout.label_classes or [str(i) for i in range(k)]
-    bad = sorted(set(np.unique(lab).tolist()) - set(range(k)))
-    if bad:
-        raise VqtoolError(f"label map {path} has class ids {bad} the model does not know; valid: "
-                          + ", ".join(f"{i}={n}" for i, n in enumerate(names)))
+    bad = np.unique(lab[(lab < 0) | (lab >= k)])
+    if bad.size:
+        shown = ", ".join(f"{i}={n}" for i, n in enumerate(names[:12])) + (", …" if len(names) > 12 else "")
+        hint = " (values up to {}: a depth map or a photo?)".format(int(bad.max())) if bad.max() > 255 else ""
+        raise VqtoolError(f"label map {path} has {bad.size} class id(s) the model does not know, the first "
+                          f"{int(bad[0])}{hint}; it knows {k}: {shown}")
     im = Image.fromarray(lab.astype(np.int32)).resize(size, Image.NEAREST)
     return torch.from_numpy(np.asarray(im, dtype=np.int64).copy())
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from vqtool.core import memory
 from vqtool.core.errors import VqtoolError
+from vqtool.core.bounds import MODES, SEED_MAX, SEED_MIN
 from vqtool.core.sampling import sample_grid, sample_naive
 from vqtool.core.tiles import DECODE_MAX_TOKENS, DECODE_TILE, decode
 from vqtool.data import images as imgs
@@ -37,6 +38,10 @@ class SampleOptions:
 
     def check(self, b: Bundle) -> None:
         """Refuse options this model cannot honour (one message each)."""
+        if self.mode not in MODES:
+            raise VqtoolError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if not isinstance(self.seed, int) or not SEED_MIN <= self.seed <= SEED_MAX:
+            raise VqtoolError(f"seed {self.seed!r} is not a 64-bit integer ({SEED_MIN} … {SEED_MAX})")
         if self.temperature <= 0:
             raise VqtoolError("--temperature must be > 0")
         if self.top_k is not None and self.top_k < 1:
@@ -56,6 +61,18 @@ class SampleOptions:
             raise VqtoolError("--cfg must be > 0 (1 is no guidance)")
 
 
+FLAT_SAMPLE_STD = 2.0  # pixel standard deviation (0-255) below which a sample is one flat colour
+
+
+def flat_samples(images: list[Image.Image]) -> list[tuple[int, float]]:
+    """(index, pixel std) of the samples that are one flat colour: a collapsed VQGAN's, or a
+    transformer that learnt nothing."""
+    import numpy as np
+
+    stds = [float(np.asarray(im, dtype=np.float32).std()) for im in images]
+    return [(i, s) for i, s in enumerate(stds) if s < FLAT_SAMPLE_STD]
+
+
 def padded(size: tuple[int, int], f: int) -> tuple[int, int]:
     """(W, H) rounded up to multiples of the factor: what is sampled before the crop to ``size``."""
     return -(-size[0] // f) * f, -(-size[1] // f) * f
@@ -64,21 +81,21 @@ def padded(size: tuple[int, int], f: int) -> tuple[int, int]:
 def grid_size(b: Bundle, size: tuple[int, int] | None, cond_path: Path | None) -> tuple[int, int]:
     """(W, H) in pixels: --size, else the label map's size, else the training window."""
     if size is None and cond_path is not None and Path(cond_path).is_file():
-        with Image.open(cond_path) as im:
-            size = im.size
+        size = imgs.image_size(cond_path)
     if size is None:
         s = b.layout.window * b.factor
         size = (s, s)
     return size
 
 
-def check_memory(b: Bundle, n: int, size: tuple[int, int], opts: SampleOptions) -> None:
-    """Refuse a request whose estimated peak memory exceeds ``opts.max_memory`` (see core.memory)."""
+def check_memory(b: Bundle, n: int, size: tuple[int, int], opts: SampleOptions, inputs_px: int = 0) -> None:
+    """Refuse a request whose estimated peak memory exceeds ``opts.max_memory`` (see core.memory);
+    ``inputs_px``: pixels of the largest input file decoded whole (a label map, the prefix image)."""
     f = b.factor
     Wf, Hf = padded(size, f)
     need = memory.sample_bytes(b.first.cfg, b.cond.cfg if b.layout.mode == "seg" else None, b.gpt.cfg, n,
                                opts.batch_size, Wf, Hf, f, b.layout.window, opts.cfg not in (None, 1.0),
-                               DECODE_TILE, DECODE_MAX_TOKENS)
+                               DECODE_TILE, DECODE_MAX_TOKENS) + inputs_px * memory.DECODED_INPUT_BYTES
     memory.check(need, opts.max_memory,
                  f"sampling {n} image(s) of {size[0]}x{size[1]} in batches of {min(opts.batch_size, n)}",
                  "ask for a smaller --size, --n or --batch-size")
@@ -127,8 +144,12 @@ def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_pa
     """``n`` images with one conditioning (``options``: SampleOptions fields, or give ``opts``);
     sample k is numbered ``first_sample + k`` and depends only on (seed, its number, the
     arguments), never on the batch size."""
+    opts = opts or SampleOptions(**options)
+    if opts.cfg not in (None, 1.0) and class_ is None and b.layout.mode == "class":
+        raise VqtoolError("--cfg guides towards a class: give --class NAME (without one the guided and the "
+                          "unguided predictions are the same null class, and --cfg would change nothing)")
     c = condition(b, cond_path, class_)
-    return generate_each(b, [c] * n, size, opts or SampleOptions(**options), progress, first_sample)
+    return generate_each(b, [c] * n, size, opts, progress, first_sample)
 
 
 def generate_each(b: Bundle, conds: list, size: tuple[int, int] | None = None, opts: SampleOptions | None = None,
@@ -137,9 +158,12 @@ def generate_each(b: Bundle, conds: list, size: tuple[int, int] | None = None, o
     ``opts.batch_size``; consecutive samples whose grids have the same size share a batch."""
     opts = opts or SampleOptions()
     opts.check(b)
-    sizes = [grid_size(b, size, c if b.layout.mode == "seg" else None) for c in conds]
+    maps = [c for c in conds if b.layout.mode == "seg"]
+    sizes = [grid_size(b, size, c) for c in maps] or [grid_size(b, size, None)] * len(conds)
+    files = [m for m in set(maps) if Path(m).is_file()] + ([opts.prefix] if opts.prefix is not None else [])
+    inputs_px = max((w * h for w, h in map(imgs.image_size, files)), default=0)  # headers only
     for sz in set(sizes):
-        check_memory(b, sizes.count(sz), sz, opts)
+        check_memory(b, sizes.count(sz), sz, opts, inputs_px)
     cache: dict = {}
     pre, out, k = None, [], 0
     while k < len(conds):

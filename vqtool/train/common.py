@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 
 from vqtool.core import runtime
+from vqtool.core.checkpoint import atomic_write
 from vqtool.core.config import OptimConfig, to_dict
-from vqtool.core.errors import VqtoolError
+from vqtool.core.errors import VqtoolError, check_writable
 from vqtool.core.recipes import to_toml
 
 
@@ -66,19 +67,27 @@ def prepare_run_dir(out: Path, resume: bool) -> Path | None:
     if resume:
         if not last.is_file():
             raise VqtoolError(f"--resume: there is no {last} to resume from")
+        check_writable(out, "--out")
         return last
     if last.exists():
         raise VqtoolError(
             f"{out} already holds a run ({last}); pass --resume to continue it or choose another --out"
         )
+    check_writable(out, "--out")
     return None
+
+
+def check_resume_goal(step: int, max_steps: int, out: Path) -> None:
+    """--resume of a run already at or past ``train.max_steps``: one message, not a '150/100' bar."""
+    if step >= max_steps:
+        raise VqtoolError(f"{out} is already at step {step}, and train.max_steps is {max_steps}: nothing to train. "
+                          f"To continue it, give a larger value: --resume --set train.max_steps={step * 2}")
 
 
 def write_config(out: Path, recipe) -> None:
     """Rank 0 creates the run folder and writes the resolved recipe beside the checkpoints."""
     if runtime.is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.toml").write_text(to_toml(to_dict(recipe)))
+        atomic_write(out / "config.toml", lambda f: f.write(to_toml(to_dict(recipe)).encode()))
 
 
 def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
@@ -92,15 +101,35 @@ def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
 
 
 class MetricsLog:
-    """Append-only metrics.jsonl on rank 0."""
+    """Append-only metrics.jsonl on rank 0. A run that starts (or resumes) at ``start_step`` first
+    drops the lines of later steps, left by an attempt that stopped before its next checkpoint (a
+    full disk, a kill), so the file reads as one uninterrupted run."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, start_step: int = 0):
         self.path = Path(run_dir) / "metrics.jsonl"
+        if runtime.is_main() and self.path.is_file():
+            lines = self.path.read_text().splitlines(keepends=True)
+            keep = [ln for ln in lines if _step_of(ln) <= start_step]
+            if len(keep) != len(lines):
+                atomic_write(self.path, lambda f: f.write("".join(keep).encode()))
 
     def write(self, record: dict) -> None:
         if runtime.is_main():
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            with open(self.path, "ab") as f:
+                size = f.tell()
+                try:
+                    f.write((json.dumps(record) + "\n").encode())
+                    f.flush()
+                except OSError:  # a full disk: no half line stays behind to break the file
+                    f.truncate(size)
+                    raise
+
+
+def _step_of(line: str) -> float:
+    try:
+        return json.loads(line).get("step", 0)
+    except (ValueError, AttributeError):
+        return math.inf  # a half-written line: dropped
 
 
 class NonFiniteGuard:

@@ -117,7 +117,6 @@ class WindowCrops(torch.utils.data.Dataset):
         return crop(self.s[i], self.lay, random.Random(0), False, 0.0, center=True)
 
 
-MIN_UNIGRAM_BITS = 1.0  # below this the codes say almost nothing: a collapsed VQGAN made them
 
 
 def same_shards(trained: dict | None, now: dict, folder: Path) -> None:

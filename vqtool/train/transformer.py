@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -30,9 +30,10 @@ from vqtool.core.gpt import build_gpt, gpt_config_for
 from vqtool.core.layout import Layout
 from vqtool.data import shards as sh
 from vqtool.pipeline.previews import training_samples
-from vqtool.train.common import MetricsLog, write_config, NonFiniteGuard, StopFlag, lr_at, prepare_run_dir
+from vqtool.train.common import (MetricsLog, NonFiniteGuard, StopFlag, check_resume_goal, lr_at, prepare_run_dir,
+                                 write_config)
 from vqtool.data.token_stream import RankStream
-from vqtool.train.token_data import (MIN_UNIGRAM_BITS, StreamBatches, WindowCrops, check_shards, first_samples,
+from vqtool.train.token_data import (StreamBatches, WindowCrops, check_shards, first_samples,
                                      same_shards, train_stream, usable)
 
 
@@ -131,18 +132,36 @@ def _load_data(shards: Path, recipe: TransformerRecipe, state: dict | None, forc
     W = recipe.data.window
     train, unigram = train_stream(shards, manifest, lay, recipe, runtime.rank(), runtime.world_size(), warn)
     val = usable(sh.load_split(shards, manifest, "val"), W, "validation", warn)  # held-out: small, in memory
-    if unigram < MIN_UNIGRAM_BITS and not force:
-        raise DataError(f"the codes in {shards} have {unigram:.3f} bits/token of entropy (< {MIN_UNIGRAM_BITS}): "
-                        f"the VQGAN that made them ({manifest.get('vqgan')}) has collapsed onto a few codes, and a "
-                        "transformer would learn nothing. Check it with `vqtool eval-recon`; --force trains anyway")
+    why = sh.codes_collapsed(manifest)
+    if why and not force:
+        raise DataError(f"the codes in {shards} come from a VQGAN that has collapsed onto a few codes "
+                        f"({manifest.get('vqgan')}): {why}, "
+                        f"{unigram:.2f} bits/token; its reconstructions are flat and a transformer would learn "
+                        "nothing. Check it with `vqtool eval-recon`; --force trains anyway")
     first = _stage(manifest["vqgan"], manifest.get("vqgan_fingerprint"), seg=False)
     cond_stage = _stage(manifest["seg_vqgan"], manifest.get("seg_vqgan_fingerprint"), seg=True) \
         if lay.mode == "seg" else None
     return _Data(manifest, lay, train, val, val or first_samples(train), unigram, first, cond_stage)
 
 
-def _build(recipe: TransformerRecipe, lay: Layout, state: dict | None, dev, warn) -> tuple[Trainer, int]:
-    """The GPT, its optimiser (restored on resume) and the wrapped model; the start step."""
+def check_memory(recipe: TransformerRecipe, lay: Layout, dev, limit: int | None) -> None:
+    """Refuse a recipe whose weights and activations cannot fit (``gpt.n_embd = 1048576``,
+    ``optim.batch_size = 100000000``) before anything is allocated."""
+    from vqtool.core import memory
+
+    cfg = gpt_config_for(recipe.gpt, lay.vocab_size, lay.block_size, lay.window)
+    params = memory.param_count_in(lambda k: build_gpt(replace(cfg, n_layer=k), lay.mode), cfg.n_layer)
+    need = memory.gpt_train_bytes(cfg, params, recipe.optim.batch_size)
+    memory.check_on(dev, need, limit, f"training this transformer ({memory.fmt_count(params)} parameters, batch "
+                                      f"{recipe.optim.batch_size} of {cfg.block_size} tokens)",
+                    "lower gpt.n_embd, gpt.n_layer, data.window or optim.batch_size")
+
+
+def _build(recipe: TransformerRecipe, lay: Layout, state: dict | None, dev, warn,
+           max_memory: int | None = None) -> tuple[Trainer, int]:
+    """The GPT, its optimiser (restored on resume) and the wrapped model; the start step (the
+    memory it needs checked first)."""
+    check_memory(recipe, lay, dev, max_memory)
     recipe.gpt = gpt_config_for(recipe.gpt, lay.vocab_size, lay.block_size, lay.window)
     runtime.seed_all(recipe.train.seed)
     gpt = build_gpt(recipe.gpt, lay.mode).to(dev)
@@ -173,18 +192,27 @@ def _batches(train: RankStream, lay: Layout, recipe: TransformerRecipe, step: in
     return iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=recipe.data.workers))
 
 
+def _open_run(out: Path, recipe: TransformerRecipe | None, resume: bool, overrides) -> tuple:
+    """(recipe, resume state or None, the file resumed from); a resume already at its goal is refused."""
+    resume_from = prepare_run_dir(out, resume)
+    if resume_from is None:
+        return recipe, None, None
+    state = ck.load_checkpoint(resume_from, ck.TRANSFORMER)
+    recipe = build_recipe(state["config"], overrides, kinds=("transformer",))
+    check_resume_goal(state["step"], recipe.train.max_steps, out)
+    return recipe, state, resume_from
+
+
 def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None = None, resume: bool = False,
                       overrides: list[str] | None = None, device: str = "auto", callbacks: Callbacks | None = None,
-                      sample_hook=training_samples, force: bool = False) -> dict:
+                      sample_hook=training_samples, force: bool = False, max_memory: int | None = None) -> dict:
     cb = callbacks or Callbacks()
     out, shards = Path(out), Path(shards)
     dev = runtime.init_distributed(runtime.resolve_device(device))
-    resume_from = prepare_run_dir(out, resume)
-    state = ck.load_checkpoint(resume_from, ck.TRANSFORMER) if resume_from is not None else None
-    if state is not None:
-        recipe = build_recipe(state["config"], overrides, kinds=("transformer",))
+    recipe, state, resume_from = _open_run(out, recipe, resume, overrides)
     d = _load_data(shards, recipe, state, force, cb.warn)
-    (manifest, lay, train, val, unigram, first), (t, step) = d.parts(), _build(recipe, d.lay, state, dev, cb.warn)
+    (manifest, lay, train, val, unigram, first), (t, step) = d.parts(), _build(recipe, d.lay, state, dev, cb.warn,
+                                                                               max_memory)
     params = sum(p.numel() for p in t.gpt.parameters())
     cb.info((f"resuming from {resume_from} at step {step}; " if state is not None else "")
             + f"{sum(train.counts)} training / {len(val)} validation grids; mode {lay.mode}; "
@@ -192,7 +220,7 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
     max_steps, accum = recipe.train.max_steps, recipe.optim.grad_accum
     batches = _batches(train, lay, recipe, step)
     write_config(out, recipe)
-    metrics, logs = MetricsLog(out), {}
+    metrics, logs = MetricsLog(out, step), {}
 
     def save(step_now: int) -> None:
         if runtime.is_main():

@@ -9,6 +9,7 @@ resume exactly (models, discriminator, both optimisers, RNG, step) is in ``last.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,13 +19,15 @@ from vqtool.core import checkpoint as ckpt_mod
 from vqtool.core import runtime
 from vqtool.core.config import VQGANRecipe, build_recipe, to_dict
 from vqtool.core.errors import ConfigError, DataError
-from vqtool.core.quantize import codebook_stats, collapsed
+from vqtool.core.quantize import codebook_stats, collapsed, flat, spread
+from vqtool.core.vqgan import VQGAN
 from vqtool.train.gan_step import GANTrainer, Perceptual, build_trainer, gan_step
+from vqtool.data import crops
 from vqtool.data import images as imgs
 from vqtool.data import sources
 from vqtool.core.callbacks import Callbacks
 from vqtool.data.images import save_grid
-from vqtool.train.common import MetricsLog, StopFlag, lr_at, prepare_run_dir, write_config
+from vqtool.train.common import MetricsLog, StopFlag, check_resume_goal, lr_at, prepare_run_dir, write_config
 
 
 def colorize(labels: torch.Tensor, palette: list | None) -> torch.Tensor:
@@ -71,7 +74,7 @@ def _hold_out(src: sources.Source, files: list, count: int) -> tuple[list, list]
     return [f for f in files if f not in val], [f for f in files if f in val]
 
 
-def _check_recipe(recipe: VQGANRecipe, meta: dict | None) -> None:
+def _check_recipe(recipe: VQGANRecipe, meta: dict | None, device, max_memory: int | None) -> None:
     if recipe.optim.grad_accum != 1:
         raise ConfigError("'optim.grad_accum' must be 1 for VQGAN training (the GAN step is per batch)")
     if recipe.kind == "seg-vqgan":
@@ -84,6 +87,23 @@ def _check_recipe(recipe: VQGANRecipe, meta: dict | None) -> None:
     f = recipe.model.factor
     if recipe.data.size % f:
         raise ConfigError(f"'data.size' ({recipe.data.size}) must be a multiple of the downsampling factor {f}")
+    check_memory(recipe, device, max_memory)
+
+
+def check_memory(recipe: VQGANRecipe, device, limit: int | None) -> None:
+    """Refuse a recipe whose weights and activations cannot fit (``model.ch = 1000000``,
+    ``data.size = 1048576``, ``optim.batch_size = 100000000``) before anything is allocated."""
+    from vqtool.core import memory
+    from vqtool.core.discriminator import PatchDiscriminator
+
+    m, loss = recipe.model, recipe.loss
+    params = memory.param_count_in(lambda k: VQGAN(replace(m, num_res_blocks=k)), m.num_res_blocks)
+    disc = memory.param_count(lambda: PatchDiscriminator(m.out_channels, loss.disc_ndf, loss.disc_num_layers))
+    need = memory.vqgan_train_bytes(m, params, disc, recipe.optim.batch_size, recipe.data.size)
+    memory.check_on(device, need, limit,
+                    f"training this VQGAN ({memory.fmt_count(params)} parameters, batch {recipe.optim.batch_size} of "
+                    f"{recipe.data.size}x{recipe.data.size})",
+                    "lower model.ch, model.quantizer.n_embed, data.size or optim.batch_size")
 
 
 class _Run:
@@ -91,14 +111,15 @@ class _Run:
 
     def __init__(self, out: Path, recipe: VQGANRecipe, skipped, state: dict | None, warn):
         self.out, self.recipe, self.skipped, self.warn = out, recipe, skipped, warn
-        self.metrics = MetricsLog(out)
+        self.metrics = MetricsLog(out, state["step"] if state is not None else 0)
         # images (not crops) smaller than data.size, kept across --resume
         self.upscaled = set(state["train_state"].get("upscaled", [])) if state is not None else set()
         if state is not None:
             for p, r in state["train_state"].get("skipped", {}).items():
                 skipped.add(p, r)
         self.usage = torch.zeros(recipe.model.quantizer.n_embed)
-        self.was_collapsed, self.t0, self.logs, self.said = False, time.time(), {}, set()
+        self.was_collapsed = self.was_flat = False
+        self.t0, self.logs, self.said = time.time(), {}, set()
 
     def warn_once(self, msg: str) -> None:
         """For what every scheduled evaluation would repeat (offline: "LPIPS skipped")."""
@@ -108,7 +129,8 @@ class _Run:
 
     def summary(self) -> dict:
         return {"skipped": len(self.skipped.items), "skipped_files": dict(self.skipped.items),
-                "upscaled": len(self.upscaled), "collapsed": self.was_collapsed,
+                "upscaled": len(self.upscaled), "collapsed": self.was_collapsed or self.was_flat,
+                "flat": self.was_flat,
                 "last": {k: v for k, v in self.logs.items() if isinstance(v, (int, float))},
                 "seconds": time.time() - self.t0}
 
@@ -119,7 +141,7 @@ class _Run:
             self.skipped.add(p, r)
         self.upscaled.update(batch["upscaled"])
 
-    def log(self, step: int, seen0: int, logs: dict, q) -> None:
+    def log(self, step: int, seen0: int, logs: dict, q, x: torch.Tensor, xrec: torch.Tensor) -> None:
         self.usage += q.counts.cpu()
         self.logs = logs
         r = self.recipe
@@ -130,6 +152,14 @@ class _Run:
         if why and not self.was_collapsed:
             self.warn(f"CODEBOOK COLLAPSE at step {step}: {why}. Reconstructions will be flat; see README, "
                       "'Your own images' (lower optim.lr, model.quantizer.restart_dead = true)")
+        if r.kind == "vqgan":  # a label map may be one class; an image reconstructed as one colour is broken
+            st["spread"] = spread(x, xrec)
+            # judged once the autoencoder has had a quarter of its steps (early reconstructions are all blur)
+            is_flat = flat(st["spread"]) if step >= r.train.max_steps // 4 else None
+            if is_flat and not self.was_flat:
+                self.warn(f"FLAT RECONSTRUCTIONS at step {step}: {is_flat}. The model learnt the mean colour; "
+                          "lower optim.lr, or check the data (see README, Troubleshooting)")
+            self.was_flat = bool(is_flat)
         self.was_collapsed = bool(why)
         ips = (step - seen0) * r.optim.batch_size * runtime.world_size() / max(time.time() - self.t0, 1e-9)
         self.metrics.write({"step": step, **logs, **st, "images_per_s": ips})
@@ -146,11 +176,11 @@ def _source(src: sources.Source, files: list, meta: dict | None, palette) -> dic
 
 def _loader(files: list[Path], recipe: VQGANRecipe, palette, step: int):
     """Batches of random crops: a pure function of (seed, step), split across ranks."""
-    dataset = imgs.CropDataset(files, recipe.data.size, recipe.data.resize, recipe.data.random_crop,
+    dataset = crops.CropDataset(files, recipe.data.size, recipe.data.resize, recipe.data.random_crop,
                                recipe.data.flip, labels=recipe.kind == "seg-vqgan", palette=palette)
-    sampler = imgs.StepBatches(len(files), recipe.optim.batch_size, recipe.train.seed, step,
+    sampler = crops.StepBatches(len(files), recipe.optim.batch_size, recipe.train.seed, step,
                                recipe.train.max_steps, runtime.rank(), runtime.world_size())
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=imgs.collate,
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=crops.collate,
                                        num_workers=recipe.data.workers)
 
 
@@ -186,15 +216,17 @@ def _open_run(out: Path, recipe: VQGANRecipe | None, resume: bool, overrides, in
     state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN)) if resume_from else None
     if state is not None:
         recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
+        check_resume_goal(state["step"], recipe.train.max_steps, out)
     return recipe, state, init, resume_from
 
 
 def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resume: bool = False,
                 overrides: list[str] | None = None, device: str = "auto",
                 weights_dir: str | None = None, callbacks: Callbacks | None = None,
-                init_from: Path | None = None) -> dict:
+                init_from: Path | None = None, max_memory: int | None = None) -> dict:
     """Train (or with ``resume`` continue) a VQGAN run in ``out``. ``init_from``: a VQGAN checkpoint
-    whose weights (and discriminator, when it has one) a new run starts from, at step 0."""
+    whose weights (and discriminator, when it has one) a new run starts from, at step 0.
+    ``max_memory``: bytes a step may take (None: what the device has free; 0: no limit)."""
     cb = callbacks or Callbacks()
     out, spec, images = Path(out), str(images), Path(images)  # the spec as typed: a pipe: command is no path
     device = runtime.init_distributed(runtime.resolve_device(device))
@@ -202,7 +234,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     seg = recipe.kind == "seg-vqgan"
     src, files, skipped, meta, palette = _setup_data(spec, seg)
     files, val_files = _hold_out(src, files, recipe.data.val_count)
-    _check_recipe(recipe, meta)
+    _check_recipe(recipe, meta, device, max_memory)
     perceptual = Perceptual(recipe, weights_dir, device, cb.warn)
     t = build_trainer(recipe, device, perceptual, state, init)
     step = state["step"] if state is not None else 0
@@ -236,7 +268,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
             logs, xrec, q = gan_step(t, x, step, lr_at(step, recipe.optim, max_steps), cb.warn)
             step += 1
             cb.on_step(step, logs)
-            run.log(step, seen0, logs, q)
+            run.log(step, seen0, logs, q, x, xrec)
             # the checkpoint comes first: a preview or evaluation that fails must not cost the save
             if stop.checkpoint(step, recipe.train.ckpt_every, step == max_steps, save, cb.warn):
                 break
@@ -270,7 +302,7 @@ def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, r
 
         t.model.eval()
         ev = eval_recon(images, None, size=r.data.size, device=t.device.type, rfid=False,
-                        files=val_files[:r.train.eval_n], model=t.model, seg=t.seg, warn=run.warn_once)
+                        files=val_files[:r.train.eval_n], model=t.model, seg=t.seg, warn=run.warn_once, judge=False)
         t.model.train()
         run.metrics.write({"step": step, "eval": ev})
         run.logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})

@@ -1,0 +1,78 @@
+"""Files made by the previous release's own code (tests/fixtures/release-0.1, made by its make.sh at
+commit d1169f0): its checkpoints, shard folders and the images its transformers sampled. Today's code
+must load them unchanged and sample the same images, byte for byte."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests_helpers import ok
+
+FILES = Path(__file__).parent / "fixtures" / "release-0.1" / "files"
+WHERE = "/tmp/relfix"  # where make.sh wrote them (recorded in the manifests)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    """A copy of the release files with the manifests' paths moved to where the copy is."""
+    d = tmp_path_factory.mktemp("release") / "files"
+    shutil.copytree(FILES, d)
+    for m in d.glob("*/manifest.json"):
+        m.write_text(m.read_text().replace(WHERE, str(d)))
+    return d
+
+
+SAMPLES = [  # (model, options, folder of the release's PNGs)
+    ("seg", ["--cond", "map.png", "--size", "56x44", "--n", "2", "--seed", "7"], "seg"),
+    ("seg", ["--cond", "map.png", "--size", "56x44", "--n", "1", "--seed", "7", "--mode", "fast"], "seg-fast"),
+    ("seg-local", ["--cond", "map.png", "--size", "56x44", "--n", "2", "--seed", "7"], "seg-local"),
+    ("seg-local", ["--cond", "map.png", "--size", "56x44", "--n", "1", "--seed", "7", "--mode", "fast"],
+     "seg-local-fast"),
+    ("class", ["--class", "lake", "--size", "56x44", "--n", "2", "--seed", "7", "--cfg", "2"], "class"),
+    ("class", ["--size", "40x40", "--n", "1", "--seed", "3"], "class-null"),
+    ("class-local", ["--class", "lake", "--size", "56x44", "--n", "2", "--seed", "7", "--cfg", "2"], "class-local"),
+    ("class-local", ["--size", "40x40", "--n", "1", "--seed", "3"], "class-local-null"),
+]
+
+
+@pytest.mark.parametrize("model,options,expected", SAMPLES, ids=[s[2] for s in SAMPLES])
+def test_release_transformers_sample_the_release_images(files, tmp_path, model, options, expected):
+    opts = [files / o if o == "map.png" else o for o in options]
+    r = ok(["sample", "--model", files / model / "last.pt", *opts, "--out", tmp_path / "s", "--device", "cpu"])
+    got = [Path(p) for p in r.stdout.split()]
+    want = sorted((files / "samples" / expected).glob("*.png"))
+    assert [p.name for p in got] == [p.name for p in want]
+    for a, b in zip(got, want):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), a.name
+
+
+def test_release_vqgans_load_and_reconstruct(files, tmp_path):
+    import vqtool
+
+    for name in ("vqgan", "seg-vqgan"):
+        r = ok(["info", files / name / "last.pt", "--json"])
+        assert json.loads(r.stdout)["step"] == 3
+    m = vqtool.load(files / "vqgan" / "last.pt", device="cpu")
+    idx = vqtool.encode(m, files / "samples" / "seg" / "map-56x44-s7-exact-0000.png")
+    assert idx.shape == (11, 14) and 0 <= int(idx.min()) and int(idx.max()) < 32
+    ok(["eval-recon", files / "scenes" / "seg", "--vqgan", files / "seg-vqgan" / "last.pt", "--size", "32",
+        "--no-rfid"])
+
+
+def test_release_shard_folders_train_and_resume(files, tmp_path):
+    """The release's shard folders train a transformer today; the release's runs resume on them."""
+    for shards in ("shards", "class-shards"):
+        r = ok(["info", files / shards, "--json"])
+        assert json.loads(r.stdout)["samples"] == 5
+    run = tmp_path / "seg"
+    shutil.copytree(files / "seg", run)
+    ok(["train-transformer", files / "shards", "--out", run, "--resume", "--set", "train.max_steps=3", "--force"])
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
+    ok(["train-transformer", files / "class-shards", "--out", tmp_path / "new", "--force", "--set",
+        "train.max_steps=1", "--set", "data.window=4", "--set", "gpt.n_layer=1", "--set", "gpt.n_embd=16",
+        "--set", "gpt.n_head=2", "--set", "train.image_every=0"])
