@@ -111,7 +111,7 @@ def random_inception(tmp_path_factory):
 @pytest.fixture
 def inception_weights(random_inception, monkeypatch, tmp_path):
     """The random Inception file registered as the FID weights (its hash replaces the published one)."""
-    from vqtool.core import weights as w
+    from vqtool.core.io import weights as w
 
     digest = w.sha256_of(random_inception)
     monkeypatch.setitem(w.REGISTRY, "inception", w.WeightFile(

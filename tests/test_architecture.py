@@ -24,3 +24,13 @@ def test_no_long_files_or_functions():
             if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.end_lineno - f.lineno + 1 > 60:
                 long.append(f"{p.relative_to(ROOT)}:{f.lineno} {f.name}: {f.end_lineno - f.lineno + 1} lines")
     assert not long, "\n".join(long)
+
+
+def test_no_import_cycles():
+    """No module reaches itself through imports (lazy ones included): gpt <-> local_gpt was one."""
+    import grimp
+
+    g = grimp.build_graph("vqtool")
+    cycles = [m for m in g.modules
+              if any(g.chain_exists(importer=d, imported=m) for d in g.find_modules_directly_imported_by(m))]
+    assert not cycles, cycles

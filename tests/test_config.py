@@ -1,15 +1,16 @@
 import pytest
 import torch
 
-from vqtool.core import checkpoint as ck
+from vqtool.core.io import checkpoint as ck
 from vqtool.core.config import TransformerRecipe, VQGANRecipe, build_recipe, load_recipe
-from vqtool.core.recipes import list_recipes, read_recipe_data, recipe_header
+from vqtool.core.config.recipes import list_recipes, read_recipe_data, recipe_header
 from vqtool.core.errors import CheckpointError, ConfigError
 
 
 def test_every_shipped_recipe_loads_and_builds_on_meta():
-    from vqtool.core.gpt import GPT, gpt_config_for
-    from vqtool.core.vqgan import VQGAN
+    from tests_helpers import make_layout
+    from vqtool.core.transformer import build_gpt, gpt_config_for
+    from vqtool.core.tokenizer.vqgan import VQGAN
 
     names = list_recipes()
     assert {"scenes-vqgan-tiny", "scenes-seg-vqgan-tiny", "vqgan-f16-1024", "vqgan-f16-16384",
@@ -23,14 +24,15 @@ def test_every_shipped_recipe_loads_and_builds_on_meta():
                     r.model.in_channels = r.model.out_channels = 9
                 m = VQGAN(r.model)
             else:
-                m = GPT(gpt_config_for(r.gpt, vocab=1024 + 1024, block=511))
+                m = build_gpt(gpt_config_for(r.gpt, vocab=1024 + 1024, block=511, window=r.data.window),
+                              make_layout("seg", 1024, r.data.window, cond_vocab=1024))
         assert sum(p.numel() for p in m.parameters()) > 0
 
 
 def test_paper_vqgan_has_reference_parameter_counts():
     r = load_recipe("vqgan-f16-1024")
     with torch.device("meta"):
-        from vqtool.core.vqgan import VQGAN
+        from vqtool.core.tokenizer.vqgan import VQGAN
 
         m = VQGAN(r.model)
     enc = sum(p.numel() for p in m.encoder.parameters()) / 1e6
@@ -114,7 +116,7 @@ def test_every_bounded_key_refuses_a_value_outside_its_range(kind):
     (a stranger's run); every bounded key now names itself and its range."""
     import copy
 
-    from vqtool.core.bounds import BOUNDS, PROBABILITY
+    from vqtool.core.config.bounds import BOUNDS, PROBABILITY
 
     base, checked = to_dict_of(kind), 0
     for key, bound in BOUNDS.items():

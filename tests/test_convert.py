@@ -14,7 +14,7 @@ from tests_helpers import fail, ok
 from tests_helpers import lightning_file as _lightning
 from test_taming_peer import _gpt as taming_gpt
 from vqtool.core.config import QuantizerConfig, VQGANModelConfig
-from vqtool.core.vqgan import VQGAN
+from vqtool.core.tokenizer.vqgan import VQGAN
 
 runner = CliRunner()
 DD = dict(double_z=False, z_channels=32, resolution=64, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 2],
@@ -79,7 +79,7 @@ def test_gumbel_conversion(tmp_path):
     sd["quantize.embed.weight"] = torch.randn(40, 16)
     ck = _lightning(sd, tmp_path)
     ok(["convert-taming", ck, "--out", tmp_path / "g.pt"])
-    from vqtool.core.loading import load_vqgan
+    from vqtool.core.tokenizer.loading import load_vqgan
 
     m, _ = load_vqgan(tmp_path / "g.pt")
     x = torch.randn(1, 3, 32, 32)
@@ -122,11 +122,13 @@ def _transformer_ckpt(tmp_path, mode="seg"):
 def test_transformer_conversion_logits_and_sampling(tmp_path, mode, scenes):
     ck, ref_gpt = _transformer_ckpt(tmp_path, mode)
     ok(["convert-taming", ck, "--config", tmp_path / "project.yaml", "--out", tmp_path / "t.pt"])
-    from vqtool.core.sampling import cond_tokens, sample_naive
+    from vqtool.core.sampling import Rule
+    from vqtool.core.sampling.window import sample_naive
     from vqtool.pipeline.bundle import load_transformer
 
     b = load_transformer(tmp_path / "t.pt")
-    assert b.layout.mode == mode and b.layout.cond_offset == 0 and b.layout.window == 16
+    (c,) = b.layout.conditions
+    assert c.kind == mode and c.offset == 0 and c.vocab == 0 and b.layout.window == 16  # taming shares ids
     x = torch.randint(0, 32, (2, 40))
     torch.testing.assert_close(b.gpt(x), ref_gpt(x)[0], rtol=1e-5, atol=1e-5)
     if mode == "seg":
@@ -138,9 +140,9 @@ def test_transformer_conversion_logits_and_sampling(tmp_path, mode, scenes):
     elif mode == "class":
         ok(["sample", "--model", tmp_path / "t.pt", "--class", "3", "--top-k", "1", "--out", tmp_path / "s"])
         # greedy: taming's class token is the raw class id in the shared vocabulary
-        cond = cond_tokens(b.layout, 1, classes=[3])
-        assert cond.item() == 3
-        z = sample_naive(b.gpt, b.layout, 16, 16, cond, top_k=1)
+        cond = b.layout.tokens([{"class": 3}], 16, 16, b.stages, b.factor, {})
+        assert cond[0].item() == 3
+        z = sample_naive(b.gpt, b.layout, 16, 16, cond, Rule(top_k=1))
         seq = torch.tensor([[3]])
         for _ in range(256):  # taming's sample(): uncached, argmax of the last logits
             nxt = ref_gpt(seq)[0][:, -1, :32].argmax(-1, keepdim=True)
@@ -150,7 +152,7 @@ def test_transformer_conversion_logits_and_sampling(tmp_path, mode, scenes):
         r = ok(["sample", "--model", tmp_path / "t.pt", "--top-k", "1", "--out", tmp_path / "s"])
         assert Image.open(r.stdout.split()[0]).size == (64, 64)
     r = ok(["info", tmp_path / "t.pt", "--json"])
-    assert json.loads(r.stdout)["mode"] == mode
+    assert [c["kind"] for c in json.loads(r.stdout)["conditions"]] == [mode]
 
 
 def test_conversion_bad_inputs(tmp_path):

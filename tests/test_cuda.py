@@ -30,14 +30,14 @@ def test_sampling_on_cuda(models, tmp_path, mode):
     assert all(Image.open(p).size == (45, 37) for p in r.stdout.split())
     # the same draw on both devices: GPU kernels round differently, so a token whose uniform falls
     # right on a CDF boundary may differ, but nearly all tokens agree
-    from vqtool.core.sampling import cond_tokens, sample_grid
+    from vqtool.core.sampling import Rule
     from vqtool.pipeline.bundle import load_transformer
 
-    grids, codes = [], torch.randint(0, 16, (2, 9, 11), generator=torch.Generator().manual_seed(0))
+    grids = []
     for dev in ("cpu", "cuda"):
         b = load_transformer(models["seg"], dev)
-        cond = cond_tokens(b.layout, 2, codes, h=9, w=11).to(dev)
-        grids.append(sample_grid(b.gpt, b.layout, 9, 11, cond, seed=42, mode=mode).cpu())
+        cond = b.layout.to(b.layout.random_tokens(2, 9, 11, torch.Generator().manual_seed(0)), dev)
+        grids.append(b.sampler.sample(b.gpt, b.layout, 9, 11, cond, Rule(seed=42), mode).cpu())
     assert (grids[0] == grids[1]).float().mean() > 0.9
 
 
@@ -75,7 +75,7 @@ def test_transformer_trainer_bf16_on_cuda(tmp_path, scenes, tiny_recipe, extra):
 
 
 def test_tiled_decoding_on_cuda(models):
-    from vqtool.core.tiles import decode
+    from vqtool.core.tokenizer.tiles import decode
     from vqtool.pipeline.bundle import load_transformer
 
     b = load_transformer(models["seg"], "cuda")

@@ -20,7 +20,7 @@ def _model(path):
 
 
 def _codes_and_images(ckpt, images):
-    from vqtool.core.loading import load_vqgan
+    from vqtool.core.tokenizer.loading import load_vqgan
     from vqtool.data import images as imgs
 
     m, _ = load_vqgan(ckpt, "cpu")
@@ -106,7 +106,7 @@ def test_init_from_bad_input_is_one_message_and_nothing_written(tmp_path, scenes
 
 
 def _vqgan_file(path, stage: dict):
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
 
     ck.save_checkpoint(path, {"format": ck.VQGAN, "config": {"kind": "vqgan", "model": stage["config"]},
                               "model": stage["model"], "step": 0, "data": None})
@@ -144,7 +144,7 @@ def test_replace_decoder_swaps_only_a_decoder(tmp_path):
 
 def test_replace_decoder_accepts_fp16_embedded_stage(tmp_path):
     """Shipped transformers keep their VQGAN in fp16; the fp32 fine-tune matches it in fp16."""
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
 
     model = tiny_transformer(tmp_path / "t.pt")
     c = torch.load(model, weights_only=True)

@@ -10,8 +10,8 @@ from tests_helpers import fail, label_map, ok, tiny_transformer
 
 
 def test_feature_distance_is_zero_for_identical_images_and_trains_only_the_generator():
-    from vqtool.core.discriminator import PatchDiscriminator
-    from vqtool.core.losses import feature_distance
+    from vqtool.core.tokenizer.discriminator import PatchDiscriminator
+    from vqtool.core.tokenizer.losses import feature_distance
 
     torch.manual_seed(0)
     d = PatchDiscriminator(3, 8, 2)
@@ -27,8 +27,8 @@ def test_feature_distance_is_zero_for_identical_images_and_trains_only_the_gener
 
 
 def test_feature_distance_ignores_the_scale_of_the_features():
-    from vqtool.core.discriminator import PatchDiscriminator
-    from vqtool.core.losses import feature_distance
+    from vqtool.core.tokenizer.discriminator import PatchDiscriminator
+    from vqtool.core.tokenizer.losses import feature_distance
 
     torch.manual_seed(0)
     d = PatchDiscriminator(3, 8, 2)
@@ -43,7 +43,7 @@ def test_feature_distance_ignores_the_scale_of_the_features():
 
 def test_disc_features_perceptual_term_enters_the_generator_loss():
     from vqtool.core.config import LossConfig
-    from vqtool.core.losses import VQGANLoss
+    from vqtool.core.tokenizer.losses import VQGANLoss
 
     torch.manual_seed(0)
     x = torch.rand(2, 3, 32, 32) * 2 - 1

@@ -112,7 +112,7 @@ def test_psnr_ssim_hand_values():
 def test_eval_recon_with_random_lpips_and_inception(tmp_path, scenes, tiny_recipe, weights, monkeypatch):
     import torchvision
 
-    from vqtool.core import weights as w
+    from vqtool.core.io import weights as w
 
     sd = {f"features.{k}": v for k, v in torchvision.models.vgg16().features.state_dict().items()}
     torch.save(sd, weights / "vgg16-397923af.pth")

@@ -269,8 +269,8 @@ def test_training_estimates_are_lower_bounds():
 
     from vqtool.core import memory
     from vqtool.core.config import GPTConfig, VQGANModelConfig
-    from vqtool.core.gpt import build_gpt
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.transformer import build_gpt
+    from vqtool.core.tokenizer.vqgan import VQGAN
 
     cfg = VQGANModelConfig(ch=32, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[], resolution=64, z_channels=8)
     m = VQGAN(cfg)
@@ -283,9 +283,9 @@ def test_training_estimates_are_lower_bounds():
     assert memory.vqgan_train_bytes(cfg, real, 0, 4, 96) <= real * 16 + acts
 
     g = GPTConfig(vocab_size=300, block_size=65, n_layer=3, n_head=4, n_embd=64)
-    gpt = build_gpt(g, "uncond")
+    gpt = build_gpt(g, None)
     real = sum(p.numel() for p in gpt.parameters())
-    assert memory.param_count_in(lambda k: build_gpt(replace(g, n_layer=k), "uncond"), 3) == real
+    assert memory.param_count_in(lambda k: build_gpt(replace(g, n_layer=k), None), 3) == real
     idx = torch.randint(0, 300, (8, 65))
     acts = _saved_bytes(lambda: torch.nn.functional.cross_entropy(gpt(idx).flatten(0, 1), idx.flatten()))
     assert memory.gpt_train_bytes(g, real, 8) <= real * 16 + acts

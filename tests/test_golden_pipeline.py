@@ -60,19 +60,16 @@ def _outputs(tmp_path: Path) -> dict:
 
 
 def _preview(tmp_path: Path, model: Path) -> list:
-
-    from vqtool.core import checkpoint as ck
     from vqtool.core.config import GPTConfig, from_dict
-    from vqtool.core.gpt import GPT
+    from vqtool.core.formats import TransformerCheckpoint
+    from vqtool.core.transformer import build_gpt
     from vqtool.pipeline.previews import training_samples
 
-    c = ck.load_checkpoint(model)
-    gpt = GPT(from_dict(GPTConfig, c["config"]["gpt"]))
-    gpt.load_state_dict(c["model"])
+    c = TransformerCheckpoint.load(model)
+    gpt = build_gpt(from_dict(GPTConfig, c.config["gpt"]), c.layout)
+    gpt.load_state_dict(c.model)
     path = tmp_path / "preview.png"
-    from vqtool.core.layout import Layout
-
-    training_samples(gpt, Layout.from_dict(c["cond"]), c["first_stage"], [{"cls": 1}, {"cls": 3}], path, n=2, seed=3)
+    training_samples(gpt, c.layout, c.first_stage, [{"cls": 1}, {"cls": 3}], path, n=2, seed=3)
     return [_digest(Image.open(path))]
 
 

@@ -67,14 +67,14 @@ def test_tokenize_tars_equals_tokenizing_the_folder(tars, vq, scenes, tmp_path):
     assert s["samples"] == 12 and set(skipped) == {"scenes-000001.tar/broken.jpg", "scenes-000001.tar/nocls.png"}
     assert "no class" in skipped["scenes-000001.tar/nocls.png"]
     m = json.loads((tmp_path / "t" / "manifest.json").read_text())
-    assert m["mode"] == "class" and m["classes"] == ["0", "1", "2", "3"]
+    assert m["conditions"] == [] and m["classes"] == ["0", "1", "2", "3"]  # class-conditional: from the classes
     ok(["tokenize", scenes / "images", "--out", tmp_path / "f", "--vqgan", vq, "--size", "48", "--no-seg",
         "--val", "0"])
     from vqtool.data.shards import load_split, read_manifest
 
     def grids(folder, splits):
         mm = read_manifest(folder)
-        return sorted((x["tokens.npy"].tobytes(), mm["classes"][x["cls"]] if "cls" in x else None)
+        return sorted((x["tokens.npy"].tobytes(), mm.classes[x["cls"]] if "cls" in x else None)
                       for split in splits for x in load_split(folder, mm, split))
 
     a, b = grids(tmp_path / "t", ["train", "val"]), grids(tmp_path / "f", ["train"])

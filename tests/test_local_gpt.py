@@ -11,44 +11,46 @@ from hypothesis import strategies as st
 from PIL import Image
 from tests_helpers import TINY_GPT_WINDOW4, fail, label_map, ok, tiny_transformer
 
+from vqtool.core.conditioning.layout import Layout
 from vqtool.core.config import GPTConfig
-from vqtool.core.layout import Layout
-from vqtool.core.local_gpt import LocalGPT
-from vqtool.core.local_sampling import naive_logits, sample_local
+from vqtool.core.sampling.local import naive_logits, sample_local
+from vqtool.core.sampling.rule import Rule
+from vqtool.core.transformer import build_gpt
+
+WANTED = {"seg": {"kind": "seg", "codebook_size": 8}, "class": {"kind": "class", "classes": ["a", "b", "c"]},
+          "uncond": {"kind": "uncond"}}
 
 
 def _model(mode, R=2, layers=2, seed=0):
-    lay = Layout.for_codes(mode, 16, 2 * R, cond_codebook=8, classes=["a", "b", "c"])
+    lay = Layout.for_codes(16, 2 * R, [{**WANTED[mode], "null_trained": True}])
     torch.manual_seed(seed)
-    m = LocalGPT(GPTConfig(vocab_size=lay.vocab_size, n_layer=layers, n_head=2, n_embd=16, attention="local",
-                           radius=R), seg=mode == "seg").eval()
+    m = build_gpt(GPTConfig(vocab_size=lay.vocab_size, n_layer=layers, n_head=2, n_embd=16, attention="local",
+                            radius=R), lay).eval()
     for p in m.parameters():
         p.data.normal_(0, 0.3)  # far from the tiny init: every position's logits differ
     return m, lay
 
 
 def _cond(lay, n, h, w, seed=0):
+    """The layout's token tensors: a random label-code grid, or classes 0, 1, 2, ... (or the start token)."""
     g = torch.Generator().manual_seed(seed)
-    if lay.mode == "seg":
-        return torch.randint(0, 8, (n, h, w), generator=g) + lay.cond_offset
-    return (torch.arange(n) % 3).view(n, 1) + lay.cond_offset
+    c = lay.conditions[0]
+    if c.spatial:
+        return [torch.randint(0, 8, (n, h, w), generator=g) + c.offset]
+    return [(torch.arange(n) % 3).view(n, 1) + c.offset]
 
 
-def _check_exact(m, lay, h, w, seed=0, **kw):
+def _check_exact(m, lay, h, w, seed=0, guidance=None, **kw):
     cond = _cond(lay, 2, h, w, seed)
-    rec = []
-    z = sample_local(m, lay, h, w, cond, seed=seed, record=rec, **kw)
+    rec = {}
+    z = sample_local(m, lay, h, w, cond, Rule(seed=seed, guidance=guidance, **kw), record=rec)
     ref = naive_logits(m, z, cond)
-    if kw.get("cfg_scale", 1.0) != 1.0:  # guided: u + s (c - u), u from the null class
-        un = naive_logits(m, z, torch.full_like(cond, lay.null_class))
-        ref = {k: un[k] + kw["cfg_scale"] * (v - un[k]) for k, v in ref.items()}
-    seen = set()
-    for rows, cols, logits in rec:
-        for j in range(len(rows)):
-            key = (int(rows[j]), int(cols[j]))
-            seen.add(key)
-            torch.testing.assert_close(logits[:, j], ref[key][..., :lay.n_embed], rtol=1e-5, atol=1e-5)
-    assert seen == {(r, c) for r in range(h) for c in range(w)}  # every position once
+    if guidance not in (None, 1.0):  # guided: u + s (c - u), u from the null class
+        un = naive_logits(m, z, lay.unguided(cond))
+        ref = {k: un[k] + guidance * (v - un[k]) for k, v in ref.items()}
+    for key, logits in rec.items():
+        torch.testing.assert_close(logits, ref[key][..., :lay.n_embed], rtol=1e-5, atol=1e-5)
+    assert set(rec) == {(r, c) for r in range(h) for c in range(w)}  # every position
     return z
 
 
@@ -82,20 +84,18 @@ def test_nothing_at_or_after_a_token_reaches_its_logits():
 
 def test_guidance_and_prefix_are_exact_too():
     m, lay = _model("class")
-    lay.null_class = lay.cond_offset + 3
-    _check_exact(m, lay, 5, 7, cfg_scale=2.5, top_p=0.9)
+    _check_exact(m, lay, 5, 7, guidance=2.5, top_p=0.9)
     cond = _cond(lay, 2, 5, 7)
-    prefix = torch.full((2, 5, 7), -1)
-    prefix[:, :2] = torch.randint(0, 16, (2, 2, 7))
-    z = sample_local(m, lay, 5, 7, cond, seed=3, prefix=prefix)
-    assert torch.equal(z[:, :2], prefix[:, :2])
+    prefix = torch.randint(0, 16, (2, 2, 7))  # the known top rows
+    z = sample_local(m, lay, 5, 7, cond, Rule(seed=3), prefix=prefix)
+    assert torch.equal(z[:, :2], prefix)
 
 
 def test_samples_do_not_depend_on_the_batch():
     m, lay = _model("seg")
     cond = _cond(lay, 3, 6, 7)
-    whole = sample_local(m, lay, 6, 7, cond, seed=11, first_sample=4)
-    parts = [sample_local(m, lay, 6, 7, cond[i:i + 1], seed=11, first_sample=4 + i) for i in range(3)]
+    whole = sample_local(m, lay, 6, 7, cond, Rule(seed=11), first_sample=4)
+    parts = [sample_local(m, lay, 6, 7, [cond[0][i:i + 1]], Rule(seed=11), first_sample=4 + i) for i in range(3)]
     assert torch.equal(whole, torch.cat(parts))
 
 

@@ -24,9 +24,9 @@ def _few_codes_vqgan(path, images, keep=3, n_embed=256):
     near: it uses a few codes with more than a bit of entropy (the old 1-bit floor stayed silent)."""
     import torch
 
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
     from vqtool.core.config import QuantizerConfig, VQGANModelConfig, to_dict
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.tokenizer.vqgan import VQGAN
     from vqtool.data import images as imgs
 
     torch.manual_seed(0)
@@ -70,7 +70,7 @@ def _flat_vqgan(path):
     import torch
 
     from test_own_images import _collapsed_vqgan
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
 
     _collapsed_vqgan(path)
     c = torch.load(path, weights_only=True)
@@ -173,7 +173,7 @@ def test_resume_past_max_steps_says_so_for_the_transformer(tmp_path):
 
 def test_recipes_list_shows_the_list_once(monkeypatch):
     from vqtool.commands import _ui
-    from vqtool.core.recipes import list_recipes
+    from vqtool.core.config.recipes import list_recipes
 
     names = list(list_recipes())
     r = runner.invoke(app, ["recipes", "list"])  # not a terminal: the names, one per line, for scripts
@@ -203,6 +203,6 @@ def test_a_recipe_typo_suggests_the_close_name(scenes, tmp_path):
     r = fail(["train-vqgan", scenes / "images", "--recipe", "scenes-vqgan-tiyn", "--out", tmp_path / "v"],
              "did you mean 'scenes-vqgan-tiny'")
     assert "vqgan-f16-16384" not in r.output  # not every recipe
-    fail(["train-vqgan", scenes / "images", "--recipe", "zzz", "--out", tmp_path / "v"], "vqtool recipes list")
+    fail(["train-vqgan", scenes / "images", "--recipe", "zzz", "--out", tmp_path / "v"], "shipped recipes: ")
     fail(["train-vqgan", scenes / "images", "--recipe", tmp_path / "gone.toml", "--out", tmp_path / "v"],
          "recipe file not found")

@@ -41,9 +41,9 @@ def test_collapse_warning_in_training(tmp_path, tiny_recipe):
 
 def _collapsed_vqgan(path):
     """A VQGAN whose codebook has collapsed: every entry but one sits far from any encoding."""
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
     from vqtool.core.config import QuantizerConfig, VQGANModelConfig, to_dict
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.tokenizer.vqgan import VQGAN
 
     cfg = VQGANModelConfig(ch=8, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[], resolution=32, z_channels=8,
                            norm_groups=4, quantizer=QuantizerConfig(n_embed=16, embed_dim=8))
@@ -133,7 +133,7 @@ def test_resume_with_another_runs_shards_names_the_problem(vq, scenes, tmp_path)
             "--size", "48"])
     ok(["train-transformer", tmp_path / "a", "--recipe", vq / "g.toml", "--out", tmp_path / "run",
         "--set", "train.max_steps=2", "--set", "train.image_every=0"])
-    r = fail(["train-transformer", tmp_path / "b", "--out", tmp_path / "run", "--resume"],
+    r = fail(["train-transformer", tmp_path / "b", "--out", tmp_path / "run", "--resume", "--set", "train.max_steps=4"],
              "is not the shard folder this run was trained on")
     assert "image VQGAN" in " ".join(r.output.split())
 
@@ -199,7 +199,7 @@ def test_eval_recon_figures_on_stdout_and_plain_tables(vq, scenes):
 
 def test_weights_message_names_each_folder_once(monkeypatch, tmp_path):
     from vqtool.core.errors import WeightsNotFound
-    from vqtool.core.weights import find_weights
+    from vqtool.core.io.weights import find_weights
 
     with pytest.raises(WeightsNotFound) as e:
         find_weights("vgg16", download=False)

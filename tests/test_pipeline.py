@@ -38,10 +38,12 @@ def seg_shards(models, scenes):
 
 def test_tokenize_writes_shards_and_manifest(seg_shards, models, scenes):
     m = json.loads((seg_shards / "manifest.json").read_text())
-    assert m["format"] == "vqtool.tokens/1" and m["mode"] == "seg"  # seg/ beside images picked up
-    assert m["codebook_size"] == 32 and m["factor"] == 4 and m["cond_codebook_size"] == 16
+    (seg,) = m["conditions"]  # label maps tokenized beside the images: one generic record
+    assert m["format"] == "vqtool.tokens/1" and seg["kind"] == "seg"
+    assert m["codebook_size"] == 32 and m["factor"] == 4 and seg["codebook_size"] == 16
+    assert seg["fingerprint"] and seg["vqgan"].endswith("seg/last.pt") and seg["inputs"].endswith("seg")
     assert sum(s["count"] for s in m["shards"]) == 10 and sum(s["count"] for s in m["val_shards"]) == 2
-    assert m["classes"] == ["alpine", "desert", "forest", "lake"] and m["label_classes"][0] == "sky"
+    assert m["classes"] == ["alpine", "desert", "forest", "lake"] and seg["label_classes"][0] == "sky"
     from vqtool.data.shards import read_shard
 
     s = read_shard(seg_shards / m["shards"][0]["name"])[0]
@@ -49,7 +51,7 @@ def test_tokenize_writes_shards_and_manifest(seg_shards, models, scenes):
     assert s["tokens.npy"].dtype == np.uint16 and s["tokens.npy"].shape == (12, 16)
     assert s["cond.npy"].shape == (12, 16) and isinstance(s["cls"], int) and "path" in s["json"]
     # the tokens are exactly what the VQGAN gives for that image
-    from vqtool.core.loading import load_vqgan
+    from vqtool.core.tokenizer.loading import load_vqgan
     from vqtool.data import images as imgs
 
     vq, _ = load_vqgan(models / "vqgan/last.pt")
@@ -64,7 +66,7 @@ def _keys(folder):
 
     m = read_manifest(folder)
     out = {}
-    for e in m["shards"] + m["val_shards"]:
+    for e in m.shards + m.val_shards:
         for s in read_shard(folder / e["name"]):
             out[s["__key__"]] = s["tokens.npy"].tobytes()
     return out
@@ -90,9 +92,10 @@ def test_train_transformer_and_sample(tmp_path, models, seg_shards, scenes):
     run = tmp_path / "gpt"
     r = ok(["train-transformer", seg_shards, "--recipe", models / "g.toml", "--out", run, "--json"])
     s = json.loads(r.stdout)
-    assert s["mode"] == "seg" and s["step"] == 6 and s["val_bpt"] > 0
+    assert s["conditions"] == "seg" and s["step"] == 6 and s["val_bpt"] > 0
     ckpt = torch.load(run / "last.pt", weights_only=True)
-    assert ckpt["format"] == "vqtool.transformer/1" and ckpt["cond_stage"] is not None
+    assert ckpt["format"] == "vqtool.transformer/1" and set(ckpt["stages"]) == {"seg"}
+    assert [c["kind"] for c in ckpt["layout"]["conditions"]] == ["seg"]
     assert ckpt["config"]["gpt"]["block_size"] == 16 + 16 - 1
     assert (run / "samples" / "sample-000006.png").is_file()
     # sample at a size that is not a multiple of the factor: the file has the size asked for
@@ -298,7 +301,13 @@ def test_bench_stages_with_tiny_settings(tmp_path, models, seg_shards, scenes):
     t = json.loads(r.stdout)
     assert t["stage"] == "tokenize" and t["images"] == 4
     r = ok(["bench", "transformer", "--steps", "1", "--batch-size", "2", "--json"])
-    assert json.loads(r.stdout)["tokens_per_s"] > 0
+    row = json.loads(r.stdout)
+    assert row["tokens_per_s"] > 0 and row["model"].startswith("GPT") and row["conditioning"] == "seg"
+    # the recipe's own family is timed, and named (it timed a paper GPT for a local recipe before)
+    r = ok(["bench", "transformer", "--recipe", "scenes-transformer-local-demo", "--steps", "1", "--batch-size", "1",
+            "--set", "gpt.n_layer=1", "--json"])
+    row = json.loads(r.stdout)
+    assert row["model"].startswith("LocalGPT") and "'local'" in row["model"]
     r = ok(["bench", "sample", "--size", "48x48", "--naive-tokens", "4", "--json"])
     assert [row["mode"] for row in json.loads(r.stdout)][:1] == ["naive"]
     run = tmp_path / "gpt"

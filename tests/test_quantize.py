@@ -2,7 +2,7 @@ import torch
 import torch.nn.functional as F
 
 from vqtool.core.config import QuantizerConfig
-from vqtool.core.quantize import VectorQuantizer, codebook_stats
+from vqtool.core.tokenizer.quantize import VectorQuantizer, codebook_stats
 
 
 def _vq(**kw):

@@ -109,7 +109,7 @@ def test_interrupted_demo_exits_130_with_how_to_continue(tmp_path, monkeypatch):
 
 def test_a_training_stage_is_finished_when_its_checkpoint_reached_max_steps(tmp_path):
     from vqtool.train.common import unfinished as _unfinished
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
 
     def write(step, config):
         ck.save_checkpoint(tmp_path / "last.pt", {"format": ck.VQGAN, "config": config, "model": {}, "step": step})

@@ -19,25 +19,19 @@ from vqtool.core.config import LossConfig, QuantizerConfig
 def test_sampler_creates_tensors_on_the_device_it_meets(tmp_path, kind, mode):
     """Run the whole sampler on the meta device: any tensor made on the CPU next to a meta tensor
     (the CUDA bug: per-sample ids on the CPU, logits on the GPU) raises a device mismatch."""
-    from vqtool.core.sampling import cond_tokens, sample_grid
+    from vqtool.core.sampling import Rule
     from vqtool.pipeline.bundle import load_transformer
 
     b = load_transformer(tiny_transformer(tmp_path / "t.pt", kind, class_dropout=0.1))
     gpt = b.gpt.to("meta")
     h, w = 6, 9  # beyond the 4x4 window: the sliding-window groups run
-    if kind == "seg":
-        cond = cond_tokens(b.layout, 2, torch.zeros(2, h, w, dtype=torch.long), h=h, w=w)
-    elif kind == "class":
-        cond = cond_tokens(b.layout, 2, classes=[0, 1])
-    else:
-        cond = cond_tokens(b.layout, 2)
-    z = sample_grid(gpt, b.layout, h, w, cond.to("meta"), seed=42, mode=mode,
-                    cfg_scale=2.0 if kind == "class" else None)
+    cond = b.layout.to(b.layout.random_tokens(2, h, w, torch.Generator().manual_seed(0)), "meta")
+    z = b.sampler.sample(gpt, b.layout, h, w, cond, Rule(seed=42, guidance=2.0 if kind == "class" else None), mode)
     assert z.device.type == "meta" and z.shape == (2, h, w)
 
 
 def test_draw_follows_the_logits_device():
-    from vqtool.core.sampling import draw, position_uniform
+    from vqtool.core.sampling.rule import draw, position_uniform
 
     u = position_uniform(7, torch.arange(2, device="meta"), 0, 0)
     assert u.device.type == "meta"
@@ -71,9 +65,9 @@ def _toml(text):
 
 def _token_shards(tmp_path):
     """Uncond shards of random 6x6 grids, written with the shard writer."""
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
     from vqtool.core.config import QuantizerConfig, VQGANModelConfig, to_dict
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.tokenizer.vqgan import VQGAN
     from vqtool.data import shards as sh
 
     cfg = VQGANModelConfig(ch=8, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[], resolution=32, z_channels=8,
@@ -88,16 +82,16 @@ def _token_shards(tmp_path):
     samples = [{"__key__": f"{k:09d}", "tokens.npy": rng.integers(0, 16, (6, 6)).astype(np.uint16), "json": {}}
                for k in range(8)]
     sh.write_shard(out / "train-000000.tar", samples, {"skipped": {}})
-    sh.write_manifest(out, {
-        "format": sh.FORMAT, "mode": "uncond", "source": str(tmp_path), "vqgan": str(tmp_path / "vq.pt"),
-        "vqgan_fingerprint": ck.state_fingerprint(vq.state_dict()), "codebook_size": 16, "factor": 4,
-        "classes": None, "seg_dir": None, "seg_vqgan": None, "cond_codebook_size": None, "grid_counts": [[[6, 6], 8]],
-        "shards": [{"name": "train-000000.tar", "count": 8}], "val_shards": [], "skipped": {}})
+    counts = np.bincount(np.concatenate([s["tokens.npy"].ravel() for s in samples]).astype(np.int64))
+    sh.write_manifest(out, sh.Manifest(
+        source=str(tmp_path), vqgan=str(tmp_path / "vq.pt"), vqgan_fingerprint=ck.state_fingerprint(vq.state_dict()),
+        codebook_size=16, factor=4, grid_counts=[[[6, 6], 8]], shards=[{"name": "train-000000.tar", "count": 8}],
+        code_entropy_bits=sh.entropy_bits(counts), codes_used=int((counts > 0).sum())))
     return out
 
 
 def test_lpips_and_discriminator_leave_bf16_autocast():
-    from vqtool.core.losses import VQGANLoss
+    from vqtool.core.tokenizer.losses import VQGANLoss
 
     seen = {}
 
@@ -140,7 +134,7 @@ def test_generator_and_discriminator_have_separate_nonfinite_guards():
 
 
 def test_dead_code_threshold_does_not_depend_on_batch_size():
-    from vqtool.core.quantize import VectorQuantizer
+    from vqtool.core.tokenizer.quantize import VectorQuantizer
 
     cfg = QuantizerConfig(n_embed=8, embed_dim=4, restart_dead=True, restart_every=10, restart_threshold=0.5)
     small, large = VectorQuantizer(cfg), VectorQuantizer(cfg)
@@ -158,7 +152,7 @@ def test_dead_code_threshold_does_not_depend_on_batch_size():
 def test_dead_codes_restart_within_the_first_window():
     """A code unused for restart_every steps is restarted then, not hundreds of steps later (the old
     0.99-EMA waited ~400 steps while a collapse set in)."""
-    from vqtool.core.quantize import VectorQuantizer
+    from vqtool.core.tokenizer.quantize import VectorQuantizer
 
     cfg = QuantizerConfig(n_embed=8, embed_dim=4, restart_dead=True, restart_every=25, restart_threshold=0.01)
     vq = VectorQuantizer(cfg)
@@ -173,9 +167,9 @@ def test_dead_codes_restart_within_the_first_window():
 
 
 def test_codebooks_beyond_uint16_keep_their_ids(tmp_path):
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
     from vqtool.core.config import VQGANModelConfig, to_dict
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.tokenizer.vqgan import VQGAN
     from vqtool.data import shards as sh
 
     assert sh.code_dtype(65536) == np.uint16 and sh.code_dtype(65537) == np.uint32
@@ -206,13 +200,13 @@ def test_codebooks_beyond_uint16_keep_their_ids(tmp_path):
 
 
 def test_eval_recon_three_class_segmentation_vqgan(tmp_path):
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
     from vqtool.core.config import VQGANModelConfig, to_dict
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.tokenizer.vqgan import VQGAN
 
     cfg = VQGANModelConfig(in_channels=3, out_channels=3, ch=8, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[],
                            resolution=16, z_channels=4, norm_groups=4, quantizer=QuantizerConfig(n_embed=8, embed_dim=4))
-    ck.save_checkpoint(tmp_path / "seg.pt", {"format": ck.SEG_VQGAN, "config": {"kind": "seg-vqgan", "model": to_dict(cfg),
+    ck.save_checkpoint(tmp_path / "seg.pt", {"format": ck.VQGAN, "encodes": "seg", "config": {"kind": "seg-vqgan", "model": to_dict(cfg),
                                                                                 "data": {"size": 16}},
                                              "model": VQGAN(cfg).state_dict(), "step": 0, "data": None})
     maps = tmp_path / "seg"

@@ -76,3 +76,24 @@ def test_release_shard_folders_train_and_resume(files, tmp_path):
     ok(["train-transformer", files / "class-shards", "--out", tmp_path / "new", "--force", "--set",
         "train.max_steps=1", "--set", "data.window=4", "--set", "gpt.n_layer=1", "--set", "gpt.n_embd=16",
         "--set", "gpt.n_head=2", "--set", "train.image_every=0"])
+
+
+# the shipped demo models (vqtool/_demo, stored by the previous release) sampled by the previous
+# release's code: sha256 of the pixels
+DEMO = {("transformer", "seg"): ["ee7774faf77afd97e5c74318f80d770b018142f3a3e9738f26b9464da1f20c5a"],
+        ("class-transformer", "class"): ["6d608dfd3a251dce2ea4c9dfd5cddc58344536e0e6ac4f2839e6f5560270e313",
+                                         "bc92122e43c1f89c96123ec0a38835328ccb518fa0cf6eda8c7e71d4babbced3"]}
+
+
+@pytest.mark.parametrize("name,kind", list(DEMO))
+def test_shipped_demo_models_sample_the_previous_release_images(tmp_path, name, kind):
+    import hashlib
+
+    from vqtool.app.demo_models import shipped_checkpoint
+
+    model = shipped_checkpoint(name)
+    opts = (["--cond", FILES / "scenes" / "seg" / "lake" / "00001.png", "--size", "320x208", "--seed", "3"]
+            if kind == "seg" else ["--class", "lake", "--cfg", "2", "--n", "2", "--seed", "5"])
+    r = ok(["sample", "--model", model, *opts, "--out", tmp_path, "--device", "cpu"])
+    got = [hashlib.sha256(np.asarray(Image.open(p).convert("RGB")).tobytes()).hexdigest() for p in r.stdout.split()]
+    assert got == DEMO[(name, kind)]

@@ -1,33 +1,35 @@
 import pytest
 import torch
 
+from tests_helpers import make_layout
 from vqtool.core.config import GPTConfig
-from vqtool.core.gpt import GPT, KVCache
-from vqtool.core.sampling import (Layout, filter_logits, position_uniform, row_blocks, sample_grid,
-                                  sample_naive, window_start)
+from vqtool.core.sampling.rule import Rule, filter_logits, position_uniform
+from vqtool.core.sampling.window import row_blocks, sample_grid, sample_naive, window_start
+from vqtool.core.transformer import build_gpt
+from vqtool.core.transformer.gpt import KVCache
 
 N_EMBED, W = 12, 4
 
 
 def _gpt(mode, seed=0):
     torch.manual_seed(seed)
-    cond_vocab = {"seg": 5, "class": 4, "uncond": 1}[mode]
-    lc = W * W if mode == "seg" else 1
-    g = GPT(GPTConfig(vocab_size=N_EMBED + cond_vocab, block_size=lc + W * W - 1, n_layer=2, n_head=2, n_embd=16))
+    layout = make_layout(mode, N_EMBED, W)
+    g = build_gpt(GPTConfig(vocab_size=layout.vocab_size, block_size=layout.block_size, n_layer=2, n_head=2,
+                            n_embd=16), layout)
     for p in g.parameters():  # larger weights than the init, so logits differ clearly by context
         p.data.normal_(0, 0.3)
-    layout = Layout(mode=mode, n_embed=N_EMBED, window=W, cond_offset=N_EMBED, sos=N_EMBED,
-                    null_class=N_EMBED + 3 if mode == "class" else None)
     return g.eval(), layout
 
 
 def _cond(mode, layout, n, h, w):
+    """The layout's token tensors (one condition) for n samples of an h x w grid."""
     g = torch.Generator().manual_seed(1)
+    off = layout.n_embed
     if mode == "seg":
-        return torch.randint(0, 5, (n, h, w), generator=g) + layout.cond_offset
+        return [torch.randint(0, 5, (n, h, w), generator=g) + off]
     if mode == "class":
-        return torch.tensor([[0], [2]])[:n] + layout.cond_offset
-    return torch.full((n, 1), layout.sos)
+        return [torch.tensor([[0], [2]])[:n] + off]
+    return [torch.full((n, 1), off)]
 
 
 @pytest.mark.parametrize("mode", ["uncond", "class", "seg"])
@@ -37,8 +39,8 @@ def test_exact_mode_logits_equal_naive(mode, hw):
     gpt, layout = _gpt(mode)
     cond = _cond(mode, layout, 2, h, w)
     rec_naive, rec_fast = {}, {}
-    zn = sample_naive(gpt, layout, h, w, cond, seed=3, record=rec_naive)
-    zf = sample_grid(gpt, layout, h, w, cond, seed=3, mode="exact", record=rec_fast)
+    zn = sample_naive(gpt, layout, h, w, cond, Rule(seed=3), record=rec_naive)
+    zf = sample_grid(gpt, layout, h, w, cond, Rule(seed=3), mode="exact", record=rec_fast)
     assert torch.equal(zn, zf)
     assert rec_naive.keys() == rec_fast.keys() and len(rec_naive) == h * w
     for k in rec_naive:
@@ -49,14 +51,14 @@ def test_exact_equals_naive_at_paper_window_sizes():
     """Window 16 on 52x80 grids (1280x832 at f16) is too slow for a unit test; 16 on a 20x24 grid
     exercises every border case of the placement rule with the real window size."""
     torch.manual_seed(0)
-    g = GPT(GPTConfig(vocab_size=20, block_size=16 * 16 * 2 - 1, n_layer=1, n_head=2, n_embd=16)).eval()
+    layout = make_layout("seg", 16, 16, cond_vocab=4)
+    g = build_gpt(GPTConfig(vocab_size=20, block_size=16 * 16 * 2 - 1, n_layer=1, n_head=2, n_embd=16), layout).eval()
     for p in g.parameters():
         p.data.normal_(0, 0.3)
-    layout = Layout(mode="seg", n_embed=16, window=16, cond_offset=16)
-    cond = torch.randint(16, 20, (1, 20, 24))
+    cond = [torch.randint(16, 20, (1, 20, 24))]
     a, b = {}, {}
-    zn = sample_naive(g, layout, 20, 24, cond, seed=1, record=a)
-    zf = sample_grid(g, layout, 20, 24, cond, seed=1, record=b)
+    zn = sample_naive(g, layout, 20, 24, cond, Rule(seed=1), record=a)
+    zf = sample_grid(g, layout, 20, 24, cond, Rule(seed=1), record=b)
     assert torch.equal(zn, zf)
     for k in a:
         torch.testing.assert_close(b[k], a[k], atol=2e-5, rtol=1e-5)
@@ -83,16 +85,16 @@ def test_row_blocks_cover_every_column_once():
 def test_fast_mode_is_deterministic_and_different_but_close():
     gpt, layout = _gpt("seg")
     cond = _cond("seg", layout, 2, 9, 11)
-    z1 = sample_grid(gpt, layout, 9, 11, cond, seed=5, mode="fast", stride=2)
-    z2 = sample_grid(gpt, layout, 9, 11, cond, seed=5, mode="fast", stride=2)
+    z1 = sample_grid(gpt, layout, 9, 11, cond, Rule(seed=5), mode="fast", stride=2)
+    z2 = sample_grid(gpt, layout, 9, 11, cond, Rule(seed=5), mode="fast", stride=2)
     assert torch.equal(z1, z2) and z1.shape == (2, 9, 11) and int(z1.max()) < N_EMBED
     exact, fast = {}, {}
-    ze = sample_grid(gpt, layout, 9, 11, cond, seed=5, record=exact)
+    ze = sample_grid(gpt, layout, 9, 11, cond, Rule(seed=5), record=exact)
     assert not torch.equal(z1, ze)  # different: an approximation, not the exact rule
     # the exact grid scored under fast windows: a block's first token sees the exact window, the
     # others miss some upper-right context, so their logits move, but far less than a change of
     # position moves them
-    sample_grid(gpt, layout, 9, 11, cond, mode="fast", stride=2, force=ze, record=fast)
+    sample_grid(gpt, layout, 9, 11, cond, Rule(), "fast", stride=2, force=ze, record=fast)
     firsts = {(i, j0) for i in range(9) for _, j0, _ in row_blocks(11, W, 2)}
     moved = [(fast[k] - exact[k]).abs().mean().item() for k in exact if k not in firsts]
     for k in firsts:
@@ -105,22 +107,22 @@ def test_fast_mode_is_deterministic_and_different_but_close():
 def test_seed_determinism_and_samples_differ():
     gpt, layout = _gpt("uncond")
     cond = _cond("uncond", layout, 2, 6, 6)
-    a = sample_grid(gpt, layout, 6, 6, cond, seed=1)
-    b = sample_grid(gpt, layout, 6, 6, cond, seed=1)
-    c = sample_grid(gpt, layout, 6, 6, cond, seed=2)
+    a = sample_grid(gpt, layout, 6, 6, cond, Rule(seed=1))
+    b = sample_grid(gpt, layout, 6, 6, cond, Rule(seed=1))
+    c = sample_grid(gpt, layout, 6, 6, cond, Rule(seed=2))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert not torch.equal(a[0], a[1])  # samples in a batch differ
     # the batch does not change a sample: sample 1 alone (first_sample=1) equals its batched twin
-    single = sample_grid(gpt, layout, 6, 6, cond[1:], seed=1, first_sample=1)
+    single = sample_grid(gpt, layout, 6, 6, [cond[0][1:]], Rule(seed=1), first_sample=1)
     assert torch.equal(single[0], a[1])
 
 
 def test_cfg_scale_one_equals_plain_and_guidance_changes():
     gpt, layout = _gpt("class")
     cond = _cond("class", layout, 2, 5, 5)
-    a = sample_grid(gpt, layout, 5, 5, cond, seed=0)
-    b = sample_grid(gpt, layout, 5, 5, cond, seed=0, cfg_scale=1.0)
-    c = sample_grid(gpt, layout, 5, 5, cond, seed=0, cfg_scale=3.0)
+    a = sample_grid(gpt, layout, 5, 5, cond, Rule(seed=0))
+    b = sample_grid(gpt, layout, 5, 5, cond, Rule(seed=0, guidance=1.0))
+    c = sample_grid(gpt, layout, 5, 5, cond, Rule(seed=0, guidance=3.0))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -128,7 +130,7 @@ def test_prefix_rows_are_kept():
     gpt, layout = _gpt("uncond")
     cond = _cond("uncond", layout, 1, 6, 9)
     prefix = torch.randint(0, N_EMBED, (1, 2, 9))
-    z = sample_grid(gpt, layout, 6, 9, cond, seed=0, prefix=prefix)
+    z = sample_grid(gpt, layout, 6, 9, cond, Rule(seed=0), prefix=prefix)
     assert torch.equal(z[:, :2], prefix)
 
 
@@ -179,6 +181,6 @@ def test_forced_grid_scoring_matches_naive_logits():
     gpt, layout = _gpt("seg")
     cond = _cond("seg", layout, 2, 9, 11)
     rec = {}
-    z = sample_naive(gpt, layout, 9, 11, cond, seed=2, record=rec)
+    z = sample_naive(gpt, layout, 9, 11, cond, Rule(seed=2), record=rec)
     want = sum(F.cross_entropy(lg, z[:, i, j], reduction="sum").item() for (i, j), lg in rec.items())
     assert bits_per_token(gpt, layout, z, cond) == pytest.approx(want / (2 * 99) / math.log(2), rel=1e-5)

@@ -147,7 +147,7 @@ def test_vqmodel_codes_and_pixels_match_the_reference(tmp_path, scenes):
     ref = TamingVQ(3, seed=0)
     sd = {**ref.state_dict(), "loss.discriminator.main.0.weight": torch.randn(8, 3, 4, 4)}
     ok(["convert-taming", lightning_file(sd, tmp_path, "vq.ckpt"), "--out", tmp_path / "vq.pt"])
-    from vqtool.core.loading import load_vqgan
+    from vqtool.core.tokenizer.loading import load_vqgan
 
     vq, _ = load_vqgan(tmp_path / "vq.pt")
     torch.manual_seed(5)
@@ -160,13 +160,13 @@ def test_vqmodel_codes_and_pixels_match_the_reference(tmp_path, scenes):
 
 def test_segmentation_cond_stage_codes_match_the_reference(tmp_path):
     b, _, cond, _ = _net2net(tmp_path, "seg", 16)
-    from vqtool.core.tiles import encode_labels
-    from vqtool.pipeline.conditioning import read_label_map
+    from vqtool.core.tokenizer.tiles import encode_labels
+    from vqtool.pipeline.conditioning import read_map
 
     m = label_map(tmp_path / "m.png", (80, 72), N_LABELS)
-    lab = read_label_map(b, m, (80, 72))
+    lab = read_map(b, m, (80, 72))
     ref = cond.codes(F.one_hot(lab, N_LABELS).permute(2, 0, 1)[None].float())[0]
-    assert torch.equal(encode_labels(b.cond, lab), ref)
+    assert torch.equal(encode_labels(b.stages["seg"], lab), ref)
 
 
 @pytest.mark.parametrize("mode", ["seg", "class", "uncond"])
@@ -179,11 +179,13 @@ def test_logits_match_the_reference_gpt(tmp_path, mode):
 @pytest.mark.parametrize("mode", ["class", "uncond"])
 def test_greedy_sampling_inside_the_window_matches_the_reference(tmp_path, mode):
     b, _, _, gpt = _net2net(tmp_path, mode, 8)
-    from vqtool.core.sampling import cond_tokens, sample_grid
+    from vqtool.core.sampling import Rule
+    from vqtool.core.sampling.window import sample_grid
 
-    c = cond_tokens(b.layout, 2, classes=[3, 1]) if mode == "class" else cond_tokens(b.layout, 2)
-    ref = taming_sample_greedy(gpt, c, 64).view(2, 8, 8)
-    assert torch.equal(sample_grid(b.gpt, b.layout, 8, 8, c, top_k=1), ref)
+    entries = [{"class": 3}, {"class": 1}] if mode == "class" else [{"uncond": None}] * 2
+    c = b.layout.tokens(entries, 8, 8, b.stages, b.factor, {})
+    ref = taming_sample_greedy(gpt, c[0], 64).view(2, 8, 8)
+    assert torch.equal(sample_grid(b.gpt, b.layout, 8, 8, c, Rule(top_k=1)), ref)
     assert len(ref.unique()) > 2
 
 
@@ -193,22 +195,24 @@ def test_greedy_sliding_window_matches_sample_conditional(tmp_path, window, grid
     batched, wavefront) against the reference script's loop, token for token; the decoded
     image against the reference decoder."""
     b, first, cond, gpt = _net2net(tmp_path, "seg", window)
-    assert b.layout.window == window and b.layout.cond_len == window * window
+    assert b.layout.window == window and b.layout.cond_len() == window * window
     h, w = grid
     m = label_map(tmp_path / "m.png", (w * 4, h * 4), N_LABELS, seed=1)
-    from vqtool.core.sampling import cond_tokens, sample_grid
-    from vqtool.core.tiles import decode
-    from vqtool.pipeline.conditioning import read_label_map
+    from vqtool.core.sampling import Rule
+    from vqtool.core.sampling.window import sample_grid
+    from vqtool.core.tokenizer.tiles import decode
+    from vqtool.pipeline.conditioning import read_map
 
-    lab = read_label_map(b, m, (w * 4, h * 4))
+    lab = read_map(b, m, (w * 4, h * 4))
     cidx = cond.codes(F.one_hot(lab, N_LABELS).permute(2, 0, 1)[None].float())
     ref = taming_sliding_greedy(gpt, cidx, h, w, window)
-    z = sample_grid(b.gpt, b.layout, h, w, cond_tokens(b.layout, 1, cidx, h=h, w=w), top_k=1)
+    toks = [cidx + b.layout.conditions[0].offset]  # taming shares ids: offset 0
+    z = sample_grid(b.gpt, b.layout, h, w, toks, Rule(top_k=1))
     assert torch.equal(z, ref)  # (greedy on random weights may settle on one code: the logits below vary)
     # sampled (not greedy) grids are varied: the reference, forced to vqtool's tokens, gives the
     # same logits at every position
     ours, theirs = {}, {}
-    z = sample_grid(b.gpt, b.layout, h, w, cond_tokens(b.layout, 1, cidx, h=h, w=w), seed=7, top_k=None, record=ours)
+    z = sample_grid(b.gpt, b.layout, h, w, toks, Rule(seed=7), record=ours)
     assert len(z.unique()) > 8
     taming_sliding_greedy(gpt, cidx, h, w, window, force=z, record=theirs)
     assert ours.keys() == theirs.keys() and len(ours) == h * w

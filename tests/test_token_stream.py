@@ -36,7 +36,7 @@ def synth(tmp_path_factory, vqgan):
 
 
 def _stream(folder, **kw):
-    m = json.loads((Path(folder) / "manifest.json").read_text())
+    m = json.loads((Path(folder) / "manifest.json").read_text())  # the file as written
     return RankStream([str(Path(folder) / e["name"]) for e in m["shards"]], [e["count"] for e in m["shards"]],
                       **{"seed": 0, **kw})
 
@@ -78,11 +78,11 @@ def test_resume_from_any_position_equals_reading_on(synth, start, buffer, seed):
 
 
 def test_batches_do_not_depend_on_workers_and_resume_exactly(synth, vqgan):
-    from vqtool.core.layout import Layout
+    from vqtool.core.conditioning.layout import Layout
+    from vqtool.data.shards import read_manifest
     from vqtool.train.token_data import StreamBatches
 
-    m = json.loads((synth / "manifest.json").read_text())
-    lay = Layout.for_shards(m, 4)
+    lay = Layout.for_shards(read_manifest(synth), 4)
 
     def batches(workers, start, end):
         ds = StreamBatches(_stream(synth, buffer=20), lay, 6, start, end, True, 0.1)
@@ -161,12 +161,13 @@ import json, sys
 from pathlib import Path
 from vqtool.core import runtime
 from vqtool.core.config import TransformerRecipe
-from vqtool.core.layout import Layout
+from vqtool.core.conditioning.layout import Layout
+from vqtool.data.shards import read_manifest
 from vqtool.train.token_data import train_stream
 
 runtime.init_distributed(runtime.resolve_device("cpu"))
 folder = Path(sys.argv[1])
-m = json.loads((folder / "manifest.json").read_text())
+m = read_manifest(folder)
 r = TransformerRecipe()
 r.data.window = 4
 s, _ = train_stream(folder, m, Layout.for_shards(m, 4), r, runtime.rank(), runtime.world_size(), print)

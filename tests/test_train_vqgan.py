@@ -42,7 +42,7 @@ def test_seg_training_and_reconstruct_cli(tmp_path, scenes):
               "--out", str(out)])
     assert r.exit_code == 0, r.output
     ck = torch.load(out / "last.pt", weights_only=True)
-    assert ck["format"] == "vqtool.seg-vqgan/1" and ck["config"]["model"]["in_channels"] == 9
+    assert ck["format"] == "vqtool.vqgan/1" and ck["encodes"] == "seg" and ck["config"]["model"]["in_channels"] == 9
 
 
 def test_reconstruct_writes_pairs(tmp_path, scenes, tiny_recipe):
@@ -152,7 +152,7 @@ def test_lpips_loads_trunk_from_weights_file(tmp_path, monkeypatch):
     """The real lookup-and-load path, with a randomly initialised VGG16 trunk saved to a file."""
     import torchvision
 
-    from vqtool.core import weights
+    from vqtool.core.io import weights
 
     torch.manual_seed(0)
     sd = {f"features.{k}": v for k, v in torchvision.models.vgg16().features.state_dict().items()}

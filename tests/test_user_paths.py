@@ -15,7 +15,7 @@ from PIL import Image
 
 from tests_helpers import fail, label_map, ok, runner, tiny_transformer
 from vqtool.cli import app
-from vqtool.core.sampling import position_uniform
+from vqtool.core.sampling.window import position_uniform
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 SEED = st.integers(-(2**63), 2**64 - 1)
@@ -147,13 +147,19 @@ def test_typo_in_mode_is_one_message(models, value):
 
 @given(key=st.from_regex(r"[a-z_]{1,8}(\.[a-z_]{1,8}){0,2}", fullmatch=True), value=st.text(max_size=10))
 def test_set_unknown_or_badly_typed_keys(key, value):
-    from vqtool.core.config import build_recipe
+    from vqtool.core.config import build_recipe, parse_value
     from vqtool.core.errors import ConfigError
 
     try:
-        build_recipe({"kind": "transformer"}, [f"{key}={value}"], kinds=("transformer",))
+        r = build_recipe({"kind": "transformer"}, [f"{key}={value}"], kinds=("transformer",))
     except ConfigError as e:
         assert key.split(".")[0] in str(e) or "key=value" in str(e)
+    else:  # accepted: the key exists and holds the value given (a validator that let anything in fails here)
+        node = r
+        for part in key.split("."):
+            node = getattr(node, part)
+        want = parse_value(value.strip())
+        assert node == want or (isinstance(node, float) and node == float(want))
 
 
 @given(item=st.text(max_size=16).filter(lambda t: "=" not in t))
@@ -173,13 +179,15 @@ def test_set_error_names_the_key_and_lists_valid_ones():
 # --------------------------------------------------------------------------- memory guard
 
 
-def test_huge_size_is_refused_before_work(models, tmp_path):
-    import time
+def test_huge_size_is_refused_before_work(models, tmp_path, monkeypatch):
+    from vqtool.pipeline import generate
 
-    t0 = time.time()
+    def never(*a, **k):
+        raise AssertionError("sampling started before the memory guard refused the request")
+
+    monkeypatch.setattr(generate, "sample_tokens", never)
     r = fail(["sample", "--model", models["seg"], "--cond", models["map"], "--size", "100000x100000",
               "--out", tmp_path / "s"], "would need about")
-    assert time.time() - t0 < 20
     assert "--max-memory" in " ".join(r.output.split())
     assert not (tmp_path / "s").exists()
     fail(["sample", "--model", models["uncond"], "--size", "100000x100000"], "GiB")
@@ -193,14 +201,26 @@ def test_max_memory_option(models, tmp_path):
 
 
 def test_memory_estimate_grows_with_the_request():
+    from types import SimpleNamespace
+
+    from tests_helpers import make_layout
     from vqtool.core.config import GPTConfig, VQGANModelConfig
     from vqtool.core.memory import parse_bytes, sample_bytes
+    from vqtool.core.sampling import LocalSampler, WindowSampler
 
-    v, g = VQGANModelConfig(), GPTConfig(n_layer=24, n_head=16, n_embd=1024, block_size=511)
-    est = [sample_bytes(v, v, g, n, 4, s, s, 16, 16, False, 64, 128 * 128) for n, s in ((1, 256), (1, 1024), (8, 1024))]
+    v, g = VQGANModelConfig(), GPTConfig(n_layer=24, n_head=16, n_embd=1024, block_size=511, radius=8)
+    lay, stages = make_layout("seg", 1024, 16, cond_vocab=1024), {"seg": SimpleNamespace(cfg=v)}
+
+    def need(n, batch, s, sampler=WindowSampler):  # what the pipeline adds up (generate.check_memory)
+        return (sample_bytes(v, n, batch, s, s, 16, 64, 128 * 128) + lay.memory_bytes(s, s, stages, 64, 16)
+                + sampler.cache_bytes(g, lay, min(batch, n), s // 16, s // 16, False))
+
+    est = [need(n, 4, s) for n, s in ((1, 256), (1, 1024), (8, 1024))]
     assert est[0] < est[1] < est[2]
     assert 100 * 2**20 < est[0] < 8 * 2**30  # a 256² sample fits a laptop
-    assert sample_bytes(v, v, g, 1, 1, 100000, 100000, 16, 16, False, 64, 128 * 128) > 100 * 2**30
+    assert need(1, 1, 100000) > 100 * 2**30
+    # the local model's rolling cache: a ring of rows, not a window per wavefront row
+    assert LocalSampler.cache_bytes(g, lay, 1, 52, 80, False) < WindowSampler.cache_bytes(g, lay, 1, 52, 80, False)
     assert parse_bytes("16GB") == 16 * 10**9 and parse_bytes("512MiB") == 512 * 2**20 and parse_bytes("0") == 0
 
 
@@ -268,4 +288,4 @@ def test_eval_fid_seg_model_with_labels_folder(models, tmp_path, inception_weigh
     r = ok(["eval-fid", tmp_path / "g", ref, "--model", models["seg"], "--n", 4, "--labels", maps, "--json"])
     assert json.loads(r.stdout)["protocol"]["n_generated"] == 4
     assert [Image.open(tmp_path / "g" / f"{k:06d}.png").size for k in range(4)] == [(24, 20), (32, 20), (40, 20), (24, 20)]
-    fail(["eval-fid", tmp_path / "g2", ref, "--model", models["class"], "--n", 2, "--labels", maps], "not segmentation")
+    fail(["eval-fid", tmp_path / "g2", ref, "--model", models["class"], "--n", 2, "--labels", maps], "takes no maps")

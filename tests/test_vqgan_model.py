@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from vqtool.core.config import LossConfig, QuantizerConfig, VQGANModelConfig
-from vqtool.core.losses import VQGANLoss, adaptive_weight, hinge_d_loss
-from vqtool.core.vqgan import VQGAN
+from vqtool.core.tokenizer.losses import VQGANLoss, adaptive_weight, hinge_d_loss
+from vqtool.core.tokenizer.vqgan import VQGAN
 
 
 def _model(ch_mult, attn=(), res=32):
@@ -30,7 +30,7 @@ def test_encoder_decoder_shapes_non_square(ch_mult, f, hw):
 
 
 def test_downsample_pads_right_and_bottom_only():
-    from vqtool.core.vqgan import Downsample
+    from vqtool.core.tokenizer.vqgan import Downsample
 
     d = Downsample(1)
     torch.nn.init.zeros_(d.conv.weight)
@@ -88,7 +88,7 @@ def test_tiled_decoding_matches_untiled_away_from_seams():
     identity) blended tiles equal the untiled decode wherever every covering tile has >= 6 tokens of
     context around the pixel (tolerance 1e-4). A real decoder's GroupNorm statistics and mid
     attention are per tile; the README states the difference measured on the demo VQGAN."""
-    from vqtool.core.tiles import decode
+    from vqtool.core.tokenizer.tiles import decode
 
     torch.manual_seed(0)
     cfg = VQGANModelConfig(ch=16, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[], resolution=32,
@@ -125,7 +125,7 @@ def test_tiled_decoding_matches_untiled_away_from_seams():
 
 
 def test_channel_norm_is_a_per_position_layer_norm_with_groupnorm_names():
-    from vqtool.core.vqgan import ChannelNorm
+    from vqtool.core.tokenizer.vqgan import ChannelNorm
 
     n = ChannelNorm(6)
     with torch.no_grad():

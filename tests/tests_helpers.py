@@ -82,11 +82,11 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
     vqtool's format without training: for fast CLI tests of sampling."""
     import torch
 
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.conditioning.layout import Layout
     from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
-    from vqtool.core.gpt import build_gpt
-    from vqtool.core.vqgan import VQGAN
-    from vqtool.core.layout import Layout
+    from vqtool.core.formats import Stage, TransformerCheckpoint
+    from vqtool.core.tokenizer.vqgan import VQGAN
+    from vqtool.core.transformer import build_gpt
 
     torch.manual_seed(seed)
 
@@ -96,23 +96,24 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
                                quantizer=QuantizerConfig(n_embed=n_embed, embed_dim=8))
         m = VQGAN(cfg)
         m.quantize.embedding.weight.data.normal_()
-        return {"config": to_dict(cfg), "model": m.state_dict(), "data": None}
+        return Stage(to_dict(cfg), m.state_dict())
 
-    classes = ["alpine", "desert", "forest", "lake"]
-    manifest = {"codebook_size": n_embed, "mode": mode, "cond_codebook_size": n_embed, "classes": classes,
-                "label_classes": [f"c{i}" for i in range(n_labels)], "palette": None}
-    lay = Layout.for_shards(manifest, window)
+    wanted = {"seg": {"kind": "seg", "codebook_size": n_embed, "label_classes": [f"c{i}" for i in range(n_labels)]},
+              "class": {"kind": "class", "classes": ["alpine", "desert", "forest", "lake"],
+                        "null_trained": class_dropout > 0},
+              "uncond": {"kind": "uncond"}}[mode]
+    lay = Layout.for_codes(n_embed, window, [wanted])
     gcfg = GPTConfig(vocab_size=lay.vocab_size, block_size=lay.block_size,
                      n_layer=2, n_head=2, n_embd=16, attention=attention,
                      radius=window // 2 if attention == "local" else 0)
-    gpt = build_gpt(gcfg, mode)
+    gpt = build_gpt(gcfg, lay)
     for p in gpt.parameters():
         p.data.normal_(0, 0.3)
     recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": window},
               "class_dropout": class_dropout}
-    ck.save_checkpoint(path, {"format": ck.TRANSFORMER, "config": recipe, "model": gpt.state_dict(), "step": 0,
-                              "cond": lay.to_dict(), "first_stage": vq(3), "cond_stage": vq(n_labels) if mode == "seg" else None,
-                              "manifest": None})
+    first = vq(3)  # after the GPT: the seeded order of the release's tiny models
+    stages = {"seg": vq(n_labels)} if mode == "seg" else {}
+    TransformerCheckpoint(recipe, gpt.state_dict(), lay, first, stages).save(path)
     return path
 
 
@@ -254,3 +255,19 @@ def resumable_transformer_run(tmp_path):
     ok(["train-transformer", tmp_path / "sh", "--recipe", tmp_path / "g.toml", "--out", tmp_path / "g", "--force",
         "--set", "train.image_every=0"])
     return tmp_path / "g", tmp_path / "sh"
+
+
+def make_layout(mode, n_embed, window, cond_vocab=None):
+    """A layout of one of the release's kinds for sampler tests (``mode``: the tests' names for them):
+    conditioning ids after the codes; a class layout with a trained null class (its last id)."""
+    from vqtool.core.conditioning.classes import ClassLabel
+    from vqtool.core.conditioning.layout import Layout
+    from vqtool.core.conditioning.seg import Segmentation
+    from vqtool.core.conditioning.uncond import Uncond
+
+    v = cond_vocab or {"seg": 5, "class": 4, "uncond": 1}[mode]
+    cond = {"seg": lambda: Segmentation(offset=n_embed, vocab=v),
+            "class": lambda: ClassLabel(offset=n_embed, vocab=v, classes=[str(i) for i in range(v - 1)],
+                                        null=n_embed + v - 1, null_trained=True),
+            "uncond": lambda: Uncond(offset=n_embed, vocab=v, token=n_embed)}[mode]()
+    return Layout(n_embed, window, [cond])

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from vqtool.core import checkpoint as ck
+from vqtool.core.io import checkpoint as ck
 from vqtool.core import runtime
 
 
@@ -27,7 +27,7 @@ def load(path: str | Path, device: str = "auto"):
         from vqtool.pipeline.bundle import load_transformer
 
         return load_transformer(path, dev)
-    from vqtool.core.loading import vqgan_from_state
+    from vqtool.core.tokenizer.loading import vqgan_from_state
 
     return vqgan_from_state(c["config"]["model"], c["model"], dev)
 
@@ -51,7 +51,7 @@ def encode(model, image: str | Path | Image.Image, size: int | None = None) -> t
 def decode(model, indices: torch.Tensor) -> Image.Image:
     """A PIL image from (h, w) code indices (large grids are decoded in blended tiles)."""
     from vqtool.data import images as imgs
-    from vqtool.core.tiles import decode as decode_grid
+    from vqtool.core.tokenizer.tiles import decode as decode_grid
 
     m = _vqgan(model)
     idx = torch.as_tensor(indices).long()

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from vqtool.core import runtime
 from vqtool.core.config import load_recipe
 from vqtool.core.errors import VqtoolError, require_multiple
-from vqtool.core.loading import count_params
+from vqtool.core.tokenizer.inputs import BY_RECIPE
+from vqtool.core.tokenizer.loading import count_params
 
 
 def _sync(device):
@@ -41,20 +41,16 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
     from vqtool.train.gan_step import Perceptual, build_trainer, gan_step
 
     dev = runtime.resolve_device(device)
-    r = load_recipe(recipe, overrides, kinds=("vqgan", "seg-vqgan"))
-    seg = r.kind == "seg-vqgan"
-    if seg and r.model.in_channels in (0, 3):
-        r.model.in_channels = r.model.out_channels = 9
+    r = load_recipe(recipe, overrides, kinds=tuple(BY_RECIPE))
+    inp = BY_RECIPE[r.kind]
+    inp.channels(r, {"classes": list(range(9))})  # label maps: the scenes' 9 classes
     B, S = batch_size or r.optim.batch_size, size or r.data.size
     require_multiple("--size", S, r.model.factor)
     r.loss.on_missing_weights = "skip"  # a speed figure, with or without LPIPS's weights
     perceptual = Perceptual(r, None, dev, lambda m: None)
     t = build_trainer(r, dev, perceptual)
-    if seg:
-        x = F.one_hot(torch.randint(0, r.model.in_channels, (B, S, S)), r.model.in_channels)
-        x = x.permute(0, 3, 1, 2).float().to(dev)
-    else:
-        x = torch.rand(B, 3, S, S, device=dev) * 2 - 1
+    raw = torch.randint(0, r.model.in_channels, (B, S, S)) if inp.labels else torch.rand(B, 3, S, S) * 2 - 1
+    x = inp.net_input(raw.to(dev), r.model.in_channels)
     step_at = max(r.loss.disc_start, 0)  # measure with the discriminator on (the expensive regime)
     dt = _seconds_per_step(lambda: gan_step(t, x, step_at, r.optim.lr, lambda m: None), steps, dev)
     return {"stage": "vqgan", "recipe": recipe, "device": str(dev), "batch": B, "size": S,
@@ -64,9 +60,9 @@ def bench_vqgan(recipe: str = "scenes-vqgan-tiny", overrides=None, steps: int = 
 
 def random_vqgan(path) -> str:
     """A randomly initialised scenes-vqgan-tiny checkpoint (throughput does not depend on training)."""
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
     from vqtool.core.config import to_dict
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.tokenizer.vqgan import VQGAN
 
     r = load_recipe("scenes-vqgan-tiny")
     torch.manual_seed(0)
@@ -89,7 +85,7 @@ def bench_tokenize(images: str | None = None, vqgan: str | None = None, n: int =
     import tempfile
     from pathlib import Path
 
-    from vqtool.core.loading import load_vqgan
+    from vqtool.core.tokenizer.loading import load_vqgan
     from vqtool.data import images as imgs
     from vqtool.data.encode import tokenize_dataset
 
@@ -107,7 +103,7 @@ def bench_tokenize(images: str | None = None, vqgan: str | None = None, n: int =
         for f in files:
             (sub / f.parent.name).mkdir(parents=True, exist_ok=True)
             (sub / f.parent.name / f.name).symlink_to(f.resolve())
-        model, ck = load_vqgan(vqgan, dev, seg=False)
+        model, ck = load_vqgan(vqgan, dev, encodes="image")
         size = ck["config"]["data"].get("resize", 0)  # what tokenize does by default (0: native)
         t = time.perf_counter()
         tokenize_dataset(sub, Path(tmp) / "shards", Path(vqgan), size=size, batch_size=batch_size, val_count=0,
@@ -129,27 +125,29 @@ def bench_tokenize(images: str | None = None, vqgan: str | None = None, n: int =
 
 
 def bench_transformer(recipe: str = "scenes-transformer-tiny", overrides=None, steps: int = 5,
-                      batch_size: int | None = None, mode: str = "seg", n_embed: int = 256,
+                      batch_size: int | None = None, conditioning: str = "seg", n_embed: int = 256,
                       device: str = "auto") -> dict:
-    """Training tokens/s and peak memory on synthetic token windows."""
-    from vqtool.core.gpt import GPT, gpt_config_for
+    """Training tokens/s and peak memory on synthetic token windows, of the model the recipe
+    describes (either family: ``gpt.attention``), with one synthetic condition of a kind."""
+    from vqtool.core.conditioning.layout import Layout, synthetic
+    from vqtool.core.transformer import build_gpt, gpt_config_for
     from vqtool.train.common import NonFiniteGuard
     from vqtool.train.transformer import Trainer, train_step
 
     dev = runtime.resolve_device(device)
     r = load_recipe(recipe, overrides, kinds=("transformer",))
     W = r.data.window
-    lc = W * W if mode == "seg" else 1
-    cond_vocab = n_embed if mode == "seg" else 2
-    cfg = gpt_config_for(r.gpt, n_embed + cond_vocab, lc + W * W - 1)
+    lay = Layout.for_codes(n_embed, W, [synthetic(conditioning, n_embed)])
+    cfg = gpt_config_for(r.gpt, lay.vocab_size, lay.block_size, W)
     torch.manual_seed(0)
-    gpt = GPT(cfg).to(dev)
+    gpt = build_gpt(cfg, lay).to(dev)
     opt = torch.optim.AdamW(gpt.optimizer_groups(0.01), lr=1e-4, betas=(0.9, 0.95))
-    B = batch_size or r.optim.batch_size
+    B, lc = batch_size or r.optim.batch_size, lay.cond_len()
     seq = torch.randint(0, n_embed, (B, lc + W * W), device=dev)
     t = Trainer(gpt, gpt, opt, r, lc, dev, NonFiniteGuard("loss"))
     dt = _seconds_per_step(lambda: train_step(t, [seq], 1e-4, lambda m: None), steps, dev)
-    return {"stage": "transformer", "recipe": recipe, "device": str(dev), "mode": mode, "batch": B,
+    return {"stage": "transformer", "recipe": recipe, "device": str(dev), "model": f"{type(gpt).__name__} "
+            f"(gpt.attention = {cfg.attention!r})", "conditioning": conditioning, "batch": B,
             "params_m": count_params(gpt) / 1e6, "steps_per_s": 1 / dt, "tokens_per_s": B * W * W / dt,
             "peak_mem_mb": runtime.peak_memory_mb(dev)}
 
@@ -159,14 +157,14 @@ def _local_twin(b, dev):
     randomly initialised: its sampling speed is what the local row measures (b itself when local)."""
     from dataclasses import replace
 
-    from vqtool.core.gpt import build_gpt
+    from vqtool.core.transformer import build_gpt
     from vqtool.pipeline.bundle import Bundle
 
-    if getattr(b.gpt, "local", False):
+    if b.gpt.cfg.attention == "local":
         return b
     cfg = replace(b.gpt.cfg, attention="local", radius=b.layout.window // 2)
     torch.manual_seed(0)
-    return Bundle(build_gpt(cfg, b.layout.mode).to(dev).eval(), b.layout, b.first, b.cond, b.ckpt)
+    return Bundle(build_gpt(cfg, b.layout).to(dev).eval(), b.layout, b.first, b.stages, b.ckpt)
 
 
 def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), n: int = 1,
@@ -177,7 +175,7 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
     and fast mode, on the same model and batch, and of a local transformer of the same size
     (exact with its rolling cache). The naive sampler's cost per token is the same at every
     position, so it is timed on its first ``naive_tokens`` tokens."""
-    from vqtool.core.layout import Layout
+    from vqtool.core.conditioning.layout import Layout
     from vqtool.pipeline.bundle import Bundle, load_transformer
     from vqtool.pipeline.generate import SampleOptions, sample_tokens
 
@@ -186,20 +184,18 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
         b = load_transformer(model, dev)
         layout, f, name = b.layout, b.factor, model
     else:
-        from vqtool.core.gpt import GPT, gpt_config_for
+        from vqtool.core.conditioning.layout import synthetic
+        from vqtool.core.transformer import build_gpt, gpt_config_for
 
         r = load_recipe(recipe, kinds=("transformer",))
         W, ne = r.data.window, 256
         torch.manual_seed(0)
-        layout = Layout.for_codes("seg", ne, W, cond_codebook=ne)
-        b = Bundle(GPT(gpt_config_for(r.gpt, layout.vocab_size, layout.block_size)).to(dev).eval(), layout, None)
+        layout = Layout.for_codes(ne, W, [synthetic("seg", ne)])
+        gpt = build_gpt(gpt_config_for(r.gpt, layout.vocab_size, layout.block_size, W), layout)
+        b = Bundle(gpt.to(dev).eval(), layout, None)
         f, name = 16, f"random {recipe}"
     w, h = -(-size[0] // f), -(-size[1] // f)
-    g = torch.Generator().manual_seed(seed)
-    if layout.mode == "seg":
-        cond = (torch.randint(0, 8, (1, h, w), generator=g) + layout.cond_offset).expand(n, h, w).to(dev)
-    else:
-        cond = torch.full((n, 1), layout.sos if layout.mode == "uncond" else layout.cond_offset, device=dev)
+    cond = layout.to(layout.random_tokens(n, h, w, torch.Generator().manual_seed(seed)), dev)
     rows = []
     for mode in modes:
         runtime.reset_peak_memory(dev)
@@ -208,7 +204,7 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
         opts = SampleOptions(seed=seed, top_k=100, mode="fast" if mode == "fast" else "exact", naive=mode == "naive")
         bb = _local_twin(b, dev) if mode == "local" else b
         # a local model has one sampler, which samples the whole grid whatever the row
-        limited = mode == "naive" and not getattr(bb.gpt, "local", False)
+        limited = mode == "naive" and not bb.sampler.exact_only
         sample_tokens(bb, cond, h, w, opts, limit=naive_tokens if limited else None)
         count = naive_tokens * n if limited else h * w * n
         _sync(dev)
@@ -235,12 +231,12 @@ def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2,
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import bits_per_token, score_against_real
     from vqtool.pipeline.bundle import load_transformer
-    from vqtool.pipeline.conditioning import cond_batch, read_label_map
+    from vqtool.pipeline.conditioning import cond_batch, condition, read_map
     from vqtool.pipeline.generate import SampleOptions, padded, sample_tokens, to_images
 
     b = load_transformer(model, runtime.resolve_device(device))
-    if b.layout.mode != "seg":
-        raise VqtoolError("bench quality needs a segmentation-conditional model")
+    if not b.layout.spatial:
+        raise VqtoolError(f"bench quality needs a model conditioned on a label map; this one is {b.layout.adjective}")
     if not Path(label_map).is_file():
         raise VqtoolError(f"label map not found: {label_map}")
     truth = Path(str(label_map).replace("/seg/", "/images/"))
@@ -249,14 +245,14 @@ def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2,
     real = imgs.load_rgb(truth)
     if sample is not None:
         im = imgs.load_rgb(Path(sample))
-        lab = imgs.load_labels(Path(label_map), b.layout.palette)
+        lab = read_map(b, Path(label_map)).numpy()
         if lab.shape != (im.height, im.width):
             raise VqtoolError(f"the sample is {im.width}x{im.height}, the label map {lab.shape[1]}x{lab.shape[0]}")
         return _quality_rows(score_against_real(b, lab, real, [im]), "given sample", f"{im.width}x{im.height}", 1)
     W, H = padded(size, b.factor)
     h, w = H // b.factor, W // b.factor
-    cond = cond_batch(b, [Path(label_map)] * n, h, w)
-    lab = read_label_map(b, Path(label_map), (W, H)).numpy()
+    cond = cond_batch(b, [condition(b, Path(label_map))] * n, h, w)
+    lab = read_map(b, Path(label_map), (W, H)).numpy()
     rows = []
     for mode in ("exact", "fast"):
         t = time.perf_counter()

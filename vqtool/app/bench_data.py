@@ -96,8 +96,8 @@ def _in_memory_batches(samples: list[dict], lay, batch: int, seed: int, use_flip
 def bench_readers(shards: Path, steps: int = 30, reader_batches: int = 200, recipe: str = "scenes-transformer-tiny",
                   device: str = "cpu") -> list[dict]:
     """Streaming vs in-memory reader on the same shards: reader samples/s, training tokens/s."""
-    from vqtool.core.gpt import GPT, gpt_config_for
-    from vqtool.core.layout import Layout
+    from vqtool.core.transformer import build_gpt, gpt_config_for
+    from vqtool.core.conditioning.layout import Layout
     from vqtool.data import shards as sh
     from vqtool.train.common import NonFiniteGuard
     from vqtool.train.token_data import StreamBatches, train_stream, usable
@@ -123,9 +123,9 @@ def bench_readers(shards: Path, steps: int = 30, reader_batches: int = 200, reci
             next(it)
         read_s = time.perf_counter() - t
         torch.manual_seed(0)
-        gpt = GPT(gpt_config_for(r.gpt, lay.vocab_size, lay.block_size)).to(dev)
+        gpt = build_gpt(gpt_config_for(r.gpt, lay.vocab_size, lay.block_size, lay.window), lay).to(dev)
         opt = torch.optim.AdamW(gpt.optimizer_groups(0.01), lr=1e-4)
-        tr = Trainer(gpt, gpt, opt, r, lay.cond_len, dev, NonFiniteGuard("loss"))
+        tr = Trainer(gpt, gpt, opt, r, lay.cond_len(), dev, NonFiniteGuard("loss"))
         t = time.perf_counter()
         for _ in range(steps):
             train_step(tr, [next(it)], 1e-4, lambda m: None)

@@ -18,8 +18,9 @@ from typing import Callable
 
 import torch
 
-from vqtool.core import checkpoint as ck
+from vqtool.core.io import checkpoint as ck
 from vqtool.core.errors import VqtoolError
+from vqtool.core.formats import TransformerCheckpoint
 from vqtool.app.demo_folder import open_demo_folder
 from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of, unpack
 from vqtool.core.callbacks import Callbacks
@@ -195,8 +196,8 @@ class _Demo:
         def sample():
             b = load_transformer(model, torch.device("cpu"))
             rows = []
-            with self.h.progress("class grid", len(b.layout.classes) * self.o.per_class) as advance:
-                for c in b.layout.classes:
+            with self.h.progress("class grid", len(b.layout.class_names) * self.o.per_class) as advance:
+                for c in b.layout.class_names:
                     rows.append((c, generate(b, self.o.per_class, (side, side), class_=c, cfg=self.o.cfg, seed=0,
                                              top_k=100, batch_size=self.o.per_class)))
                     advance(self.o.per_class)
@@ -212,8 +213,8 @@ class _Demo:
 
     def _classes(self, model: Path) -> list[str]:
         try:
-            return ck.load_checkpoint(model, ck.TRANSFORMER)["cond"]["classes"]
-        except (OSError, KeyError, VqtoolError):
+            return TransformerCheckpoint.load(model).layout.class_names or ["CLASS"]
+        except (OSError, VqtoolError):
             return ["CLASS"]
 
     def evaluate(self, val: Path) -> None:
@@ -243,9 +244,10 @@ def _landscape_quality(model: Path, fig: dict) -> dict:
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import score_against_real
     from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.conditioning import read_map
 
     b = load_transformer(model, torch.device("cpu"))
-    labels = imgs.load_labels(Path(fig["label_map"]), b.layout.palette)
+    labels = read_map(b, Path(fig["label_map"])).numpy()
     return score_against_real(b, labels, imgs.load_rgb(Path(fig["truth"])), [imgs.load_rgb(Path(fig["sample"]))])
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import tarfile
 from pathlib import Path
 
-from vqtool.core import checkpoint as ck
+from vqtool.core.config import VQGANModelConfig, from_dict
+from vqtool.core.io import checkpoint as ck
+from vqtool.data.shards import read_manifest
 from vqtool.core.errors import VqtoolError
+from vqtool.core.formats import TransformerCheckpoint
+from vqtool.core.tokenizer.inputs import input_of
 
 
 def _params(state: dict) -> float:
@@ -26,45 +29,50 @@ def _what_tar(path: Path) -> str:
 def describe(path: Path) -> dict:
     path = Path(path)
     if path.is_dir() and (path / "manifest.json").is_file():
-        m = json.loads((path / "manifest.json").read_text())
-        return {"kind": "token shards", "format": m.get("format"),
-                "samples": sum(s["count"] for s in m.get("shards", [])),
-                "val_samples": sum(s["count"] for s in m.get("val_shards", [])),
-                "shards": len(m.get("shards", [])) + len(m.get("val_shards", [])),
-                "codebook_size": m.get("codebook_size"), "factor": m.get("factor"),
-                "mode": m.get("mode"), "classes": m.get("classes"),
-                "cond_codebook_size": m.get("cond_codebook_size"), "source": m.get("source"),
-                "vqgan_fingerprint": (m.get("vqgan_fingerprint") or "")[:16]}
+        m = read_manifest(path)
+        return {"kind": "token shards", "format": m.format, "samples": m.samples,
+                "val_samples": sum(s["count"] for s in m.val_shards), "shards": len(m.shards) + len(m.val_shards),
+                "codebook_size": m.codebook_size, "factor": m.factor,
+                "conditions": ", ".join(c["kind"] for c in m.transformer_conditions()), "classes": m.classes,
+                "tokenized_conditions": [f"{c['kind']} ({c.get('codebook_size')} codes, {c.get('inputs')})"
+                                         for c in m.conditions] or None,
+                "source": m.source, "vqgan_fingerprint": (m.vqgan_fingerprint or "")[:16]}
     if path.is_dir() and not (path / "last.pt").is_file():
         raise VqtoolError(f"{path} is neither a shard folder (no manifest.json) nor a run folder (no last.pt)")
     if path.is_file() and tarfile.is_tarfile(path):
         raise VqtoolError(_what_tar(path))
     c = ck.load_checkpoint(path)
+    if c["format"] == ck.TRANSFORMER:
+        return _transformer(TransformerCheckpoint.from_payload(c))
     cfg = c["config"]
-    d = {"kind": ck.FORMATS[c["format"]], "format": c["format"], "step": c.get("step"),
+    m, q = cfg["model"], cfg["model"]["quantizer"]
+    d = {"kind": input_of(c["encodes"]).what, "format": c["format"], "encodes": c["encodes"], "step": c.get("step"),
          "file": c["_path"], "created": c.get("provenance", {}).get("time"),
-         "vqtool": c.get("provenance", {}).get("vqtool")}
-    if c["format"] in (ck.VQGAN, ck.SEG_VQGAN):
-        m, q = cfg["model"], cfg["model"]["quantizer"]
-        d |= {"params_m": round(_params(c["model"]), 3), "factor": 2 ** (len(m["ch_mult"]) - 1),
-              "channels": f"{m['in_channels']} -> {m['out_channels']}", "ch": m["ch"],
-              "ch_mult": m["ch_mult"], "codebook": f"{q['n_embed']} x {q['codebook_dim'] or q['embed_dim']}"
-              f"{' (l2)' if q['l2_norm'] else ''}{' (ema)' if q['ema'] else ''}",
-              "quantizer": q["kind"], "legacy_beta": q["legacy"], "train_crop": cfg.get("data", {}).get("size"),
-              "trained_on": (c.get("data") or {}).get("images"), "perceptual": c.get("perceptual"),
-              "resumable": "train_state" in c}
-        if cfg.get("train", {}).get("trainable", "all") != "all":
-            d["trainable"] = cfg["train"]["trainable"]
-        if c.get("init_from"):
-            d["init_from"] = f"{c['init_from']['path']} (step {c['init_from']['step']})"
-    else:
-        g = cfg["gpt"]
-        local = g.get("attention") == "local"
-        d |= {"params_m": round(_params(c["model"]), 3), "layers": g["n_layer"], "heads": g["n_head"],
-              "width": g["n_embd"], "attention": f"local (radius {g.get('radius')})" if local else "global (the paper's)",
-              "block_size": None if local else g["block_size"], "vocab": g["vocab_size"],
-              "mode": c["cond"]["mode"], "window": c["cond"]["window"],
-              "classes": c["cond"].get("classes"), "resumable": "train_state" in c}
-        if c.get("decoder_replaced"):
-            d["decoder"] = "replaced by " + c["decoder_replaced"][-1]["vqgan"]
+         "vqtool": c.get("provenance", {}).get("vqtool"), "params_m": round(_params(c["model"]), 3),
+         "factor": from_dict(VQGANModelConfig, m, prefix="model.").factor,
+         "channels": f"{m['in_channels']} -> {m['out_channels']}", "ch": m["ch"],
+         "ch_mult": m["ch_mult"], "codebook": f"{q['n_embed']} x {q['codebook_dim'] or q['embed_dim']}"
+         f"{' (l2)' if q['l2_norm'] else ''}{' (ema)' if q['ema'] else ''}",
+         "quantizer": q["kind"], "legacy_beta": q["legacy"], "train_crop": cfg.get("data", {}).get("size"),
+         "trained_on": (c.get("data") or {}).get("images"), "perceptual": c.get("perceptual"),
+         "resumable": "train_state" in c}
+    if cfg.get("train", {}).get("trainable", "all") != "all":
+        d["trainable"] = cfg["train"]["trainable"]
+    if c.get("init_from"):
+        d["init_from"] = f"{c['init_from']['path']} (step {c['init_from']['step']})"
+    return d
+
+
+def _transformer(c: TransformerCheckpoint) -> dict:
+    g, lay = c.config["gpt"], c.layout
+    local = g.get("attention") == "local"
+    d = {"kind": "transformer", "format": ck.TRANSFORMER, "step": c.step, "file": c.path,
+         "created": (c.provenance or {}).get("time"), "vqtool": (c.provenance or {}).get("vqtool"),
+         "params_m": round(_params(c.model), 3), "layers": g["n_layer"], "heads": g["n_head"], "width": g["n_embd"],
+         "attention": f"local (radius {g.get('radius')})" if local else "global (the paper's)",
+         "block_size": None if local else g["block_size"], "vocab": g["vocab_size"],
+         "conditioning": lay.adjective, "conditions": [x.describe() for x in lay.conditions],
+         "window": lay.window, "resumable": c.train_state is not None}
+    if c.decoder_replaced:
+        d["decoder"] = "replaced by " + c.decoder_replaced[-1]["vqgan"]
     return d

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from vqtool.core.bounds import SEED_MAX, SEED_MIN
+from vqtool.core.config.bounds import SEED_MAX, SEED_MIN
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 
@@ -23,7 +23,7 @@ def _seed(value: int) -> int:
 SeedOpt = Annotated[int, typer.Option("--seed", callback=_seed,
                                       help="Random seed, any 64-bit integer (same seed, same result).")]
 ModeOpt = Annotated[Literal["exact", "fast"], typer.Option(
-    "--mode", help="exact: the paper's window rule; fast: reuse each window for 8 tokens.")]
+    "--mode", help="exact: the paper's window rule; fast: reuse each window placement for half a window of tokens.")]
 RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="Shipped recipe name or path to a .toml file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe key, e.g. --set optim.lr=1e-4 (repeatable).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")]
@@ -58,7 +58,7 @@ def set_max_pixels(text: str) -> None:
     """--max-pixels: the image pixel limit, for this process and the workers it starts (env)."""
     import os
 
-    from vqtool.data.images import parse_pixels
+    from vqtool.core.imagefile import parse_pixels
 
     try:
         os.environ["VQTOOL_MAX_PIXELS"] = str(parse_pixels(text))

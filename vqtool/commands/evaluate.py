@@ -105,7 +105,7 @@ def eval_recon(
 def fetch_weights(weights_dir: WeightsDirOpt = None):
     """Download the LPIPS VGG16 trunk and the FID Inception weights into the weights folder."""
     from vqtool.commands import _ui
-    from vqtool.core.weights import REGISTRY, fetch
+    from vqtool.core.io.weights import REGISTRY, fetch
 
     for key, w in REGISTRY.items():
         _ui.info(f"{w.filename}: {w.purpose}")

@@ -16,7 +16,7 @@ def list_():
     import tomllib
 
     from vqtool.commands import _ui
-    from vqtool.core.recipes import list_recipes, recipe_header
+    from vqtool.core.config.recipes import list_recipes, recipe_header
 
     rows = []
     for name, path in list_recipes().items():
@@ -33,7 +33,7 @@ def list_():
 @user_errors
 def show(name: Annotated[str, typer.Argument(help="Recipe name or path.")]):
     """Print a recipe file."""
-    from vqtool.core.recipes import read_recipe_data
+    from vqtool.core.config.recipes import read_recipe_data
 
     _, where = read_recipe_data(name)
     print(open(where).read(), end="")

@@ -30,24 +30,25 @@ def sample(
     max_memory: MaxMemoryOpt = None,
 ):
     """Sample images at any size (sliding window beyond the training window)."""
+    import time
+
     from vqtool.commands import _ui
     from vqtool.core import runtime
+    from vqtool.core.errors import check_writable
     from vqtool.data.images import save_grid
     from vqtool.pipeline.bundle import load_transformer
-    from vqtool.pipeline.generate import SampleOptions, flat_samples, generate, grid_size, padded
-
-    from vqtool.core.errors import check_writable
+    from vqtool.pipeline.conditioning import condition
+    from vqtool.pipeline.generate import SampleOptions, generate, grid_size, padded
 
     wh = parse_size(size) if size else None
     limit = parse_memory(max_memory)
     check_writable(out, "--out")
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
-    W, H = grid_size(b, wh, cond)
+    W, H = grid_size(b, wh, condition(b, cond, class_))
     f = b.factor
     Wf, Hf = padded((W, H), f)
     total = n * (Wf // f) * (Hf // f)
-    import time
 
     t0, done = time.time(), [0]
 
@@ -59,11 +60,7 @@ def sample(
         opts = SampleOptions(top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg, seed=seed, mode=mode,
                              batch_size=batch_size, prefix=prefix, max_memory=limit)
         ims = generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick)
-    bad = flat_samples(ims)
-    if bad:
-        _ui.warn(f"FLAT SAMPLES: {len(bad)} of {len(ims)} sample(s) are one colour (pixel std {bad[0][1]:.2f} on "
-                 "0-255): the VQGAN inside this model has collapsed or the transformer learnt nothing; check "
-                 "the VQGAN with `vqtool eval-recon` and the run's val_bpt against its unigram_bpt")
+    _warn_flat(ims)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{cond.stem if cond else f'class-{class_}' if class_ else 'sample'}-{W}x{H}-s{seed}-{mode}"
     for i, im in enumerate(ims):
@@ -73,3 +70,14 @@ def sample(
     if grid:
         save_grid(ims, out / "grid.png", cols=min(len(ims), 4))
         _ui.result(str(out / "grid.png"))
+
+
+def _warn_flat(ims) -> None:
+    from vqtool.commands import _ui
+    from vqtool.pipeline.generate import flat_samples
+
+    bad = flat_samples(ims)
+    if bad:
+        _ui.warn(f"FLAT SAMPLES: {len(bad)} of {len(ims)} sample(s) are one colour (pixel std {bad[0][1]:.2f} on "
+                 "0-255): the VQGAN inside this model has collapsed or the transformer learnt nothing; check "
+                 "the VQGAN with `vqtool eval-recon` and the run's val_bpt against its unigram_bpt")

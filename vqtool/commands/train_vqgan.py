@@ -33,7 +33,7 @@ def train_vqgan(
     out = out or Path("runs/seg-vqgan" if seg else "runs/vqgan")
     r = None
     if init_from is not None and recipe is None and not resume:
-        r = checkpoint_recipe(init_from, set_, seg)  # fine-tune the way it was trained
+        r = checkpoint_recipe(init_from, set_, "seg" if seg else "image")  # fine-tune the way it was trained
     elif not resume:
         r = load_recipe(recipe or DEFAULT_RECIPE[seg], set_, kinds=("seg-vqgan",) if seg else ("vqgan",))
     with _ui.training_callbacks("seg-vqgan" if seg else "vqgan") as cb:

@@ -171,33 +171,20 @@ def vqgan_activation_bytes(model_cfg, batch: int, height: int, width: int) -> in
     return batch * max(c, model_cfg.in_channels, model_cfg.out_channels) * height * width * 4 * ACTIVATIONS
 
 
-def kv_cache_bytes(gpt_cfg, sequences: int) -> int:
-    """KV caches of ``sequences`` full windows (keys and values of every layer, fp32)."""
-    return sequences * gpt_cfg.n_layer * 2 * gpt_cfg.block_size * gpt_cfg.n_embd * 4
-
-
-def sample_bytes(first_cfg, cond_cfg, gpt_cfg, n: int, batch: int, width: int, height: int, factor: int,
-                 window: int, guided: bool, tile: int, max_tokens: int) -> int:
-    """Peak of ``vqtool sample``: n images of width x height (multiples of ``factor``) in
-    batches of ``batch``. Tiled decoding above ``max_tokens`` tokens keeps the decoder's
-    activations to a tile, but the blended output is held whole."""
+def sample_bytes(first_cfg, n: int, batch: int, width: int, height: int, factor: int, tile: int,
+                 max_tokens: int) -> int:
+    """The images of ``vqtool sample``: n images of width x height (multiples of ``factor``) and the
+    decoder's activations for a batch. Tiled decoding above ``max_tokens`` tokens keeps those to a
+    tile, but the blended output is held whole. (The conditioning's share and the sampler's caches
+    are added by their owners: conditioning.Layout.memory_bytes, a sampler's cache_bytes.)"""
     h, w = height // factor, width // factor
     px = height * width
     b = min(batch, n)
     images = n * 3 * px  # the PIL images of the whole request (uint8)
     if h * w <= max_tokens:
-        decode = vqgan_activation_bytes(first_cfg, b, height, width)
-    else:
-        th, tw = min(tile, h) * factor, min(tile, w) * factor
-        decode = vqgan_activation_bytes(first_cfg, b, th, tw) + 3 * b * 3 * px * 4 + 2 * px * 4  # out, out/wsum, wsum
-    labels = 0
-    if cond_cfg is not None:  # label map ids (numpy + torch) and the one-hot tiles of its encoding
-        t = min(tile + 16, h) * factor, min(tile + 16, w) * factor
-        labels = px * 20 + vqgan_activation_bytes(cond_cfg, 1, *t)
-    # rows one wavefront step batches: each row runs about W/2 + 1 columns behind the one above
-    rows = 1 if (h <= window and w <= window) else min(h, w // (window // 2 + 1) + 1)
-    cache = kv_cache_bytes(gpt_cfg, b * rows * (2 if guided else 1))
-    return images + decode + labels + cache
+        return images + vqgan_activation_bytes(first_cfg, b, height, width)
+    th, tw = min(tile, h) * factor, min(tile, w) * factor
+    return images + vqgan_activation_bytes(first_cfg, b, th, tw) + 3 * b * 3 * px * 4 + 2 * px * 4  # out, out/wsum, wsum
 
 
 def encode_bytes(model_cfg, batch: int, width: int, height: int) -> int:

@@ -15,25 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from vqtool.core import memory, runtime
 from vqtool.core.callbacks import Callbacks
-from vqtool.core.errors import DataError, check_writable
+from vqtool.core.conditioning.base import SkipInput
+from vqtool.core.errors import DataError, VqtoolError, check_writable
 from vqtool.data import images as imgs
 from vqtool.data import shards as sh
 from vqtool.data.token_job import Job, claim_folder, open_job, plan
 
 
-
-
-def find_label(seg_dir: Path, rel: Path) -> Path | None:
-    for ext in (".png", rel.suffix):
-        cand = seg_dir / rel.with_suffix(ext)
-        if cand.is_file():
-            return cand
-    return None
 
 
 def auto_seg(images: Path, seg_vqgan: Path) -> Path | None:
@@ -48,11 +39,12 @@ def auto_seg(images: Path, seg_vqgan: Path) -> Path | None:
 
 
 class _Items(torch.utils.data.Dataset):
-    """Loads and preprocesses one image (and label map) per item; failures become reasons."""
+    """Loads and preprocesses one image (and its conditions' inputs) per item; failures become reasons."""
 
-    def __init__(self, items, size, max_side, f, seg_dir, palette, n_labels, model_cfg=None, limit=0):
+    def __init__(self, items, size, max_side, f, conds: list, model_cfg=None, limit=0):
         self.items, self.size, self.max_side, self.f = items, size, max_side, f
-        self.seg_dir, self.palette, self.n_labels = seg_dir, palette, n_labels
+        # (kind, folder, channels) of each condition tokenized beside the images: no models (workers)
+        self.conds = [(c.cond, c.folder, c.channels) for c in conds]
         self.model_cfg, self.limit = model_cfg, limit
 
     def too_large(self, path) -> str | None:
@@ -86,20 +78,16 @@ class _Items(torch.utils.data.Dataset):
             return {**it, "error": str(e).split(": ", 1)[-1]}
         im, where = imgs.fit(im, self.f, self.size, self.max_side)
         out = {**it, "x": imgs.to_tensor(im), **where}
-        (x0, y0, Wt, Ht), (W, H), (w, h) = where["box"], where["resized"], where["orig"]
-        if self.seg_dir is not None:
-            lp = find_label(self.seg_dir, Path(it["rel"]))
-            if lp is None:
-                return {**it, "error": "no label map at the same relative path"}
-            lab = imgs.load_labels(lp, self.palette)
-            if lab.shape != (h, w):
-                return {**it, "error": f"label map {lp} is {lab.shape[1]}x{lab.shape[0]}, image is {w}x{h}"}
-            bad = lab.max()
-            if bad >= self.n_labels or lab.min() < 0:
-                return {**it, "fatal": f"label map {lp} has class id {int(bad)}, but the segmentation VQGAN knows "
-                                f"{self.n_labels} classes (ids 0..{self.n_labels - 1})"}
-            li = Image.fromarray(lab.astype(np.int32)).resize((W, H), Image.NEAREST).crop((x0, y0, x0 + Wt, y0 + Ht))
-            out["labels"] = torch.from_numpy(np.asarray(li, dtype=np.int64).copy())
+        for cond, folder, channels in self.conds:
+            path = cond.find_input(folder, Path(it["rel"]))
+            if path is None:
+                return {**it, "error": f"no {cond.input_name} at the same relative path"}
+            try:
+                out[cond.kind] = cond.read_input(path, where, channels)
+            except SkipInput as e:
+                return {**it, "error": str(e)}
+            except VqtoolError as e:
+                return {**it, "fatal": str(e)}
         return out
 
 
@@ -134,12 +122,8 @@ class _Shard:
             grids = {"tokens.npy": j.model.encode(x).indices}
             if j.flip:
                 grids["tokens_flip.npy"] = j.model.encode(x.flip(-1)).indices
-            if j.seg_model is not None:
-                lab = torch.stack([p["labels"] for p in pending]).to(j.dev)
-                oh = F.one_hot(lab, j.n_labels).permute(0, 3, 1, 2).float()  # (B, K, H, W)
-                grids["cond.npy"] = j.seg_model.encode(oh).indices
-                if j.flip:
-                    grids["cond_flip.npy"] = j.seg_model.encode(oh.flip(-1)).indices
+            for c in j.conds:
+                grids |= c.cond.encode_inputs(c.model, torch.stack([p[c.cond.kind] for p in pending]).to(j.dev), j.flip)
         grids = {k: g.cpu().numpy().astype(j.dtype) for k, g in grids.items()}
         for b, p in enumerate(pending):
             s = {"__key__": f"{p['index']:09d}", **{k: g[b] for k, g in grids.items()},
@@ -183,8 +167,7 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
         progress(0, total=sum(len(p[2]) for p in todo))
     t0, done_images = time.time(), 0
     for split, k, chunk in todo:
-        ds = _Items(chunk, job.size, max_side, job.model.factor, job.seg_dir, job.palette, job.n_labels,
-                    job.model.cfg, limit)
+        ds = _Items(chunk, job.size, max_side, job.model.factor, job.conds, job.model.cfg, limit)
         shard = _Shard(job, batch_size, limit)
         for it in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers):
             shard.add(it, cb.warn)
@@ -200,24 +183,24 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
     return _summary(sh.read_manifest(out), job, out, vqgan, done_images, seconds, cb.warn)
 
 
-def _summary(manifest: dict, job: Job, out: Path, vqgan, done_images: int, seconds: float, warn) -> dict:
+def _summary(manifest: sh.Manifest, job: Job, out: Path, vqgan, done_images: int, seconds: float, warn) -> dict:
     why = sh.codes_collapsed(manifest)
     if why:
         warn(f"CODEBOOK COLLAPSE: the VQGAN {vqgan} has collapsed onto a few codes: {why}, "
-             f"{manifest['code_entropy_bits']:.2f} bits/token ({manifest['codes_used']} codes used); its "
+             f"{manifest.code_entropy_bits:.2f} bits/token ({manifest.codes_used} codes used); its "
              "reconstructions are flat. Check it with `vqtool eval-recon` and retrain it (see README, Troubleshooting); "
              "train-transformer refuses these shards without --force")
-    skipped = manifest["skipped"]
-    return {"out": str(out), "images": len(job.files),
-            "samples": sum(s["count"] for s in manifest["shards"] + manifest["val_shards"]),
-            "skipped": len(skipped), "skipped_files": skipped, "upscaled": manifest["upscaled"],
-            "shards": len(job.plan), "tokens": sum(int(np.prod(g)) * c for g, c in manifest["grid_counts"]),
-            "code_entropy_bits": manifest["code_entropy_bits"], "codes_used": manifest["codes_used"],
-            "mode": manifest["mode"], "images_per_s": done_images / max(seconds, 1e-9), "seconds": seconds,
-            "seg_dir": str(job.seg_dir) if job.seg_dir else None}
+    m = manifest
+    return {"out": str(out), "images": len(job.files), "samples": sum(s["count"] for s in m.shards + m.val_shards),
+            "skipped": len(m.skipped), "skipped_files": m.skipped, "upscaled": m.upscaled,
+            "shards": len(job.plan), "tokens": sum(int(np.prod(g)) * c for g, c in m.grid_counts),
+            "code_entropy_bits": m.code_entropy_bits, "codes_used": m.codes_used,
+            "conditions": ", ".join(c["kind"] for c in m.transformer_conditions()),
+            "images_per_s": done_images / max(seconds, 1e-9), "seconds": seconds,
+            "inputs": ", ".join(str(c.folder) for c in job.conds) or None}
 
 
-def _manifest(out: Path, job: Job) -> dict:
+def _manifest(out: Path, job: Job) -> sh.Manifest:
     """The shard list and dataset statistics, summed from the shards' sidecars."""
     entries, skipped, grid_counts, upscaled = {"train": [], "val": []}, {}, {}, 0
     counts = np.zeros(job.model.n_embed, np.int64)
@@ -237,18 +220,10 @@ def _manifest(out: Path, job: Job) -> dict:
         for i, c in side["code_counts"].items():
             counts[int(i)] += c
     skipped.update(dict(job.source.problems))
-    seg = job.seg_model is not None
-    return {
-        "format": sh.FORMAT, "mode": "seg" if seg else "class" if job.classes else "uncond",
-        "source": job.source_name, "vqgan": str(job.vqgan.resolve()),
-        "vqgan_fingerprint": job.record["vqgan_fingerprint"], "codebook_size": job.model.n_embed,
-        "factor": job.model.factor, "size": job.size, "max_side": job.max_side, "flip": job.flip,
-        "classes": job.classes, "seg_dir": str(job.seg_dir.resolve()) if seg else None,
-        "seg_vqgan": str(job.seg_vqgan.resolve()) if seg else None,
-        "seg_vqgan_fingerprint": job.record["seg_vqgan_fingerprint"],
-        "cond_codebook_size": job.seg_model.n_embed if seg else None,
-        "label_classes": (job.meta or {}).get("classes") if seg else None, "palette": job.palette if seg else None,
-        "grid_counts": [[list(g), c] for g, c in sorted(grid_counts.items())],
-        "shards": entries["train"], "val_shards": entries["val"], "skipped": skipped, "upscaled": upscaled,
-        "code_entropy_bits": sh.entropy_bits(counts), "codes_used": int((counts > 0).sum()),
-    }
+    return sh.Manifest(
+        source=job.source_name, vqgan=str(job.vqgan.resolve()), vqgan_fingerprint=job.record["vqgan_fingerprint"],
+        codebook_size=job.model.n_embed, factor=job.model.factor, size=job.size, max_side=job.max_side,
+        flip=job.flip, classes=job.classes, conditions=[c.record() for c in job.conds],
+        grid_counts=[[list(g), c] for g, c in sorted(grid_counts.items())], shards=entries["train"],
+        val_shards=entries["val"], skipped=skipped, upscaled=upscaled, code_entropy_bits=sh.entropy_bits(counts),
+        codes_used=int((counts > 0).sum()))

@@ -8,14 +8,16 @@ A shard is written under a temporary name and renamed when complete; its sidecar
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tarfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from vqtool.core.checkpoint import atomic_write
+from vqtool.core.io.checkpoint import atomic_write
 from vqtool.core.errors import DataError
 
 FORMAT = "vqtool.tokens/1"
@@ -38,19 +40,19 @@ def entropy_bits(counts) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: never -0.0
 
 
-def codes_collapsed(manifest: dict) -> str | None:
+def codes_collapsed(manifest: Manifest) -> str | None:
     """Why a shard folder's codes look like a collapsed VQGAN's, or None: the training floors
     (core.quantize.collapsed) applied to the dataset's code histogram. Its perplexity is 2^entropy;
     its usage is counted against the codes its tokens could have used, min(codebook, tokens), so a
     small dataset on a large codebook is not called collapsed for having few tokens."""
-    from vqtool.core.quantize import collapsed
+    from vqtool.core.tokenizer.quantize import collapsed
 
-    n = manifest["codebook_size"]
-    tokens = sum(int(np.prod(g)) * c for g, c in manifest.get("grid_counts") or [])
-    if not tokens or "code_entropy_bits" not in manifest:
+    n = manifest.codebook_size
+    tokens = sum(int(np.prod(g)) * c for g, c in manifest.grid_counts)
+    if not tokens:
         return None
-    usage = 100.0 * manifest["codes_used"] / min(n, tokens)
-    return collapsed({"usage": usage, "perplexity": 2.0 ** manifest["code_entropy_bits"]}, n)
+    usage = 100.0 * manifest.codes_used / min(n, tokens)
+    return collapsed({"usage": usage, "perplexity": 2.0 ** manifest.code_entropy_bits}, n)
 
 
 def shard_name(split: str, k: int) -> str:
@@ -81,15 +83,16 @@ def shard_done(path: Path) -> dict | None:
 JOB = "job.json"
 # what a tokenize job is made of, and how a user names each part
 JOB_KEYS = {"files": "the image files", "vqgan_fingerprint": "the image VQGAN (--vqgan)",
-            "seg_vqgan_fingerprint": "the segmentation VQGAN (--seg-vqgan)", "labels": "the label maps (--seg)",
             "size": "--size", "max_side": "--max-side", "flip": "--flip", "shard_size": "--shard-size",
-            "val_count": "--val"}
+            "val_count": "--val"}  # and what each condition's job_keys add (its VQGAN, its input folder)
 
 
-def check_job(folder: Path, job: dict, overwrite: bool) -> list[Path]:
+def check_job(folder: Path, job: dict, overwrite: bool, names: dict | None = None) -> list[Path]:
     """Whether ``folder`` may take shards of ``job``: a new folder, or one this same job began
-    (resume), gives []. Another job's folder is refused with the differences named, or with
-    ``overwrite`` gives the files of that job, for the caller to delete before it starts over."""
+    (resume), gives []. Another job's folder is refused with the differences named (``names``: how
+    the user names each key beyond JOB_KEYS), or with ``overwrite`` gives the files of that job, for
+    the caller to delete before it starts over."""
+    keys = {**JOB_KEYS, **(names or {})}
     folder = Path(folder)
     ours = [*folder.glob("train-*.tar"), *folder.glob("val-*.tar"), *folder.glob("train-*.json"),
             *folder.glob("val-*.json"), folder / MANIFEST, folder / JOB]
@@ -98,10 +101,10 @@ def check_job(folder: Path, job: dict, overwrite: bool) -> list[Path]:
         return []
     old = json.loads((folder / JOB).read_text()) if (folder / JOB).is_file() else None
     if old is not None:
-        diff = [k for k in JOB_KEYS if old.get(k) != job.get(k)]
+        diff = [k for k in keys if old.get(k) != job.get(k)]
         if not diff:
             return []
-        what = "; ".join(f"{JOB_KEYS[k]}: {_show(old.get(k))} there, {_show(job.get(k))} now" for k in diff)
+        what = "; ".join(f"{keys[k]}: {_show(old.get(k))} there, {_show(job.get(k))} now" for k in diff)
         reason = f"{folder} holds shards of another tokenize job ({what})"
     else:
         reason = f"{folder} holds shards or a manifest that no tokenize job record ({JOB}) vouches for"
@@ -118,11 +121,11 @@ def write_job(folder: Path, job: dict) -> None:
     atomic_write(Path(folder) / JOB, lambda f: f.write(json.dumps(job, indent=1).encode()))
 
 
-def write_manifest(folder: Path, manifest: dict) -> None:
-    atomic_write(Path(folder) / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    atomic_write(Path(folder) / MANIFEST, lambda f: f.write(json.dumps(manifest.to_dict(), indent=1).encode()))
 
 
-def read_manifest(folder: Path | str) -> dict:
+def read_manifest(folder: Path | str) -> Manifest:
     folder = Path(folder)
     if not folder.exists():
         raise DataError(f"shard folder not found: {folder}")
@@ -135,7 +138,7 @@ def read_manifest(folder: Path | str) -> dict:
         raise DataError(f"{folder / MANIFEST} is not valid JSON: {e}") from None
     if m.get("format") != FORMAT:
         raise DataError(f"{folder / MANIFEST} has format {m.get('format')!r}; expected {FORMAT!r}")
-    return m
+    return Manifest.from_dict(m)
 
 
 def decode_field(field: str, data: bytes):
@@ -183,10 +186,10 @@ def read_shard(path: Path) -> list[dict]:
     return list(samples.values())
 
 
-def load_split(folder: Path | str, manifest: dict, split: str = "train") -> list[dict]:
+def load_split(folder: Path | str, manifest: Manifest, split: str = "train") -> list[dict]:
     """Read every sample of a split into memory (token grids are small: 512 B for 16x16)."""
     folder = Path(folder)
-    entries = manifest.get("shards" if split == "train" else "val_shards", [])
+    entries = manifest.shards if split == "train" else manifest.val_shards
     out = []
     for e in entries:
         path = folder / e["name"]
@@ -200,3 +203,62 @@ def load_split(folder: Path | str, manifest: dict, split: str = "train") -> list
     if split == "train" and not out:
         raise DataError(f"{folder} holds no training samples (empty shards)")
     return out
+
+
+@dataclass
+class Manifest:
+    """A shard folder's manifest.json: written in one place (``write_manifest``) and read in one
+    (``read_manifest``). ``conditions``: the conditions tokenized beside the images, one record each
+    (kind, the VQGAN that encoded it and its fingerprint, codebook size, the input folder, and what
+    the kind keeps: label names, palette). A previous release's manifest (``mode``, ``seg_*``) is
+    migrated on read."""
+
+    source: str
+    vqgan: str
+    vqgan_fingerprint: str | None
+    codebook_size: int
+    factor: int
+    size: int = 0
+    max_side: int = 0
+    flip: bool = False
+    classes: list | None = None
+    conditions: list[dict] = field(default_factory=list)
+    grid_counts: list = field(default_factory=list)
+    shards: list = field(default_factory=list)
+    val_shards: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)
+    upscaled: int = 0
+    code_entropy_bits: float = 0.0
+    codes_used: int = 0
+    format: str = FORMAT
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Manifest:
+        from vqtool.core.conditioning.layout import legacy_manifest_conditions
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in d.items() if k in names}
+        if "conditions" not in d:
+            kept["conditions"] = legacy_manifest_conditions(d)
+        return cls(**kept)
+
+    def record(self) -> dict:
+        """What a transformer checkpoint keeps of it (everything but the skipped files)."""
+        return {k: v for k, v in self.to_dict().items() if k != "skipped"}
+
+    def transformer_conditions(self) -> list[dict]:
+        """The conditions of a transformer trained on these shards (core.conditioning.for_dataset)."""
+        from vqtool.core.conditioning.layout import for_dataset
+
+        return for_dataset(self.conditions, self.classes)
+
+    def condition(self, kind: str) -> dict | None:
+        """The tokenized condition record of a kind (its VQGAN, its input folder), or None."""
+        return next((c for c in self.conditions if c["kind"] == kind), None)
+
+    @property
+    def samples(self) -> int:
+        return sum(s["count"] for s in self.shards)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vqtool.core import checkpoint as ck
+from vqtool.core.config import VQGANModelConfig, from_dict
+from vqtool.core.io import checkpoint as ck
 from vqtool.data import shards as sh
 
 
@@ -68,14 +69,10 @@ def make_token_shards(out: Path, n: int, vqgan: Path, grid: tuple[int, int] = (1
             if progress:
                 progress(m)
         done += total
-    manifest = {
-        "format": sh.FORMAT, "mode": "class", "source": f"synthetic:{n}", "vqgan": str(Path(vqgan).resolve()),
-        "vqgan_fingerprint": ck.state_fingerprint(state["model"]), "codebook_size": n_embed,
-        "factor": 2 ** (len(state["config"]["model"]["ch_mult"]) - 1), "size": 0, "max_side": 0, "flip": False,
-        "classes": [f"class{c}" for c in range(n_classes)], "seg_dir": None, "seg_vqgan": None,
-        "seg_vqgan_fingerprint": None, "cond_codebook_size": None, "label_classes": None, "palette": None,
-        "grid_counts": [[list(grid), n + val]], "shards": entries["train"], "val_shards": entries["val"],
-        "skipped": {}, "upscaled": 0, "code_entropy_bits": sh.entropy_bits(counts),
-        "codes_used": int((counts > 0).sum())}
-    sh.write_manifest(out, manifest)
+    model_cfg = from_dict(VQGANModelConfig, state["config"]["model"], prefix="model.")
+    sh.write_manifest(out, sh.Manifest(
+        source=f"synthetic:{n}", vqgan=str(Path(vqgan).resolve()), vqgan_fingerprint=ck.state_fingerprint(state["model"]),
+        codebook_size=n_embed, factor=model_cfg.factor, classes=[f"class{c}" for c in range(n_classes)],
+        grid_counts=[[list(grid), n + val]], shards=entries["train"], val_shards=entries["val"],
+        code_entropy_bits=sh.entropy_bits(counts), codes_used=int((counts > 0).sum())))
     return {"out": str(out), "samples": n, "val": val, "shards": len(entries["train"])}

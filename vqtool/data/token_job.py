@@ -11,10 +11,11 @@ import torch
 
 from vqtool.core import runtime
 from vqtool.core.callbacks import Callbacks
-from vqtool.core.checkpoint import state_fingerprint
+from vqtool.core.conditioning.base import Condition
+from vqtool.core.conditioning.seg import Segmentation
+from vqtool.core.io.checkpoint import state_fingerprint
 from vqtool.core.errors import DataError
-from vqtool.core.loading import load_vqgan
-from vqtool.data import images as imgs
+from vqtool.core.tokenizer.loading import load_vqgan
 from vqtool.data import sources
 from vqtool.data import shards as sh
 
@@ -29,6 +30,27 @@ def _split(rels: list[str], val_count: int, seed: int = 0) -> tuple[list[int], l
 
 
 @dataclass
+class CondInput:
+    """A condition tokenized beside the images: its kind (core.conditioning), the folder of its
+    inputs, and the VQGAN that encodes them."""
+    cond: Condition
+    folder: Path
+    vqgan: Path
+    model: torch.nn.Module
+    fingerprint: str
+
+    @property
+    def channels(self) -> int:
+        return self.model.cfg.in_channels
+
+    def record(self) -> dict:
+        """Its manifest record: the kind's own fields and where its tokens came from."""
+        return {**{k: v for k, v in self.cond.record().items() if k not in ("offset", "vocab")},
+                "vqgan": str(self.vqgan.resolve()), "fingerprint": self.fingerprint,
+                "codebook_size": self.model.n_embed, "inputs": str(self.folder.resolve())}
+
+
+@dataclass
 class Job:
     """A tokenize job: the models, the settings, and the images with their shard plan."""
     images: Path
@@ -40,11 +62,7 @@ class Job:
     max_side: int
     flip: bool
     dev: torch.device
-    seg_dir: Path | None = None
-    seg_vqgan: Path | None = None
-    seg_model: torch.nn.Module | None = None
-    meta: dict | None = None
-    palette: list | None = None
+    conds: list[CondInput] = field(default_factory=list)
     classes: list | None = None
     files: list = field(default_factory=list)
     plan: list = field(default_factory=list)  # (split, shard number, item list)
@@ -56,17 +74,13 @@ class Job:
         return self.source.spec if self.source.root is None else str(self.images.resolve())
 
     @property
-    def n_labels(self) -> int:
-        return self.seg_model.cfg.in_channels if self.seg_model is not None else 0
-
-    @property
     def dtype(self):
-        return sh.code_dtype(max(self.model.n_embed, self.seg_model.n_embed if self.seg_model is not None else 0))
+        return sh.code_dtype(max([self.model.n_embed] + [c.model.n_embed for c in self.conds]))
 
 
 def open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev) -> Job:
     spec, images = str(images), Path(images)  # the spec as typed: a pipe: command is no path
-    model, ck = load_vqgan(vqgan, dev, seg=False)
+    model, ck = load_vqgan(vqgan, dev, encodes="image")
     # default size: what the VQGAN's training images were brought to before cropping
     # (data.resize; 0 = native size, as the scenes recipes train)
     size = size if size is not None else ck["config"]["data"].get("resize", 0)
@@ -77,16 +91,18 @@ def open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev) -> Jo
         raise DataError("label maps (--seg) come with image folders; tar shards are tokenized without them "
                         "(pass --no-seg)")
     if seg_dir is not None:
-        job.seg_dir, job.seg_vqgan = Path(seg_dir), Path(seg_vqgan)
-        if not job.seg_dir.is_dir():
-            raise DataError(f"label map folder not found: {seg_dir}")
-        job.seg_model, seg_ck = load_vqgan(seg_vqgan, dev, seg=True)
-        if job.seg_model.factor != model.factor:
-            raise DataError(f"the segmentation VQGAN downsamples by {job.seg_model.factor}, the image VQGAN by "
-                            f"{model.factor}: their grids must match")
-        job.meta = imgs.find_label_meta(job.seg_dir) or {}
-        job.palette = job.meta.get("palette") or (seg_ck.get("data") or {}).get("palette")
+        job.conds.append(_cond_input(Segmentation, Path(seg_dir), Path(seg_vqgan), model.factor, dev))
     return job
+
+
+def _cond_input(kind: type[Condition], folder: Path, vqgan: Path, factor: int, dev) -> CondInput:
+    if not folder.is_dir():
+        raise DataError(f"{kind.input_name} folder not found: {folder}")
+    m, ck = load_vqgan(vqgan, dev, encodes=kind.stage)
+    if m.factor != factor:
+        raise DataError(f"the {kind.kind} VQGAN downsamples by {m.factor}, the image VQGAN by {factor}: their grids "
+                        "must match")
+    return CondInput(kind.for_folder(folder, ck), folder, vqgan, m, state_fingerprint(m.state_dict()))
 
 
 def plan(job: Job, shard_size: int, val_count: int | None) -> None:
@@ -106,16 +122,17 @@ def plan(job: Job, shard_size: int, val_count: int | None) -> None:
             job.plan.append((split, k // shard_size, [items[i] for i in idx[k:k + shard_size]]))
     job.record = {
         "files": hashlib.sha1("\n".join(it["rel"] for it in items).encode()).hexdigest(),
-        "vqgan_fingerprint": state_fingerprint(job.model.state_dict()),
-        "seg_vqgan_fingerprint": state_fingerprint(job.seg_model.state_dict()) if job.seg_model is not None else None,
-        "labels": str(job.seg_dir.resolve()) if job.seg_dir is not None else None, "size": job.size,
+        "vqgan_fingerprint": state_fingerprint(job.model.state_dict()), "size": job.size,
         "max_side": job.max_side, "flip": job.flip, "shard_size": shard_size, "val_count": val_count,
         "source": job.source_name, "vqgan": str(job.vqgan.resolve())}
+    for c in job.conds:
+        job.record |= c.cond.job_keys(c.fingerprint, c.folder)
 
 
 def claim_folder(out: Path, job: Job, overwrite: bool, cb: Callbacks) -> None:
     """Refuse another job's shards (unless --overwrite), clear stale temporaries, record this job."""
-    old_job = sh.check_job(out, job.record, overwrite) if out.is_dir() else []  # every rank decides the same
+    names = {k: v for c in job.conds for k, v in c.cond.job_names.items()}
+    old_job = sh.check_job(out, job.record, overwrite, names) if out.is_dir() else []  # every rank decides the same
     runtime.barrier()  # every rank has looked before rank 0 deletes anything
     if runtime.is_main():
         out.mkdir(parents=True, exist_ok=True)

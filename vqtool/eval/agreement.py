@@ -1,4 +1,4 @@
-"""How well a sample follows its label map, and how likely a grid is under exact windows.
+"""How well a sample follows its label map, and how likely a grid is under its model's geometry.
 
 Label-map agreement: every pixel of a sample is given the class whose mean colour (measured on
 real images with their label maps) is nearest; the score is the fraction of pixels whose class is
@@ -7,14 +7,12 @@ the label map's. Crude, but it needs no segmentation network and tells sky from 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from vqtool.core.sampling import Layout, sample_grid
+from vqtool.core.conditioning.layout import Layout
+from vqtool.core.sampling import sampler_for
 
 
 def class_colours(images: list, labels: list, k: int) -> np.ndarray:
@@ -35,24 +33,10 @@ def label_agreement(sample: Image.Image, labels: np.ndarray, colours: np.ndarray
 
 
 @torch.no_grad()
-def bits_per_token(gpt, layout: Layout, z: torch.Tensor, cond: torch.Tensor) -> float:
-    """Mean negative log2-likelihood of grid ``z`` under the paper's exact windows (a local
-    transformer: under its own neighbourhoods, from its rolling-cache pass with every token given)."""
-    n, h, w = z.shape
-    if getattr(gpt, "local", False):
-        from vqtool.core.local_sampling import sample_local
-
-        steps: list = []
-        sample_local(gpt, layout, h, w, cond, prefix=z, record=steps)
-        nll = sum(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), z[:, r, c].reshape(-1).to(lg.device),
-                                  reduction="sum").item() for r, c, lg in steps)
-        return nll / (n * h * w) / math.log(2)
-    rec = {}
-    sample_grid(gpt, layout, h, w, cond, mode="exact", force=z, record=rec)
-    nll = 0.0
-    for (i, j), lg in rec.items():
-        nll += F.cross_entropy(lg.float(), z[:, i, j].cpu(), reduction="sum").item()
-    return nll / (n * h * w) / math.log(2)
+def bits_per_token(gpt, layout: Layout, z: torch.Tensor, cond: list) -> float:
+    """Mean negative log2-likelihood of grid ``z`` under the model's own sampling geometry (the
+    paper's exact windows; a local transformer's neighbourhoods), from its sampler's likelihood pass."""
+    return sampler_for(gpt).bits_per_token(gpt, layout, z, cond)
 
 
 def sharpness(images: list, reference: list) -> float:
@@ -70,12 +54,12 @@ def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list) 
     map through the VQGAN (the ceiling of both). Class colours come from that reconstruction:
     a sample can only use the decoder's palette."""
     from vqtool.data.images import to_image, to_tensor
-    from vqtool.core.tiles import decode
+    from vqtool.core.tokenizer.tiles import decode
 
     real = real.resize(samples[0].size, Image.BICUBIC)
     x = to_tensor(real)[None].to(next(b.first.parameters()).device)
     recon = to_image(decode(b.first, b.first.encode(x).indices)[0])
-    colours = class_colours([recon], [labels], b.cond.cfg.in_channels)
+    colours = class_colours([recon], [labels], int(np.max(labels)) + 1)
     return {"sample_label_agreement": float(np.mean([label_agreement(s, labels, colours) for s in samples])),
             "real_recon_label_agreement": label_agreement(recon, labels, colours),
             "sample_sharpness": sharpness(samples, [real]), "real_recon_sharpness": sharpness([recon], [real])}

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from vqtool.core.errors import DataError, VqtoolError, check_writable
-from vqtool.core.weights import find_weights, sha256_of
+from vqtool.core.io.weights import find_weights, sha256_of
 from vqtool.data import images as imgs
 
 RESOLUTION = 299
@@ -35,8 +35,6 @@ def protocol_text(resolution: int) -> str:
     first = f"PIL bicubic (antialiased) resize to {resolution}x{resolution}, then " if resolution else ""
     return f"largest centre square, {first}PIL bicubic (antialiased) resize to 299x299, RGB uint8"
 
-
-PROTOCOL = protocol_text(256)
 
 
 def prepare_fid(im: Image.Image, resolution: int = 256) -> torch.Tensor:
@@ -254,7 +252,7 @@ def load_stats(path: Path) -> dict:
 
 
 def save_stats_file(path: Path, stats: dict, n: int, protocol: str) -> Path:
-    from vqtool.core.checkpoint import atomic_write
+    from vqtool.core.io.checkpoint import atomic_write
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -266,7 +264,7 @@ def save_stats_file(path: Path, stats: dict, n: int, protocol: str) -> Path:
 
 
 def write_result(folder: Path, result: dict) -> Path:
-    from vqtool.core.checkpoint import atomic_write
+    from vqtool.core.io.checkpoint import atomic_write
 
     path = Path(folder) / "fid.json"
     atomic_write(path, lambda f: f.write(json.dumps(result, indent=1).encode()))
@@ -275,7 +273,7 @@ def write_result(folder: Path, result: dict) -> Path:
 
 def reference_from_model(model: Path) -> Path:
     """The image folder recorded in a transformer checkpoint's token manifest."""
-    from vqtool.core import checkpoint as ck
+    from vqtool.core.io import checkpoint as ck
 
     c = ck.load_checkpoint(model)
     src = (c.get("manifest") or {}).get("source")

@@ -1,4 +1,5 @@
-"""Generate a sample set for FID: class-uniform, one sample per label map, or unconditional.
+"""Generate a sample set for FID: each condition gives its entries (class-uniform, one sample per
+label map in turn, or none: see core.conditioning), the files of a spatial one from a folder.
 
 Sample k is sample number k of one seed (so the set is the same at any batch size) and files
 are written batch by batch, so memory does not grow with N."""
@@ -10,6 +11,7 @@ from pathlib import Path
 from vqtool.core import runtime
 from vqtool.core.errors import VqtoolError
 from vqtool.data import images as imgs
+from vqtool.data.shards import Manifest
 from vqtool.pipeline.bundle import load_transformer
 from vqtool.pipeline.generate import SampleOptions, generate_each
 
@@ -19,18 +21,21 @@ def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "a
     """``labels``: label maps for a segmentation model (default: the folder its shards were made from)."""
     b = load_transformer(model, runtime.resolve_device(device))
     out = Path(out)
-    if labels is not None and b.layout.mode != "seg":
-        raise VqtoolError(f"--labels was given, but {model} is not segmentation-conditional")
-    if b.layout.mode == "seg":
-        seg_dir = labels or (b.ckpt.get("manifest") or {}).get("seg_dir")
-        if not seg_dir or not Path(seg_dir).is_dir():
-            raise VqtoolError(f"the label-map folder {seg_dir} is not there; name one with --labels DIR")
-        maps = imgs.list_images(seg_dir)
-        conds = [maps[k % len(maps)] for k in range(n)]
-    elif b.layout.mode == "class":
-        conds = [k % len(b.layout.classes or [0]) for k in range(n)]
-    else:
-        conds = [None] * n
+    spatial = [c for c in b.layout.conditions if c.spatial]
+    if labels is not None and not spatial:
+        raise VqtoolError(f"--labels was given, but {model} is {b.layout.adjective} (it takes no maps)")
+    manifest = Manifest.from_dict(b.ckpt.manifest) if b.ckpt.manifest else None
+    per_kind = {}
+    for c in b.layout.conditions:
+        inputs = None
+        if c.spatial:
+            rec = manifest.condition(c.kind) if manifest else None
+            folder = labels or (rec or {}).get("inputs")
+            if not folder or not Path(folder).is_dir():
+                raise VqtoolError(f"the {c.input_name} folder {folder} is not there; name one with --labels DIR")
+            inputs = imgs.list_images(folder)
+        per_kind[c.kind] = c.set_entries(n, inputs)
+    conds = [{k: v[i] for k, v in per_kind.items()} for i in range(n)]
     opts = SampleOptions(seed=seed, batch_size=batch_size, max_memory=max_memory, **sampling)
     written = []
     for start in range(0, n, batch_size):

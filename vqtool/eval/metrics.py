@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 from vqtool.core import memory, runtime
 from vqtool.core.errors import DataError, WeightsNotFound, require_multiple
-from vqtool.core.checkpoint import SEG_VQGAN
-from vqtool.core.loading import load_vqgan
-from vqtool.core.quantize import codebook_stats, collapsed, flat, spread
+from vqtool.core.tokenizer.inputs import input_of
+from vqtool.core.tokenizer.loading import load_vqgan
+from vqtool.core.tokenizer.quantize import codebook_stats, collapsed, flat, spread
 from vqtool.data import crops
 from vqtool.data import images as imgs
 from vqtool.data import sources
@@ -60,20 +60,21 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
 @torch.no_grad()
 def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None = None, batch_size: int = 8,
                device: str = "auto", weights_dir=None, inception_weights=None, rfid: bool = True,
-               files: list[Path] | None = None, model=None, seg: bool | None = None, warn=print,
+               files: list[Path] | None = None, model=None, encodes: str | None = None, warn=print,
                max_memory: int | None = None, judge: bool = True) -> dict:
     """Reconstruction quality over (the first n of) an image folder or tar shards, centre-cropped to size².
-    The kind (image or segmentation VQGAN) comes from the checkpoint's format, never from the
-    channel count: a 3-class segmentation VQGAN has 3 channels too. With ``model``, give ``seg``.
+    What the VQGAN encodes (images or label maps) comes from its checkpoint, never from the channel
+    count: a 3-class segmentation VQGAN has 3 channels too. With ``model``, give ``encodes``.
     ``judge``: warn when the codebook has collapsed or the reconstructions are flat (not in the
     trainer's scheduled evaluations: early reconstructions are all blur)."""
     dev = runtime.resolve_device(device)
     if model is None:
         model, ck = load_vqgan(vqgan, dev)
         size = size or ck["config"]["data"]["size"]
-        seg = ck["format"] == SEG_VQGAN
-    if seg is None:
-        raise ValueError("eval_recon(model=...) needs seg=True/False")
+        encodes = ck["encodes"]
+    if encodes is None:
+        raise ValueError("eval_recon(model=...) needs encodes=")
+    inp = input_of(encodes)
     require_multiple("--size", size, model.factor)
     memory.check_on(dev, recon_bytes(model.cfg, batch_size, size, size), max_memory,
                     f"reconstructing batches of {batch_size} crops of {size}x{size}", "lower --batch-size or --size",
@@ -88,9 +89,10 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
             good.append(f)
         else:
             skipped.add(f, why)
-    ds = crops.CropDataset(good, size, size, random_crop=False, flip=False, labels=seg,
-                          palette=(imgs.find_label_meta(images) or {}).get("palette") if seg else None)
-    score = _SegScores(model.cfg.in_channels) if seg else _ImageScores(_lpips(weights_dir, dev, warn), rfid)
+    ds = crops.CropDataset(good, size, size, random_crop=False, flip=False, labels=inp.labels,
+                           palette=(imgs.find_label_meta(images) or {}).get("palette") if inp.labels else None)
+    # classes are scored as classes (pixel accuracy, mIoU), anything else by its pixels
+    score = _SegScores(model.cfg.in_channels) if inp.categorical else _ImageScores(_lpips(weights_dir, dev, warn), rfid)
     counts, done = torch.zeros(model.n_embed), 0
     for k in range(0, len(good), batch_size):
         items = []
@@ -125,7 +127,7 @@ def recon_bytes(model_cfg, batch: int, width: int, height: int) -> int:
 
 def _lpips(weights_dir, dev, warn):
     try:
-        from vqtool.core.weights import build_lpips
+        from vqtool.core.io.weights import build_lpips
 
         return build_lpips(weights_dir).to(dev)
     except WeightsNotFound as e:

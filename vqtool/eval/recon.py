@@ -10,7 +10,7 @@ from PIL import Image
 
 from vqtool.core import memory, runtime
 from vqtool.core.errors import DataError, check_writable
-from vqtool.core.loading import load_vqgan
+from vqtool.core.tokenizer.loading import load_vqgan
 from vqtool.data import images as imgs
 from vqtool.eval.metrics import recon_bytes
 
@@ -38,7 +38,7 @@ def reconstruct(paths: list[Path], vqgan: Path, out: Path, size: int | None = No
         raise DataError(f"{bad[0][0]}: {bad[0][1]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
     check_writable(out, "--out")
     dev = runtime.resolve_device(device)
-    model, ckpt = load_vqgan(vqgan, dev, seg=False)
+    model, ckpt = load_vqgan(vqgan, dev, encodes="image")
     for p in paths:
         w, h = imgs.image_size(Path(p))
         _, _, Wt, Ht = imgs.fit_size(w, h, size or 0, 0, model.factor)

@@ -17,10 +17,17 @@ from pathlib import Path
 
 import torch
 
-from vqtool.core import checkpoint as ck
+from vqtool.core.io import checkpoint as ck
 from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
 from vqtool.core.errors import CheckpointError, check_writable
-from vqtool.core.layout import Layout
+from vqtool.core.conditioning.base import Condition
+from vqtool.core.conditioning.classes import ClassLabel
+from vqtool.core.conditioning.layout import Layout
+from vqtool.core.conditioning.seg import Segmentation
+from vqtool.core.conditioning.uncond import Uncond
+from vqtool.core.formats import Stage, TransformerCheckpoint
+from vqtool.core.transformer import build_gpt
+from vqtool.core.tokenizer.inputs import BY_RECIPE
 
 _ALLOWED = {
     ("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
@@ -134,7 +141,7 @@ def _vqgan_state(sd: dict) -> dict:
 
 
 def _check_load(cfg: VQGANModelConfig, state: dict, what: str) -> dict:
-    from vqtool.core.vqgan import VQGAN
+    from vqtool.core.tokenizer.vqgan import VQGAN
 
     m = VQGAN(cfg)
     missing, unexpected = m.load_state_dict(state, strict=False)
@@ -163,19 +170,19 @@ def _vqgan_payload(sd: dict, dd: dict | None, what: str) -> tuple[VQGANModelConf
     return cfg, _check_load(cfg, _vqgan_state(sd), what)
 
 
-def window_from_block(block_size: int, mode: str) -> tuple[int, int]:
+def window_from_block(block_size: int, cond: Condition) -> tuple[int, int]:
     """(window W, conditioning length) of a Net2NetTransformer, from its block size.
 
     taming feeds cond + W*W tokens minus the last one, and configs set block_size to that input
-    length or to the whole sequence: seg conditioning is a W*W grid of its own (2W² - 1 or 2W²),
-    class and unconditional models one token (W² or W² + 1)."""
+    length or to the whole sequence: a spatial condition is a W*W grid of its own (2W² - 1 or 2W²),
+    a class or a start token one token (W² or W² + 1)."""
     for W in range(math.isqrt(block_size) + 1, 0, -1):
-        lc = W * W if mode == "seg" else 1
+        lc = cond.length(W, W)
         if block_size in (lc + W * W - 1, lc + W * W):
             return W, lc
-    need = "2·W² (or 2·W² - 1)" if mode == "seg" else "W² + 1 (or W²)"
-    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size}: a {mode} transformer "
-                          f"needs block_size = {need} for a W×W window")
+    need = "2·W² (or 2·W² - 1)" if cond.spatial else "W² + 1 (or W²)"
+    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size}: a {cond.adjective} "
+                          f"transformer needs block_size = {need} for a W×W window")
 
 
 def convert(ckpt_path: Path, out: Path, config_path: Path | None = None) -> dict:
@@ -190,16 +197,13 @@ def convert(ckpt_path: Path, out: Path, config_path: Path | None = None) -> dict
     if kind in ("vqgan", "seg-vqgan"):
         mcfg, state = _vqgan_payload(sd, params.get("ddconfig"), "VQGAN")
         recipe = {"kind": kind, "model": to_dict(mcfg), "data": {"size": mcfg.resolution, "resize": 0}}
-        fmt = ck.SEG_VQGAN if kind == "seg-vqgan" else ck.VQGAN
-        ck.save_checkpoint(out, {"format": fmt, "config": recipe, "model": state, "step": raw.get("global_step", 0),
+        ck.save_checkpoint(out, {"format": ck.VQGAN, "encodes": BY_RECIPE[kind].name, "config": recipe, "model": state, "step": raw.get("global_step", 0),
                                  "data": None, "provenance": prov})
         return {"kind": kind, "out": str(out), "params_m": sum(v.numel() for v in state.values()) / 1e6}
     return _convert_transformer(sd, params, cfg, out, prov, raw)
 
 
 def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
-    from vqtool.core.gpt import GPT
-
     if cfg is None:
         raise CheckpointError("a Net2NetTransformer checkpoint does not store the number of attention heads or its "
                               "conditioning type: pass the run's configs/*-project.yaml with --config")
@@ -212,41 +216,40 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
     vocab, n_embd = tsd["tok_emb.weight"].shape
     gcfg = GPTConfig(vocab_size=vocab, block_size=tsd["pos_emb"].shape[1], n_layer=_count(tsd, r"blocks\.(\d+)\."),
                      n_head=int(tp["n_head"]), n_embd=n_embd)
-    g = GPT(gcfg)
-    missing, unexpected = g.load_state_dict(tsd, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"transformer weights do not match minGPT (missing {missing[:4]}, unexpected {unexpected[:4]})")
     fcfg, fstate = _vqgan_payload(_prefixed(sd, "first_stage_model."),
                                   (((params.get("first_stage_config") or {}).get("params") or {}).get("ddconfig")),
                                   "first stage")
+    cond, stages = _cond_stage(params, _prefixed(sd, "cond_stage_model."))
+    window, _ = window_from_block(gcfg.block_size, cond)
+    lay = Layout(fcfg.quantizer.n_embed, window, [cond])
+    g = build_gpt(gcfg, lay)
+    missing, unexpected = g.load_state_dict(tsd, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"transformer weights do not match minGPT (missing {missing[:4]}, unexpected {unexpected[:4]})")
+    recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": lay.window}}
+    TransformerCheckpoint(recipe, g.state_dict(), lay, Stage(to_dict(fcfg), fstate), stages,
+                          raw.get("global_step", 0), provenance=prov).save(out)
+    return {"kind": "transformer", "conditioning": lay.adjective, "out": str(out),
+            "params_m": sum(p.numel() for p in g.parameters()) / 1e6}
+
+
+def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:
+    """The condition of a Net2NetTransformer and its cond-stage VQGANs, from its config's
+    cond_stage_config. taming shares ids between image codes and conditioning (offset 0, no
+    extra vocabulary)."""
     cstage = (params.get("cond_stage_config") or "")
-    ctarget = cstage if isinstance(cstage, str) else cstage.get("target", "")
+    target = cstage if isinstance(cstage, str) else cstage.get("target", "")
     cparams = {} if isinstance(cstage, str) else (cstage.get("params") or {})
-    csd = _prefixed(sd, "cond_stage_model.")
-    # taming shares ids between image codes and conditioning (cond_offset 0, no extra vocabulary)
-    sos, classes, mode = int(params.get("sos_token", 0)), None, None
-    cond_stage = None
-    if params.get("unconditional") or ctarget in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
-        mode, sos = "uncond", int(cparams.get("sos_token", sos))
-    elif ctarget.endswith("Labelator"):
-        mode, classes = "class", [str(i) for i in range(int(cparams.get("n_classes", 1000)))]
-    elif csd and "encoder.conv_in.weight" in csd:
+    if params.get("unconditional") or target in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
+        return Uncond(vocab=0, token=int(cparams.get("sos_token", params.get("sos_token", 0)))), {}
+    if target.endswith("Labelator"):
+        return ClassLabel(vocab=0, classes=[str(i) for i in range(int(cparams.get("n_classes", 1000)))]), {}
+    if csd and "encoder.conv_in.weight" in csd:
         ccfg, cstate = _vqgan_payload(csd, cparams.get("ddconfig"), "cond stage")
         if ccfg.in_channels == 3:
             raise CheckpointError("image-conditioned cond stages (depth, __is_first_stage__) are not supported; "
                                   "segmentation cond stages are")
-        cond_stage = {"config": to_dict(ccfg), "model": cstate, "data": None}
-        mode = "seg"
-    else:
-        raise CheckpointError(f"unsupported cond stage {ctarget!r}: vqtool converts unconditional (SOSProvider), "
-                              "class (Labelator) and segmentation (VQSegmentationModel) transformers")
-    window, cond_len = window_from_block(gcfg.block_size, mode)
-    lay = Layout(mode, fcfg.quantizer.n_embed, window, cond_offset=0, sos=sos, cond_len=cond_len, cond_vocab=0,
-                 classes=classes)
-    recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": lay.window}}
-    ck.save_checkpoint(out, {
-        "format": ck.TRANSFORMER, "config": recipe, "model": g.state_dict(), "step": raw.get("global_step", 0),
-        "cond": lay.to_dict(), "first_stage": {"config": to_dict(fcfg), "model": fstate, "data": None},
-        "cond_stage": cond_stage, "manifest": None, "provenance": prov})
-    return {"kind": "transformer", "mode": lay.mode, "out": str(out),
-            "params_m": sum(p.numel() for p in g.parameters()) / 1e6}
+        seg = Segmentation(vocab=0)
+        return seg, {seg.stage: Stage(to_dict(ccfg), cstate)}
+    raise CheckpointError(f"unsupported cond stage {target!r}: vqtool converts unconditional (SOSProvider), "
+                          "class (Labelator) and segmentation (VQSegmentationModel) transformers")

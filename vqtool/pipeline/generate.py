@@ -14,13 +14,13 @@ import torch
 from PIL import Image
 
 from vqtool.core import memory
+from vqtool.core.config.bounds import MODES, SEED_MAX, SEED_MIN
 from vqtool.core.errors import VqtoolError
-from vqtool.core.bounds import MODES, SEED_MAX, SEED_MIN
-from vqtool.core.sampling import sample_grid, sample_naive
-from vqtool.core.tiles import DECODE_MAX_TOKENS, DECODE_TILE, decode
+from vqtool.core.sampling import Rule
+from vqtool.core.tokenizer.tiles import DECODE_MAX_TOKENS, DECODE_TILE, decode
 from vqtool.data import images as imgs
 from vqtool.pipeline.bundle import Bundle
-from vqtool.pipeline.conditioning import MODE_NAMES, cond_batch, condition, has_null_class
+from vqtool.pipeline.conditioning import cond_batch, condition, spatial_inputs
 
 
 @dataclass
@@ -30,7 +30,7 @@ class SampleOptions:
     temperature: float = 1.0
     cfg: float | None = None  # classifier-free guidance scale (class models with a trained null class)
     seed: int = 0
-    mode: str = "exact"  # "exact" | "fast" (see core.sampling)
+    mode: str = "exact"  # the sliding-window rule: "exact" | "fast" (see core.sampling.window)
     batch_size: int = 4
     prefix: Path | None = None  # an image whose top half is kept (completion)
     naive: bool = False  # the reference rule, one full window forward per token
@@ -50,15 +50,13 @@ class SampleOptions:
             raise VqtoolError("--top-p must be in (0, 1]")
         if self.cfg is None:
             return
-        if b.layout.mode != "class":
-            raise VqtoolError(f"--cfg (classifier-free guidance) needs a class-conditional model trained with "
-                              f"class_dropout > 0; this model is {MODE_NAMES[b.layout.mode]}")
-        if not has_null_class(b):
-            raise VqtoolError("--cfg needs a null class trained by class dropout, and this model was trained with "
-                              "class_dropout = 0 (its null class is untrained); retrain with --set class_dropout=0.1 "
-                              "or sample without --cfg")
+        if not b.layout.guidable:
+            raise VqtoolError(b.layout.guidance_problem())
         if self.cfg <= 0:
             raise VqtoolError("--cfg must be > 0 (1 is no guidance)")
+
+    def rule(self) -> Rule:
+        return Rule(self.temperature, self.top_k, self.top_p, self.seed, self.cfg)
 
 
 FLAT_SAMPLE_STD = 2.0  # pixel standard deviation (0-255) below which a sample is one flat colour
@@ -78,10 +76,11 @@ def padded(size: tuple[int, int], f: int) -> tuple[int, int]:
     return -(-size[0] // f) * f, -(-size[1] // f) * f
 
 
-def grid_size(b: Bundle, size: tuple[int, int] | None, cond_path: Path | None) -> tuple[int, int]:
-    """(W, H) in pixels: --size, else the label map's size, else the training window."""
-    if size is None and cond_path is not None and Path(cond_path).is_file():
-        size = imgs.image_size(cond_path)
+def grid_size(b: Bundle, size: tuple[int, int] | None, entry: dict | None) -> tuple[int, int]:
+    """(W, H) in pixels: --size, else the size of the entry's map (a label map), else the training window."""
+    files = [p for p in spatial_inputs(b, [entry]) if Path(p).is_file()] if entry is not None else []
+    if size is None and files:
+        size = imgs.image_size(files[0])
     if size is None:
         s = b.layout.window * b.factor
         size = (s, s)
@@ -89,15 +88,17 @@ def grid_size(b: Bundle, size: tuple[int, int] | None, cond_path: Path | None) -
 
 
 def check_memory(b: Bundle, n: int, size: tuple[int, int], opts: SampleOptions, inputs_px: int = 0) -> None:
-    """Refuse a request whose estimated peak memory exceeds ``opts.max_memory`` (see core.memory);
-    ``inputs_px``: pixels of the largest input file decoded whole (a label map, the prefix image)."""
+    """Refuse a request whose estimated peak memory exceeds ``opts.max_memory`` (see core.memory):
+    the images and the decoder, the conditioning's encoding, the sampler's caches, and
+    ``inputs_px`` pixels of the largest input file decoded whole (a label map, the prefix image)."""
     f = b.factor
     Wf, Hf = padded(size, f)
-    need = memory.sample_bytes(b.first.cfg, b.cond.cfg if b.layout.mode == "seg" else None, b.gpt.cfg, n,
-                               opts.batch_size, Wf, Hf, f, b.layout.window, opts.cfg not in (None, 1.0),
-                               DECODE_TILE, DECODE_MAX_TOKENS) + inputs_px * memory.DECODED_INPUT_BYTES
-    memory.check(need, opts.max_memory,
-                 f"sampling {n} image(s) of {size[0]}x{size[1]} in batches of {min(opts.batch_size, n)}",
+    batch = min(opts.batch_size, n)
+    need = (memory.sample_bytes(b.first.cfg, n, opts.batch_size, Wf, Hf, f, DECODE_TILE, DECODE_MAX_TOKENS)
+            + b.layout.memory_bytes(Wf, Hf, b.stages, DECODE_TILE, f)
+            + b.sampler.cache_bytes(b.gpt.cfg, b.layout, batch, Hf // f, Wf // f, opts.rule().guided)
+            + inputs_px * memory.DECODED_INPUT_BYTES)
+    memory.check(need, opts.max_memory, f"sampling {n} image(s) of {size[0]}x{size[1]} in batches of {batch}",
                  "ask for a smaller --size, --n or --batch-size")
 
 
@@ -108,26 +109,14 @@ def prefix_codes(b: Bundle, path: Path, h: int, w: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_tokens(b: Bundle, cond: torch.Tensor, h: int, w: int, opts: SampleOptions, first_sample: int = 0,
+def sample_tokens(b: Bundle, cond: list, h: int, w: int, opts: SampleOptions, first_sample: int = 0,
                   prefix: torch.Tensor | None = None, progress=None, limit: int | None = None) -> torch.Tensor:
-    """(B, h, w) code grid for a batch of conditioning tokens; sample k of the batch is sample
-    number ``first_sample + k`` of ``opts.seed``. ``limit`` (naive only): stop after that many tokens."""
-    kw = dict(seed=opts.seed, first_sample=first_sample, temperature=opts.temperature, top_k=opts.top_k,
-              top_p=opts.top_p)
-    pre = None if prefix is None else prefix.expand(cond.shape[0], -1, -1)
-    if getattr(b.gpt, "local", False):  # one exact sampler: the window is in the model (naive/fast: the same)
-        from vqtool.core.local_sampling import sample_local
-
-        full = None
-        if pre is not None:  # (B, rows, w) known codes on top, -1 (free) below
-            full = torch.full((cond.shape[0], h, w), -1, dtype=torch.long, device=cond.device)
-            full[:, :pre.shape[1]] = pre
-        return sample_local(b.gpt, b.layout, h, w, cond, cfg_scale=opts.cfg or 1.0, prefix=full,
-                            progress=progress, **kw)
-    if opts.naive:
-        return sample_naive(b.gpt, b.layout, h, w, cond, limit=limit, **kw)
-    return sample_grid(b.gpt, b.layout, h, w, cond, cfg_scale=opts.cfg, mode=opts.mode, prefix=pre,
-                       progress=progress, **kw)
+    """(B, h, w) code grid for a batch of conditioning tokens (the layout's list); sample k of the
+    batch is sample number ``first_sample + k`` of ``opts.seed``; ``prefix``: (1, r, w) known top
+    rows. ``limit`` (the naive rule): stop after that many tokens. The model's own sampler does it."""
+    pre = None if prefix is None else prefix.expand(b.layout.batch_of(cond), -1, -1)
+    return b.sampler.sample(b.gpt, b.layout, h, w, cond, opts.rule(), opts.mode, first_sample, pre, progress,
+                            naive=opts.naive, limit=limit)
 
 
 @torch.no_grad()
@@ -145,34 +134,34 @@ def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_pa
     sample k is numbered ``first_sample + k`` and depends only on (seed, its number, the
     arguments), never on the batch size."""
     opts = opts or SampleOptions(**options)
-    if opts.cfg not in (None, 1.0) and class_ is None and b.layout.mode == "class":
+    if opts.rule().guided and class_ is None and b.layout.guidable:
         raise VqtoolError("--cfg guides towards a class: give --class NAME (without one the guided and the "
                           "unguided predictions are the same null class, and --cfg would change nothing)")
     c = condition(b, cond_path, class_)
     return generate_each(b, [c] * n, size, opts, progress, first_sample)
 
 
-def generate_each(b: Bundle, conds: list, size: tuple[int, int] | None = None, opts: SampleOptions | None = None,
-                  progress=None, first_sample: int = 0) -> list[Image.Image]:
-    """One image per entry of ``conds`` (see conditioning.condition), in batches of
+def generate_each(b: Bundle, entries: list[dict], size: tuple[int, int] | None = None,
+                  opts: SampleOptions | None = None, progress=None, first_sample: int = 0) -> list[Image.Image]:
+    """One image per conditioning entry (see conditioning.condition), in batches of
     ``opts.batch_size``; consecutive samples whose grids have the same size share a batch."""
     opts = opts or SampleOptions()
     opts.check(b)
-    maps = [c for c in conds if b.layout.mode == "seg"]
-    sizes = [grid_size(b, size, c) for c in maps] or [grid_size(b, size, None)] * len(conds)
-    files = [m for m in set(maps) if Path(m).is_file()] + ([opts.prefix] if opts.prefix is not None else [])
+    sizes = [grid_size(b, size, e) for e in entries]
+    files = [p for p in set(spatial_inputs(b, entries)) if Path(p).is_file()]
+    files += [opts.prefix] if opts.prefix is not None else []
     inputs_px = max((w * h for w, h in map(imgs.image_size, files)), default=0)  # headers only
     for sz in set(sizes):
         check_memory(b, sizes.count(sz), sz, opts, inputs_px)
     cache: dict = {}
     pre, out, k = None, [], 0
-    while k < len(conds):
+    while k < len(entries):
         m = 1
-        while m < opts.batch_size and k + m < len(conds) and sizes[k + m] == sizes[k]:
+        while m < opts.batch_size and k + m < len(entries) and sizes[k + m] == sizes[k]:
             m += 1
         Wf, Hf = padded(sizes[k], b.factor)  # cropped back to sizes[k] at the end
         h, w = Hf // b.factor, Wf // b.factor
-        cond = cond_batch(b, conds[k:k + m], h, w, cache)
+        cond = cond_batch(b, entries[k:k + m], h, w, cache)
         if opts.prefix is not None and pre is None:
             pre = prefix_codes(b, opts.prefix, h, w)
         z = sample_tokens(b, cond, h, w, opts, first_sample + k, pre, progress)

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 
 from vqtool.core import runtime
-from vqtool.core.checkpoint import atomic_write
+from vqtool.core.io.checkpoint import atomic_write
 from vqtool.core.config import OptimConfig, to_dict
 from vqtool.core.errors import VqtoolError, check_writable
-from vqtool.core.recipes import to_toml
+from vqtool.core.config.recipes import to_toml
 
 
 @dataclass
@@ -53,7 +53,7 @@ def unfinished(last: Path) -> bool:
     """A run whose checkpoint stopped short of its recipe's max_steps (to be resumed, not reused)."""
     if not last.is_file():
         return False
-    from vqtool.core.checkpoint import load_checkpoint
+    from vqtool.core.io.checkpoint import load_checkpoint
 
     c = load_checkpoint(last)
     goal = c["config"].get("train", {}).get("max_steps")  # none in the shipped models' unpacked stages

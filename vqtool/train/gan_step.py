@@ -10,9 +10,10 @@ import torch
 from vqtool.core import runtime
 from vqtool.core.config import VQGANRecipe
 from vqtool.core.errors import WeightsNotFound
-from vqtool.core.losses import VQGANLoss, seg_loss
-from vqtool.core.vqgan import VQGAN
-from vqtool.core.weights import build_lpips
+from vqtool.core.tokenizer.inputs import BY_RECIPE
+from vqtool.core.tokenizer.losses import VQGANLoss
+from vqtool.core.tokenizer.vqgan import VQGAN
+from vqtool.core.io.weights import build_lpips
 from vqtool.train.common import NonFiniteGuard
 
 
@@ -31,8 +32,9 @@ class GANTrainer:
     d_guard: NonFiniteGuard
 
     @property
-    def seg(self) -> bool:
-        return self.recipe.kind == "seg-vqgan"
+    def input(self):
+        """What the VQGAN encodes (core.tokenizer.inputs): images or label maps."""
+        return BY_RECIPE[self.recipe.kind]
 
     @property
     def disc(self):
@@ -41,25 +43,21 @@ class GANTrainer:
 
 def gan_step(t: GANTrainer, x: torch.Tensor, step: int, lr: float, warn) -> tuple[dict, torch.Tensor, object]:
     """Generator step, then (image VQGAN, after disc_start) discriminator step on the same x̂.
-    ``x``: images in [-1, 1] or (seg) one-hot label maps. Returns (logs, x̂, quantizer output)."""
+    ``x``: the network input (t.input.net_input: images in [-1, 1], one-hot label maps). Returns (logs, x̂, quantizer output)."""
     r = t.recipe
     for g in (*t.opt_ae.param_groups, *t.opt_d.param_groups):
         g["lr"] = lr
     t.model.train()
     with runtime.autocast(t.device, r.train.amp):
         xrec, q = t.ae(x)
-        if t.seg:
-            loss, logs = seg_loss(xrec.float(), x, q.loss, r.loss.codebook_weight)
-        else:
-            t.disc.requires_grad_(False)  # the generator step must not train D (taming#27)
-            loss, logs = t.loss.generator_loss(x, xrec.float(), q.loss, step, t.model.last_layer(), t.disc)
+        loss, logs = t.input.loss(t.loss, x, xrec.float(), q.loss, step, t.model.last_layer(), t.disc)
     t.opt_ae.zero_grad(set_to_none=True)
     if t.g_guard.ok(loss, warn):
         loss.backward()
         if r.optim.grad_clip:
             torch.nn.utils.clip_grad_norm_([p for p in t.model.parameters() if p.requires_grad], r.optim.grad_clip)
         t.opt_ae.step()
-    if not t.seg and t.loss.disc_active(step):
+    if t.input.adversarial and t.loss.disc_active(step):
         t.disc.requires_grad_(True)
         with runtime.autocast(t.device, r.train.amp):
             d_loss, dlogs = t.loss.discriminator_loss(x, xrec.float(), t.d_train)
@@ -124,7 +122,7 @@ class Perceptual:
     def __init__(self, recipe: VQGANRecipe, weights_dir, device, warn):
         self.recipe, self.weights_dir, self.device, self.warn = recipe, weights_dir, device, warn
         p = recipe.loss.perceptual
-        self.state = "off" if recipe.kind == "seg-vqgan" or p == "none" else p
+        self.state = "off" if not BY_RECIPE[recipe.kind].adversarial or p == "none" else p
 
     def __call__(self):
         if self.state != "lpips":

@@ -11,7 +11,7 @@ import torch
 
 from vqtool.core.config import TransformerRecipe
 from vqtool.core.errors import ConfigError, DataError
-from vqtool.core.layout import Layout
+from vqtool.core.conditioning.layout import Layout
 from vqtool.data import shards as sh
 from vqtool.data import tars, token_stream
 from vqtool.data.token_stream import RankStream, decode
@@ -28,15 +28,7 @@ def crop(s: dict, lay: Layout, rng: random.Random, use_flip: bool, class_dropout
     r0 = (h - W) // 2 if center else rng.randint(0, h - W)
     c0 = (w - W) // 2 if center else rng.randint(0, w - W)
     zc = torch.from_numpy(z[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten()
-    if lay.mode == "seg":
-        c = s["cond_flip.npy" if flip else "cond.npy"]
-        cond = torch.from_numpy(c[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten() + lay.cond_offset
-    elif lay.mode == "class":
-        drop = not center and rng.random() < class_dropout
-        cond = torch.tensor([lay.null_class if drop else lay.cond_offset + s["cls"]])
-    else:
-        cond = torch.tensor([lay.sos])
-    return torch.cat([cond, zc])
+    return torch.cat([lay.train_tokens(s, flip, r0, c0, rng, class_dropout, center), zc])
 
 
 class StreamBatches(torch.utils.data.IterableDataset):
@@ -68,12 +60,12 @@ class StreamBatches(torch.utils.data.IterableDataset):
                 out = []
 
 
-def train_stream(folder: Path, manifest: dict, lay: Layout, recipe: TransformerRecipe, rank: int, world: int,
+def train_stream(folder: Path, manifest: sh.Manifest, lay: Layout, recipe: TransformerRecipe, rank: int, world: int,
                  warn) -> tuple[RankStream, float]:
     """The training stream of one rank, and the unigram entropy of the training codes; grids
     smaller than the window are left out (counted from the sidecars, paths named)."""
     W = recipe.data.window
-    stats = token_stream.shard_stats(folder, manifest.get("shards", []))
+    stats = token_stream.shard_stats(folder, manifest.shards)
     if not sum(st["count"] for st in stats):
         raise DataError(f"{folder} holds no training samples (empty shards)")
     small, examples, counts, fits = 0, [], np.zeros(lay.n_embed, np.float64), []
@@ -119,16 +111,22 @@ class WindowCrops(torch.utils.data.Dataset):
 
 
 
-def same_shards(trained: dict | None, now: dict, folder: Path) -> None:
+def same_shards(trained: dict | None, now: sh.Manifest, folder: Path) -> None:
     """On --resume: the shards must be the ones the run was trained on (same VQGANs, same samples)."""
     if not trained:
         return
-    keys = {"vqgan_fingerprint": "image VQGAN", "seg_vqgan_fingerprint": "segmentation VQGAN",
-            "codebook_size": "codebook size", "mode": "conditioning", "shards": "shard list"}
-    diff = [name for k, name in keys.items() if trained.get(k) != now.get(k)]
+    was = sh.Manifest.from_dict(trained)
+
+    def conds(m):  # each tokenized condition: its kind and the VQGAN that made its tokens
+        return [(c["kind"], c.get("fingerprint")) for c in m.conditions]
+
+    checks = {"image VQGAN": lambda m: m.vqgan_fingerprint, "codebook size": lambda m: m.codebook_size,
+              "conditioning": lambda m: (conds(m), [c["kind"] for c in m.transformer_conditions()]),
+              "shard list": lambda m: m.shards}
+    diff = [name for name, get in checks.items() if get(was) != get(now)]
     if diff:
         raise DataError(f"{folder} is not the shard folder this run was trained on (its {', '.join(diff)} "
-                        f"differ): the run used {trained.get('source')} tokenized with {trained.get('vqgan')}. "
+                        f"differ): the run used {was.source} tokenized with {was.vqgan}. "
                         "Resume with those shards, or start a new run with --out")
 
 
@@ -143,19 +141,19 @@ def usable(samples: list[dict], W: int, what: str, warn) -> list[dict]:
     return keep
 
 
-def check_shards(manifest: dict, recipe: TransformerRecipe, lay: Layout, folder: Path) -> None:
+def check_shards(manifest: sh.Manifest, recipe: TransformerRecipe, lay: Layout, folder: Path) -> None:
     """The shards can train this recipe: a window fits, vocabulary and block size agree."""
     W = recipe.data.window
-    if not any(g[0] >= W and g[1] >= W for g, _ in manifest["grid_counts"]):
-        sizes = sorted({tuple(g) for g, _ in manifest["grid_counts"]})
+    if not any(g[0] >= W and g[1] >= W for g, _ in manifest.grid_counts):
+        sizes = sorted({tuple(g) for g, _ in manifest.grid_counts})
         raise DataError(f"{folder}: every code grid ({sizes[:4]}{' …' if len(sizes) > 4 else ''}) is smaller than "
                         f"the {W}x{W} window; tokenize at a larger --size or set data.window")
     vocab = lay.vocab_size
     if recipe.gpt.vocab_size and recipe.gpt.vocab_size != vocab:
         raise ConfigError(f"'gpt.vocab_size' is {recipe.gpt.vocab_size}, but the shards need {vocab} "
-                          f"(codebook {lay.n_embed} + {lay.cond_vocab} conditioning ids); set it to 0 "
+                          f"(codebook {lay.n_embed} + {vocab - lay.n_embed} conditioning ids); set it to 0 "
                           "to take it from the shards")
     block = lay.block_size
     if recipe.gpt.block_size and recipe.gpt.block_size < block:
-        raise ConfigError(f"'gpt.block_size' is {recipe.gpt.block_size}; {lay.mode} conditioning with "
+        raise ConfigError(f"'gpt.block_size' is {recipe.gpt.block_size}; {lay.adjective} conditioning with "
                           f"a {W}x{W} window needs {block}")

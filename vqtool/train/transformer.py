@@ -21,32 +21,34 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vqtool.core import checkpoint as ck
 from vqtool.core import runtime
 from vqtool.core.callbacks import Callbacks
+from vqtool.core.conditioning.layout import Layout, kind_of
 from vqtool.core.config import TransformerRecipe, build_recipe, to_dict
 from vqtool.core.errors import DataError
-from vqtool.core.gpt import build_gpt, gpt_config_for
-from vqtool.core.layout import Layout
+from vqtool.core.formats import Stage, TransformerCheckpoint
+from vqtool.core.io import checkpoint as ck
+from vqtool.core.tokenizer.loading import load_vqgan
+from vqtool.core.transformer import build_gpt, gpt_config_for
 from vqtool.data import shards as sh
+from vqtool.data.token_stream import RankStream
 from vqtool.pipeline.previews import training_samples
 from vqtool.train.common import (MetricsLog, NonFiniteGuard, StopFlag, check_resume_goal, lr_at, prepare_run_dir,
                                  write_config)
-from vqtool.data.token_stream import RankStream
 from vqtool.train.token_data import (StreamBatches, WindowCrops, check_shards, first_samples,
                                      same_shards, train_stream, usable)
 
 
-def _stage(path: str, fingerprint: str | None, seg: bool) -> dict:
-    """The VQGAN that made the shards, to embed in the transformer checkpoint."""
+def _stage(path: str, fingerprint: str | None, encodes: str) -> Stage:
+    """A VQGAN that made the shards, to embed in the transformer checkpoint."""
     try:
-        c = ck.load_checkpoint(path, ck.SEG_VQGAN if seg else ck.VQGAN)
+        _, c = load_vqgan(path, encodes=encodes)
     except ck.CheckpointError as e:
         raise DataError(f"the shards were made with {path}, which cannot be loaded ({e})") from None
     if fingerprint and ck.state_fingerprint(c["model"]) != fingerprint:
         raise DataError(f"{path} is not the VQGAN the shards were made with (fingerprint differs); "
                         "re-tokenize with it")
-    return {"config": c["config"]["model"], "model": c["model"], "data": c.get("data")}
+    return Stage(c["config"]["model"], c["model"], c.get("data"))
 
 
 def sequence_loss(gpt, seq: torch.Tensor, lc: int) -> torch.Tensor:
@@ -65,7 +67,7 @@ def validate(gpt, samples, lay: Layout, batch: int, device) -> float:
     gpt.eval()
     for k in range(0, len(ds), batch):
         seq = torch.stack([ds[i] for i in range(k, min(k + batch, len(ds)))]).to(device)
-        tot += sequence_loss(gpt, seq, lay.cond_len).item() * seq.shape[0]
+        tot += sequence_loss(gpt, seq, lay.cond_len()).item() * seq.shape[0]
         n += seq.shape[0]
     gpt.train()
     return tot / n / math.log(2)
@@ -109,25 +111,26 @@ def train_step(t: Trainer, micro_batches: list[torch.Tensor], lr: float, warn) -
 
 @dataclass
 class _Data:
-    manifest: dict
+    manifest: sh.Manifest
     lay: Layout
     train: RankStream  # this rank's training stream
     val: list  # held-out grids (small, in memory)
     shown: list  # grids whose conditioning the previews use: val, else a few training ones
     unigram: float
-    first: dict
-    cond_stage: dict | None
+    first: Stage
+    stages: dict  # the cond-stage VQGANs, by what they encode
 
     def parts(self) -> tuple:
         return self.manifest, self.lay, self.train, self.val, self.unigram, self.first
 
 
-def _load_data(shards: Path, recipe: TransformerRecipe, state: dict | None, force: bool, warn) -> _Data:
-    """Manifest, layout, the training stream, usable val grids, unigram entropy, the two VQGAN stages."""
+def _load_data(shards: Path, recipe: TransformerRecipe, state: TransformerCheckpoint | None, force: bool,
+               warn) -> _Data:
+    """Manifest, layout, the training stream, usable val grids, unigram entropy, the VQGAN stages."""
     manifest = sh.read_manifest(shards)
     if state is not None:
-        same_shards(state.get("manifest"), manifest, shards)
-    lay = Layout.for_shards(manifest, recipe.data.window)
+        same_shards(state.manifest, manifest, shards)
+    lay = Layout.for_shards(manifest, recipe.data.window, recipe.class_dropout)
     check_shards(manifest, recipe, lay, shards)
     W = recipe.data.window
     train, unigram = train_stream(shards, manifest, lay, recipe, runtime.rank(), runtime.world_size(), warn)
@@ -135,13 +138,15 @@ def _load_data(shards: Path, recipe: TransformerRecipe, state: dict | None, forc
     why = sh.codes_collapsed(manifest)
     if why and not force:
         raise DataError(f"the codes in {shards} come from a VQGAN that has collapsed onto a few codes "
-                        f"({manifest.get('vqgan')}): {why}, "
+                        f"({manifest.vqgan}): {why}, "
                         f"{unigram:.2f} bits/token; its reconstructions are flat and a transformer would learn "
                         "nothing. Check it with `vqtool eval-recon`; --force trains anyway")
-    first = _stage(manifest["vqgan"], manifest.get("vqgan_fingerprint"), seg=False)
-    cond_stage = _stage(manifest["seg_vqgan"], manifest.get("seg_vqgan_fingerprint"), seg=True) \
-        if lay.mode == "seg" else None
-    return _Data(manifest, lay, train, val, val or first_samples(train), unigram, first, cond_stage)
+    first = _stage(manifest.vqgan, manifest.vqgan_fingerprint, "image")
+    stages = {}
+    for rec in manifest.conditions:
+        encodes = kind_of(rec["kind"]).stage
+        stages[encodes] = _stage(rec["vqgan"], rec.get("fingerprint"), encodes)
+    return _Data(manifest, lay, train, val, val or first_samples(train), unigram, first, stages)
 
 
 def check_memory(recipe: TransformerRecipe, lay: Layout, dev, limit: int | None) -> None:
@@ -149,38 +154,37 @@ def check_memory(recipe: TransformerRecipe, lay: Layout, dev, limit: int | None)
     ``optim.batch_size = 100000000``) before anything is allocated."""
     from vqtool.core import memory
 
-    cfg = gpt_config_for(recipe.gpt, lay.vocab_size, lay.block_size, lay.window)
-    params = memory.param_count_in(lambda k: build_gpt(replace(cfg, n_layer=k), lay.mode), cfg.n_layer)
+    cfg = recipe.gpt
+    params = memory.param_count_in(lambda k: build_gpt(replace(cfg, n_layer=k), lay), cfg.n_layer)
     need = memory.gpt_train_bytes(cfg, params, recipe.optim.batch_size)
     memory.check_on(dev, need, limit, f"training this transformer ({memory.fmt_count(params)} parameters, batch "
                                       f"{recipe.optim.batch_size} of {cfg.block_size} tokens)",
                     "lower gpt.n_embd, gpt.n_layer, data.window or optim.batch_size")
 
 
-def _build(recipe: TransformerRecipe, lay: Layout, state: dict | None, dev, warn,
+def _build(recipe: TransformerRecipe, lay: Layout, state: TransformerCheckpoint | None, dev, warn,
            max_memory: int | None = None) -> tuple[Trainer, int]:
     """The GPT, its optimiser (restored on resume) and the wrapped model; the start step (the
-    memory it needs checked first)."""
+    memory it needs checked first). ``recipe.gpt`` has the sizes the shards decide."""
     check_memory(recipe, lay, dev, max_memory)
-    recipe.gpt = gpt_config_for(recipe.gpt, lay.vocab_size, lay.block_size, lay.window)
     runtime.seed_all(recipe.train.seed)
-    gpt = build_gpt(recipe.gpt, lay.mode).to(dev)
+    gpt = build_gpt(recipe.gpt, lay).to(dev)
     opt = torch.optim.AdamW(gpt.optimizer_groups(recipe.optim.weight_decay), lr=recipe.optim.lr,
                             betas=tuple(recipe.optim.betas))
     step = 0
     if state is not None:
-        gpt.load_state_dict(state["model"])
-        opt.load_state_dict(state["train_state"]["opt"])
-        runtime.set_rng_state(state["train_state"]["rng"])
-        step = state["step"]
-        was = state["train_state"].get("world", runtime.world_size())
+        gpt.load_state_dict(state.model)
+        opt.load_state_dict(state.train_state["opt"])
+        runtime.set_rng_state(state.train_state["rng"])
+        step = state.step
+        was = state.train_state.get("world", runtime.world_size())
         if was != runtime.world_size():
             warn(f"resuming on {runtime.world_size()} process(es) a run trained on {was}: each rank's share of "
                  "the shards differs, so the batches from here on are not those of an uninterrupted run")
     model = torch.nn.parallel.DistributedDataParallel(gpt) if runtime.is_distributed() else gpt
     if recipe.train.compile:
         model = torch.compile(model)
-    return Trainer(gpt, model, opt, recipe, lay.cond_len, dev, NonFiniteGuard("loss")), step
+    return Trainer(gpt, model, opt, recipe, lay.cond_len(), dev, NonFiniteGuard("loss")), step
 
 
 def _batches(train: RankStream, lay: Layout, recipe: TransformerRecipe, step: int):
@@ -197,9 +201,9 @@ def _open_run(out: Path, recipe: TransformerRecipe | None, resume: bool, overrid
     resume_from = prepare_run_dir(out, resume)
     if resume_from is None:
         return recipe, None, None
-    state = ck.load_checkpoint(resume_from, ck.TRANSFORMER)
-    recipe = build_recipe(state["config"], overrides, kinds=("transformer",))
-    check_resume_goal(state["step"], recipe.train.max_steps, out)
+    state = TransformerCheckpoint.load(resume_from)
+    recipe = build_recipe(state.config, overrides, kinds=("transformer",))
+    check_resume_goal(state.step, recipe.train.max_steps, out)
     return recipe, state, resume_from
 
 
@@ -211,11 +215,13 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
     dev = runtime.init_distributed(runtime.resolve_device(device))
     recipe, state, resume_from = _open_run(out, recipe, resume, overrides)
     d = _load_data(shards, recipe, state, force, cb.warn)
-    (manifest, lay, train, val, unigram, first), (t, step) = d.parts(), _build(recipe, d.lay, state, dev, cb.warn,
-                                                                               max_memory)
+    lay = d.lay  # the sizes the shards decide, in a copy: the caller's recipe is not changed
+    recipe = replace(recipe, gpt=gpt_config_for(recipe.gpt, lay.vocab_size, lay.block_size, lay.window))
+    (manifest, _, train, val, unigram, first), (t, step) = d.parts(), _build(recipe, lay, state, dev, cb.warn,
+                                                                             max_memory)
     params = sum(p.numel() for p in t.gpt.parameters())
     cb.info((f"resuming from {resume_from} at step {step}; " if state is not None else "")
-            + f"{sum(train.counts)} training / {len(val)} validation grids; mode {lay.mode}; "
+            + f"{sum(train.counts)} training / {len(val)} validation grids; {lay.adjective}; "
             f"unigram entropy {unigram:.3f} bits/token; {params / 1e6:.2f}M params")
     max_steps, accum = recipe.train.max_steps, recipe.optim.grad_accum
     batches = _batches(train, lay, recipe, step)
@@ -224,22 +230,19 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
 
     def save(step_now: int) -> None:
         if runtime.is_main():
-            ck.save_checkpoint(out / "last.pt", {
-                "format": ck.TRANSFORMER, "config": to_dict(recipe), "model": t.gpt.state_dict(), "step": step_now,
-                "cond": lay.to_dict(), "first_stage": first, "cond_stage": d.cond_stage,
-                "manifest": {k: v for k, v in manifest.items() if k not in ("skipped",)},
-                "metrics": {"val_bpt": logs.get("val_bpt"), "unigram_bpt": unigram},
-                "train_state": {"opt": t.opt.state_dict(), "rng": runtime.rng_state(),
-                                "world": runtime.world_size()}})
+            TransformerCheckpoint(to_dict(recipe), t.gpt.state_dict(), lay, first, d.stages, step_now,
+                                  manifest.record(), {"val_bpt": logs.get("val_bpt"), "unigram_bpt": unigram},
+                                  {"opt": t.opt.state_dict(), "rng": runtime.rng_state(),
+                                   "world": runtime.world_size()}).save(out / "last.pt")
 
     stop = StopFlag().install()
     cb.on_start(step, max_steps)
-    t0, tokens = time.time(), 0
+    t0, tokens, fid_off = time.time(), 0, set()  # fid_off: the in-training FID found no weights (said once)
     try:
         while step < max_steps:
             lr = lr_at(step, recipe.optim, max_steps)
             micro = [next(batches) for _ in range(accum)]  # consumed even when the step is skipped (exact resume)
-            tokens += sum(m[:, lay.cond_len:].numel() for m in micro) * runtime.world_size()
+            tokens += sum(m[:, t.cond_len:].numel() for m in micro) * runtime.world_size()
             tot = train_step(t, micro, lr, cb.warn)
             step += 1
             logs = {"loss": tot or 0.0, "bpt": (tot or 0.0) / math.log(2), "lr": lr,
@@ -253,26 +256,29 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
             if stop.checkpoint(step, recipe.train.ckpt_every, last, save, cb.warn):
                 break
             _after_step(t.gpt, lay, first, d.shown, manifest, recipe, step, last, out, metrics, logs,
-                        sample_hook, cb.warn)
+                        sample_hook, cb.warn, fid_off)
     finally:
         stop.restore()
         runtime.barrier()
-    return {"run_dir": str(out), "checkpoint": str(out / "last.pt"), "step": step, "mode": lay.mode,
+    return {"run_dir": str(out), "checkpoint": str(out / "last.pt"), "step": step,
+            "conditions": ", ".join(c.kind for c in lay.conditions),
             "interrupted": stop.requested, "val_bpt": logs.get("val_bpt"), "unigram_bpt": unigram,
             "train_bpt": logs.get("bpt"), "tokens_per_s": logs.get("tok_s"), "params_m": params / 1e6,
             "seconds": time.time() - t0}
 
 
-def _after_step(gpt, lay, first, samples, manifest, recipe, step, last, out, metrics, logs, sample_hook, warn):
-    """Rank 0's previews and small FID, on schedule."""
+def _after_step(gpt, lay, first, samples, manifest, recipe, step, last, out, metrics, logs, sample_hook, warn,
+                fid_off: set):
+    """Rank 0's previews and small FID, on schedule (``fid_off`` gets "fid" when its weights are
+    missing: said once per run, and the recipe saved in the checkpoint keeps its fid_every)."""
     if not runtime.is_main():
         return
     if sample_hook is not None and recipe.train.image_every and (step % recipe.train.image_every == 0 or last):
         sample_hook(gpt, lay, first, samples, out / "samples" / f"sample-{step:06d}.png")
-    if recipe.fid_every and (step % recipe.fid_every == 0 or last):
+    if recipe.fid_every and "fid" not in fid_off and (step % recipe.fid_every == 0 or last):
         fid = _small_fid(gpt, lay, first, samples, manifest, recipe.fid_n, warn)  # on the training device
         if fid is None:
-            recipe.fid_every = 0  # weights missing: said once, not again
+            fid_off.add("fid")
         else:
             metrics.write({"step": step, "fid": fid, "fid_n": recipe.fid_n})
             logs["fid"] = fid
@@ -291,7 +297,7 @@ def _small_fid(gpt, lay, first, samples, manifest, n, warn) -> float | None:
             training_samples(gpt, lay, first, part, Path(tmp) / f"g{k:05d}.png", n=min(4, n - k), tiles=True, seed=k)
         try:
             dev = next(gpt.parameters()).device.type
-            return compute_metrics(Path(tmp), Path(manifest["source"]), device=dev)["metrics"]["fid"]
+            return compute_metrics(Path(tmp), Path(manifest.source), device=dev)["metrics"]["fid"]
         except VqtoolError as e:
             warn(f"in-training FID skipped: {e}")
             return None

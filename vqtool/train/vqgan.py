@@ -13,14 +13,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from vqtool.core import checkpoint as ckpt_mod
+from vqtool.core.io import checkpoint as ckpt_mod
 from vqtool.core import runtime
 from vqtool.core.config import VQGANRecipe, build_recipe, to_dict
 from vqtool.core.errors import ConfigError, DataError
-from vqtool.core.quantize import codebook_stats, collapsed, flat, spread
-from vqtool.core.vqgan import VQGAN
+from vqtool.core.tokenizer.quantize import codebook_stats, collapsed, flat, spread
+from vqtool.core.tokenizer.inputs import BY_RECIPE, input_of
+from vqtool.core.tokenizer.loading import load_vqgan
+from vqtool.core.tokenizer.vqgan import VQGAN
 from vqtool.train.gan_step import GANTrainer, Perceptual, build_trainer, gan_step
 from vqtool.data import crops
 from vqtool.data import images as imgs
@@ -30,21 +31,12 @@ from vqtool.data.images import save_grid
 from vqtool.train.common import MetricsLog, StopFlag, check_resume_goal, lr_at, prepare_run_dir, write_config
 
 
-def colorize(labels: torch.Tensor, palette: list | None) -> torch.Tensor:
-    """(B, H, W) class ids -> (B, 3, H, W) in [-1, 1] for viewing."""
-    n = int(labels.max()) + 1
-    pal = torch.tensor(palette if palette and len(palette) >= n else
-                       [[(37 * i) % 256, (91 * i) % 256, (151 * i) % 256] for i in range(max(n, 1))],
-                       dtype=torch.float32)
-    return (pal[labels] / 127.5 - 1).permute(0, 3, 1, 2)
-
-
-def _setup_data(images: str, seg: bool):
+def _setup_data(images: str, inp):
     """The usable images (a folder's are header-checked now; tar members when loaded), the
     skipped ones, label-map metadata and palette."""
     src = sources.open_source(images)
-    if seg and src.root is None:
-        raise DataError("segmentation VQGANs train on a folder of label maps, not on tar shards")
+    if inp.labels and src.root is None:
+        raise DataError(f"a {inp.what} trains on a folder of label maps, not on tar shards")
     skipped = imgs.Skipped()
     for shard, why in src.problems:
         skipped.add(shard, why)
@@ -57,7 +49,7 @@ def _setup_data(images: str, seg: bool):
             good.append(f)
     if not good:
         raise DataError(f"none of the {len(src.files)} file(s) in {images} is a readable image")
-    meta = imgs.find_label_meta(Path(images)) if seg else None
+    meta = imgs.find_label_meta(Path(images)) if inp.labels else None
     palette = meta.get("palette") if meta else None
     return src, good, skipped, meta, palette
 
@@ -77,13 +69,7 @@ def _hold_out(src: sources.Source, files: list, count: int) -> tuple[list, list]
 def _check_recipe(recipe: VQGANRecipe, meta: dict | None, device, max_memory: int | None) -> None:
     if recipe.optim.grad_accum != 1:
         raise ConfigError("'optim.grad_accum' must be 1 for VQGAN training (the GAN step is per batch)")
-    if recipe.kind == "seg-vqgan":
-        n_labels = len(meta["classes"]) if meta else 0
-        if recipe.model.in_channels in (0, 3) and n_labels:
-            recipe.model.in_channels = recipe.model.out_channels = n_labels
-        if recipe.model.in_channels <= 0:
-            raise ConfigError("seg-vqgan needs the number of classes: put classes.json beside the label "
-                              "maps or set model.in_channels and model.out_channels")
+    BY_RECIPE[recipe.kind].channels(recipe, meta)
     f = recipe.model.factor
     if recipe.data.size % f:
         raise ConfigError(f"'data.size' ({recipe.data.size}) must be a multiple of the downsampling factor {f}")
@@ -94,7 +80,7 @@ def check_memory(recipe: VQGANRecipe, device, limit: int | None) -> None:
     """Refuse a recipe whose weights and activations cannot fit (``model.ch = 1000000``,
     ``data.size = 1048576``, ``optim.batch_size = 100000000``) before anything is allocated."""
     from vqtool.core import memory
-    from vqtool.core.discriminator import PatchDiscriminator
+    from vqtool.core.tokenizer.discriminator import PatchDiscriminator
 
     m, loss = recipe.model, recipe.loss
     params = memory.param_count_in(lambda k: VQGAN(replace(m, num_res_blocks=k)), m.num_res_blocks)
@@ -152,7 +138,7 @@ class _Run:
         if why and not self.was_collapsed:
             self.warn(f"CODEBOOK COLLAPSE at step {step}: {why}. Reconstructions will be flat; see README, "
                       "'Your own images' (lower optim.lr, model.quantizer.restart_dead = true)")
-        if r.kind == "vqgan":  # a label map may be one class; an image reconstructed as one colour is broken
+        if not BY_RECIPE[r.kind].categorical:  # a label map may be one class; an image in one colour is broken
             st["spread"] = spread(x, xrec)
             # judged once the autoencoder has had a quarter of its steps (early reconstructions are all blur)
             is_flat = flat(st["spread"]) if step >= r.train.max_steps // 4 else None
@@ -177,19 +163,19 @@ def _source(src: sources.Source, files: list, meta: dict | None, palette) -> dic
 def _loader(files: list[Path], recipe: VQGANRecipe, palette, step: int):
     """Batches of random crops: a pure function of (seed, step), split across ranks."""
     dataset = crops.CropDataset(files, recipe.data.size, recipe.data.resize, recipe.data.random_crop,
-                               recipe.data.flip, labels=recipe.kind == "seg-vqgan", palette=palette)
+                                recipe.data.flip, labels=BY_RECIPE[recipe.kind].labels, palette=palette)
     sampler = crops.StepBatches(len(files), recipe.optim.batch_size, recipe.train.seed, step,
                                recipe.train.max_steps, runtime.rank(), runtime.world_size())
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=crops.collate,
                                        num_workers=recipe.data.workers)
 
 
-def checkpoint_recipe(path: Path, overrides: list[str] | None = None, seg: bool = False) -> VQGANRecipe:
+def checkpoint_recipe(path: Path, overrides: list[str] | None = None, encodes: str = "image") -> VQGANRecipe:
     """``--init-from`` without ``--recipe``: the recipe the checkpoint was trained with (its loss,
     optimiser and data settings; a converted taming checkpoint has its model, the paper's defaults
     for the rest), with ``overrides``."""
-    init = ckpt_mod.load_checkpoint(path, ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN)
-    return build_recipe(init["config"], overrides, kinds=("seg-vqgan",) if seg else ("vqgan",))
+    _, init = load_vqgan(path, encodes=encodes)
+    return build_recipe(init["config"], overrides, kinds=(input_of(encodes).recipe_kind,))
 
 
 def _init_from(path: Path | None, recipe: VQGANRecipe | None, resume: bool) -> dict | None:
@@ -203,8 +189,7 @@ def _init_from(path: Path | None, recipe: VQGANRecipe | None, resume: bool) -> d
             raise ConfigError("'train.trainable' = 'decoder' trains the decoder of an existing VQGAN: "
                               "give it with --init-from (or continue a run with --resume)")
         return None
-    fmt = ckpt_mod.SEG_VQGAN if recipe.kind == "seg-vqgan" else ckpt_mod.VQGAN
-    init = ckpt_mod.load_checkpoint(path, fmt)
+    _, init = load_vqgan(path, encodes=BY_RECIPE[recipe.kind].name)
     recipe.model = build_recipe({"kind": recipe.kind, "model": init["config"]["model"]}).model
     return init
 
@@ -213,9 +198,9 @@ def _open_run(out: Path, recipe: VQGANRecipe | None, resume: bool, overrides, in
     """(recipe, resume state or None, --init-from checkpoint or None, the file resumed from)."""
     init = _init_from(init_from, recipe, resume)
     resume_from = prepare_run_dir(out, resume)
-    state = ckpt_mod.load_checkpoint(resume_from, (ckpt_mod.VQGAN, ckpt_mod.SEG_VQGAN)) if resume_from else None
+    state = ckpt_mod.load_checkpoint(resume_from, ckpt_mod.VQGAN) if resume_from else None
     if state is not None:
-        recipe = build_recipe(state["config"], overrides, kinds=("vqgan", "seg-vqgan"))
+        recipe = build_recipe(state["config"], overrides, kinds=tuple(BY_RECIPE))
         check_resume_goal(state["step"], recipe.train.max_steps, out)
     return recipe, state, init, resume_from
 
@@ -231,8 +216,8 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     out, spec, images = Path(out), str(images), Path(images)  # the spec as typed: a pipe: command is no path
     device = runtime.init_distributed(runtime.resolve_device(device))
     recipe, state, init, resume_from = _open_run(out, recipe, resume, overrides, init_from)
-    seg = recipe.kind == "seg-vqgan"
-    src, files, skipped, meta, palette = _setup_data(spec, seg)
+    inp = BY_RECIPE[recipe.kind]
+    src, files, skipped, meta, palette = _setup_data(spec, inp)
     files, val_files = _hold_out(src, files, recipe.data.val_count)
     _check_recipe(recipe, meta, device, max_memory)
     perceptual = Perceptual(recipe, weights_dir, device, cb.warn)
@@ -249,7 +234,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     def save(step_now: int) -> None:
         if runtime.is_main():
             ckpt_mod.save_checkpoint(out / "last.pt", {
-                "format": ckpt_mod.SEG_VQGAN if seg else ckpt_mod.VQGAN, "config": to_dict(recipe),
+                "format": ckpt_mod.VQGAN, "encodes": inp.name, "config": to_dict(recipe),
                 "model": t.model.state_dict(), "step": step_now, "data": source, "perceptual": perceptual.state,
                 "init_from": started,
                 "train_state": {"discriminator": t.disc.state_dict(), "opt_ae": t.opt_ae.state_dict(),
@@ -262,9 +247,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
     try:
         for batch in loader:
             run.batch_seen(batch)
-            x = batch["x"].to(device)
-            if seg:
-                x = F.one_hot(x, recipe.model.in_channels).permute(0, 3, 1, 2).float()  # (B,K,H,W)
+            x = inp.net_input(batch["x"].to(device), recipe.model.in_channels)
             logs, xrec, q = gan_step(t, x, step, lr_at(step, recipe.optim, max_steps), cb.warn)
             step += 1
             cb.on_step(step, logs)
@@ -296,23 +279,21 @@ def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, r
     if not runtime.is_main():
         return
     if r.train.image_every and (step % r.train.image_every == 0 or last):
-        _write_recon_grid(x, xrec, t.seg, palette, out / "samples" / f"recon-{step:06d}.png")
+        _write_recon_grid(x, xrec, t.input, palette, out / "samples" / f"recon-{step:06d}.png")
     if val_files and r.train.eval_every and (step % r.train.eval_every == 0 or last):
         from vqtool.eval.metrics import eval_recon
 
         t.model.eval()
         ev = eval_recon(images, None, size=r.data.size, device=t.device.type, rfid=False,
-                        files=val_files[:r.train.eval_n], model=t.model, seg=t.seg, warn=run.warn_once, judge=False)
+                        files=val_files[:r.train.eval_n], model=t.model, encodes=t.input.name, warn=run.warn_once,
+                        judge=False)
         t.model.train()
         run.metrics.write({"step": step, "eval": ev})
         run.logs.update({f"val_{k}": v for k, v in ev.items() if k in ("psnr", "pixel_accuracy", "usage")})
 
 
-def _write_recon_grid(x, xrec, seg: bool, palette, path: Path) -> None:
+def _write_recon_grid(x, xrec, inp, palette, path: Path) -> None:
     n = min(4, x.shape[0])
-    if seg:
-        a, b = colorize(x[:n].argmax(1).cpu(), palette), colorize(xrec[:n].argmax(1).cpu(), palette)
-    else:
-        a, b = x[:n].cpu(), xrec[:n].detach().cpu()
+    a, b = inp.preview(x[:n], palette), inp.preview(xrec[:n], palette)
     ims = [imgs.to_image(t) for pair in zip(a, b) for t in pair]
     save_grid(ims, path, cols=2 * n)

@@ -15,24 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vqtool.core.config import GPTConfig
-
-
-def gpt_config_for(cfg: GPTConfig, vocab: int, block: int, window: int = 0) -> GPTConfig:
-    """Fill the sizes the shards decide (vocabulary, block size; a local model's radius: half the
-    window) when the recipe leaves them 0."""
-    radius = cfg.radius or (window // 2 if cfg.attention == "local" else 0)
-    return GPTConfig(**{**cfg.__dict__, "vocab_size": cfg.vocab_size or vocab,
-                        "block_size": cfg.block_size or block, "radius": radius})
-
-
-def build_gpt(cfg: GPTConfig, mode: str) -> nn.Module:
-    """The transformer a config describes: the paper's GPT, or the local model (``core.local_gpt``)
-    for ``attention = "local"`` (``mode``, the conditioning, decides its input)."""
-    if cfg.attention == "local":
-        from vqtool.core.local_gpt import LocalGPT
-
-        return LocalGPT(cfg, seg=mode == "seg")
-    return GPT(cfg)
+from vqtool.core.transformer.common import decay_groups, init_weights, mlp
 
 
 @dataclass
@@ -103,8 +86,7 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(cfg.n_embd)
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.attn = CausalSelfAttention(cfg)
-        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
-                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.resid_pdrop))
+        self.mlp = mlp(cfg)
 
     def forward(self, x, cache=None, layer=0, start=0, last_only=False):
         if last_only:  # only the last position's output is needed (the final block when sampling)
@@ -115,7 +97,10 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    """The paper's GPT. ``layout`` (the conditioning) is the local model's business; this one reads
+    conditioning tokens as any others."""
+
+    def __init__(self, cfg: GPTConfig, layout=None):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
@@ -124,17 +109,7 @@ class GPT(nn.Module):
         self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m):
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+        self.apply(init_weights)
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None, start: int = 0,
                 last: bool = False) -> torch.Tensor:
@@ -153,8 +128,4 @@ class GPT(nn.Module):
         return self.head(self.ln_f(x))
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:
-        """Decay on Linear weights only (taming/minGPT): not biases, LayerNorms, embeddings, pos_emb."""
-        decay = {f"{mn}.weight" if mn else "weight" for mn, m in self.named_modules() if isinstance(m, nn.Linear)}
-        params = dict(self.named_parameters())
-        return [{"params": [p for n, p in params.items() if n in decay], "weight_decay": weight_decay},
-                {"params": [p for n, p in params.items() if n not in decay], "weight_decay": 0.0}]
+        return decay_groups(self, weight_decay)

@@ -16,7 +16,7 @@ def recipes_dir() -> Path:
     packaged = resources.files("vqtool") / "_recipes"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "recipes"
+    return Path(__file__).resolve().parents[3] / "recipes"
 
 
 def list_recipes() -> dict[str, Path]:
@@ -49,7 +49,7 @@ def read_recipe_data(name_or_path: str) -> tuple[dict, str]:
                               "(`vqtool recipes list` shows them all, or give a path to a .toml file)")
         if path.suffix == ".toml":
             raise ConfigError(f"recipe file not found: {path}")
-        raise ConfigError(f"unknown recipe {name_or_path!r}: `vqtool recipes list` shows the shipped ones "
+        raise ConfigError(f"unknown recipe {name_or_path!r}; shipped recipes: {', '.join(known) or '(none)'} "
                           "(or give a path to a .toml file)")
     try:
         return tomllib.loads(path.read_text()), str(path)

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vqtool.core.config import VQGANModelConfig
-from vqtool.core.quantize import QuantOut, build_quantizer
+from vqtool.core.tokenizer.quantize import QuantOut, build_quantizer
 
 
 def swish(x: torch.Tensor) -> torch.Tensor:

@@ -15,16 +15,16 @@ import pickle
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from vqtool.core.errors import CheckpointError
 
-VQGAN = "vqtool.vqgan/1"
-SEG_VQGAN = "vqtool.seg-vqgan/1"
+VQGAN = "vqtool.vqgan/1"  # any VQGAN; its "encodes" says what (images, label maps, ...)
 TRANSFORMER = "vqtool.transformer/1"
-FORMATS = {VQGAN: "VQGAN", SEG_VQGAN: "segmentation VQGAN", TRANSFORMER: "transformer"}
+FORMATS = {VQGAN: "VQGAN", TRANSFORMER: "transformer"}
+# the previous release's tag of segmentation VQGANs: read as a VQGAN that encodes "seg"
+_SEG_VQGAN_1 = "vqtool.seg-vqgan/1"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -85,8 +85,12 @@ def load_checkpoint(path: Path | str, expect: str | tuple[str, ...] | None = Non
         if path.suffix == ".ckpt" or "Unsupported global" in str(e):
             hint = " If it is a taming-transformers checkpoint, convert it: vqtool convert-taming."
         raise CheckpointError(f"{path} is not a vqtool checkpoint (cannot be loaded safely).{hint}") from None
+    if isinstance(ckpt, dict) and ckpt.get("format") == _SEG_VQGAN_1:
+        ckpt = {**ckpt, "format": VQGAN, "encodes": "seg"}
     if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
         raise CheckpointError(f"{path} is not a vqtool checkpoint (no known format tag)")
+    if ckpt["format"] == VQGAN:
+        ckpt.setdefault("encodes", "image")
     if expect is not None:
         wanted = (expect,) if isinstance(expect, str) else expect
         if ckpt["format"] not in wanted:
@@ -109,5 +113,3 @@ def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def strip_compile_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
-    return {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in state_dict.items()}

@@ -276,16 +276,8 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
 # --------------------------------------------------------------------------- recipes
 
 
-# keys older vqtool versions wrote into checkpoints, no longer read: dropped so those runs resume
-# (data.shuffle_buffer was one until the streaming reader gave it a meaning again)
-RETIRED: dict[str, list[tuple[str, str]]] = {}
-
-
 def build_recipe(data: dict, overrides: list[str] | None = None, kinds: tuple = ()) -> Recipe:
     data = apply_overrides(data, overrides)
-    for section, key in RETIRED.get(data.get("kind"), []):
-        if isinstance(data.get(section), dict) and key in data[section]:
-            data = {**data, section: {k: v for k, v in data[section].items() if k != key}}
     kind = data.get("kind")
     if kind not in RECIPE_KINDS:
         raise ConfigError(f"'kind' must be one of {', '.join(map(repr, RECIPE_KINDS))}; got {kind!r}")
@@ -294,14 +286,14 @@ def build_recipe(data: dict, overrides: list[str] | None = None, kinds: tuple = 
     recipe = from_dict(RECIPE_KINDS[kind], data)
     if kind == "transformer" and recipe.train.trainable != "all":
         raise ConfigError("'train.trainable' is a VQGAN key (decoder fine-tuning); a transformer recipe must leave it 'all'")
-    from vqtool.core.bounds import check_bounds
+    from vqtool.core.config.bounds import check_bounds
 
     check_bounds(recipe)
     return recipe
 
 
 def load_recipe(name_or_path: str, overrides: list[str] | None = None, kinds: tuple = ()) -> Recipe:
-    from vqtool.core.recipes import read_recipe_data
+    from vqtool.core.config.recipes import read_recipe_data
 
     data, _ = read_recipe_data(name_or_path)
     return build_recipe(data, overrides, kinds)

@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vqtool.core.config import LossConfig
-from vqtool.core.discriminator import PatchDiscriminator
+from vqtool.core.tokenizer.discriminator import PatchDiscriminator
 
 
 def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:

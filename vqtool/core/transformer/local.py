@@ -1,7 +1,7 @@
 """A transformer built for the sliding window (``gpt.attention = "local"``): each image token
 attends only to its causal 2-D neighbourhood, with relative (2-D rotary) positions, so a token's
 output does not depend on where a crop starts and megapixel grids sample exactly with one rolling
-KV cache (``core.local_sampling``).
+KV cache (``core.sampling.local``).
 
 The grid of positions is h x (w+1). Position (r, c) holds the token to its left, z[r, c-1] (c = 0:
 the row-start id), plus the conditioning of (r, c): the segmentation token at that place (none in
@@ -18,14 +18,13 @@ edge sees a cut neighbourhood, as tokens at the image's true borders do when sam
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from vqtool.core.config import GPTConfig
-from vqtool.core.gpt import GPT
+from vqtool.core.transformer.common import decay_groups, init_weights, mlp
 
 
 def offsets(R: int) -> torch.Tensor:
@@ -87,8 +86,7 @@ class LocalBlock(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(cfg.n_embd), nn.LayerNorm(cfg.n_embd)
         self.attn = LocalAttention(cfg)
-        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
-                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.resid_pdrop))
+        self.mlp = mlp(cfg)
         self.drop = nn.Dropout(cfg.resid_pdrop)
 
     def forward(self, x, r, c, mask):
@@ -102,39 +100,36 @@ class LocalBlock(nn.Module):
 
 
 class LocalGPT(nn.Module):
-    """``seg``: conditioning is a token grid (else one class / start token per sample)."""
+    """``layout``: the conditioning (core.conditioning.Layout), which says what each position adds
+    (a condition's token grid, or one token per sample at every position) and the training window."""
 
-    local = True
-
-    def __init__(self, cfg: GPTConfig, seg: bool):
+    def __init__(self, cfg: GPTConfig, layout):
         super().__init__()
         if cfg.radius < 1:
             raise ValueError("a local transformer needs gpt.radius >= 1")
-        self.cfg, self.seg, self.R = cfg, seg, cfg.radius
+        self.cfg, self.layout, self.R = cfg, layout, cfg.radius
         self.none = cfg.vocab_size  # the id of "no token": row start, no segmentation token
         self.tok_emb = nn.Embedding(cfg.vocab_size + 1, cfg.n_embd)
         self.drop = nn.Dropout(cfg.embd_pdrop)
         self.blocks = nn.ModuleList([LocalBlock(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-        self.apply(GPT._init)  # the paper GPT's initialisation
+        self.apply(init_weights)  # the paper GPT's initialisation
 
-    def inputs(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Position grids (B, h, w+1) of input tokens and conditioning ids from codes z (B, h, w)
-        and cond (B, h, w) segmentation ids or (B, 1) class / start ids."""
+    def inputs(self, z: torch.Tensor, cond: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """Position grids of input tokens (B, h, w+1) and conditioning ids (B, h, w+1, K) from codes
+        z (B, h, w) and the layout's token tensors ``cond``."""
         B, h, w = z.shape
         none = torch.full((B, h, 1), self.none, dtype=torch.long, device=z.device)
-        return torch.cat([none, z.long()], 2), self.cond_grid(cond, h, w)  # position c holds z[r, c-1]
-
-    def cond_grid(self, cond: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """(B, h, w+1) conditioning ids of every position (no segmentation token in the extra column)."""
-        B = cond.shape[0]
-        if self.seg:
-            return torch.cat([cond.long(), torch.full((B, h, 1), self.none, dtype=torch.long, device=cond.device)], 2)
-        return cond.long().view(B, 1, 1).expand(B, h, w + 1)
+        # position c holds z[r, c-1]
+        return torch.cat([none, z.long()], 2), self.layout.position_grids(cond, h, w, self.none)
 
     def embed(self, s: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.tok_emb(s) + self.tok_emb(cg))
+        """Token embeddings plus each condition's (``cg``: (..., K) ids per position)."""
+        x = self.tok_emb(s)
+        for k in range(cg.shape[-1]):
+            x = x + self.tok_emb(cg[..., k])
+        return self.drop(x)
 
     def forward_grid(self, s: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
         """Logits (B, h, w1, V) of every position of input grids (B, h, w1); positions are
@@ -149,15 +144,18 @@ class LocalGPT(nn.Module):
         return self.head(self.ln_f(x)).view(B, h, w1, -1)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """The paper GPT's training interface: idx = (cond + W² codes)[:, :-1], (B, T); logits
-        (B, T, V) whose last W² rows predict the W² codes in raster order (the first lc - 1 are
-        zeros), so ``sequence_loss`` and DDP treat both models alike."""
+        """The paper GPT's training interface: idx = (cond + W² codes)[:, :-1], (B, T), for the
+        layout's window W; logits (B, T, V) whose last W² rows predict the W² codes in raster order
+        (the first lc - 1 are zeros), so ``sequence_loss`` and DDP treat both models alike."""
         B, T = idx.shape
-        W = math.isqrt((T + 1) // 2) if self.seg else math.isqrt(T)
-        lc = W * W if self.seg else 1
+        W, lc = self.layout.window, self.layout.cond_len()
+        if T != lc + W * W - 1:
+            raise ValueError(f"a training window of {W}x{W} with {lc} conditioning tokens is {lc + W * W - 1} "
+                             f"tokens long, not {T}")
         z = torch.cat([idx[:, lc:], idx[:, -1:]], 1).view(B, W, W)  # the last code is only a target: any id
-        cond = idx[:, :lc].view(B, W, W) if self.seg else idx[:, :1]
-        logits = self.forward_grid(*self.inputs(z, cond))[:, :, :W].reshape(B, W * W, -1)
+        logits = self.forward_grid(*self.inputs(z, self.layout.split(idx[:, :lc], W, W)))[:, :, :W]
+        logits = logits.reshape(B, W * W, -1)
         return torch.cat([logits.new_zeros(B, lc - 1, logits.shape[-1]), logits], 1)
 
-    optimizer_groups = GPT.optimizer_groups  # decay on Linear weights only, as the paper's GPT
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        return decay_groups(self, weight_decay)  # decay on Linear weights only, as the paper's GPT

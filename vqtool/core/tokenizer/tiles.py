@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vqtool.core.vqgan import VQGAN
+from vqtool.core.tokenizer.vqgan import VQGAN
 
 DECODE_TILE, DECODE_MAX_TOKENS = 64, 128 * 128
 

@@ -18,9 +18,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from vqtool.core.layout import Layout
-from vqtool.core.local_gpt import LocalGPT, offsets
-from vqtool.core.sampling import draw, filter_logits, position_uniform
+from vqtool.core.conditioning.layout import Layout
+from vqtool.core.sampling.rule import Rule, draw, position_uniform
+from vqtool.core.transformer.local import LocalGPT, offsets
 
 
 class _Ring:
@@ -53,22 +53,25 @@ def _attend(blk, x, ring: _Ring, layer: int, r, c, off):
 
 
 @torch.no_grad()
-def sample_local(m: LocalGPT, layout: Layout, h: int, w: int, cond: torch.Tensor, seed: int = 0,
-                 first_sample: int = 0, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, cfg_scale: float = 1.0, prefix: torch.Tensor | None = None,
-                 progress=None, record: list | None = None) -> torch.Tensor:
-    """(B, h, w) codes. ``cond``: (B, h, w) segmentation ids or (B, 1) class / start ids.
-    ``prefix`` (B, h, w) with -1 where free: given codes are kept (prefix completion).
-    ``record``: a list that receives (rows, columns, logits (B, n, V)) of every step (tests)."""
-    dev = cond.device
-    B = cond.shape[0]
-    guided = layout.mode == "class" and layout.null_class is not None and cfg_scale != 1.0
-    cond2 = torch.cat([cond, torch.full_like(cond, layout.null_class)]) if guided else cond
+def sample_local(m: LocalGPT, layout: Layout, h: int, w: int, cond: list, rule: Rule, first_sample: int = 0,
+                 prefix: torch.Tensor | None = None, progress=None, record: dict | None = None,
+                 given: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, h, w) codes. ``cond``: the layout's token tensors. ``prefix`` (B, r, w): the known top
+    rows (image completion); ``given`` (B, h, w): every code known (a likelihood pass with
+    ``record``, which receives {(row, column): logits (B, V)}, as the window sampler's)."""
+    dev = cond[0].device
+    B = layout.batch_of(cond)
+    guided = rule.guided and layout.guidable
+    cond2 = [torch.cat([c, u]) for c, u in zip(cond, layout.unguided(cond))] if guided else cond
+    known = given
+    if prefix is not None:  # (B, h, w), -1 where free
+        known = torch.full((B, h, w), -1, dtype=torch.long, device=dev)
+        known[:, :prefix.shape[1]] = prefix.to(dev)
     R, D, w1 = m.R, m.R + 2, w + 1
-    ring = _Ring(m, cond2.shape[0], w // D + 1 + R, w1, dev, next(m.parameters()).dtype)
+    ring = _Ring(m, layout.batch_of(cond2), w // D + 1 + R, w1, dev, next(m.parameters()).dtype)
     off = offsets(R).to(dev)
     z = torch.zeros(B, h, w, dtype=torch.long, device=dev)
-    c_all = m.cond_grid(cond2, h, w)  # (B2, h, w1)
+    c_all = layout.position_grids(cond2, h, w, m.none)  # (B2, h, w1, K)
     sample_ids = torch.arange(first_sample, first_sample + B, device=dev)[:, None]
     for t in range(w1 + D * (h - 1)):
         lo, hi = max(0, math.ceil((t - w) / D)), min(h - 1, t // D)
@@ -84,15 +87,15 @@ def sample_local(m: LocalGPT, layout: Layout, h: int, w: int, cond: torch.Tensor
             logits = m.head(m.ln_f(x[:, live]))[..., : layout.n_embed].float()  # (B2, n', V)
             if guided:  # classifier-free guidance: u + s (c - u)
                 cu, un = logits.chunk(2)
-                logits = un + cfg_scale * (cu - un)
+                logits = un + rule.guidance * (cu - un)
             if record is not None:
-                record.append((rl.clone(), cl.clone(), logits.clone()))
-            u = position_uniform(seed, sample_ids, rl[None, :], cl[None, :])  # (B, n')
-            new = draw(filter_logits(logits.reshape(-1, logits.shape[-1]), temperature, top_k, top_p),
-                       u.reshape(-1)).view(B, -1)
-            if prefix is not None:
-                given = prefix[:, rl, cl]
-                new = torch.where(given >= 0, given, new)
+                for k, (r_, c_) in enumerate(zip(rl.tolist(), cl.tolist())):
+                    record[(r_, c_)] = logits[:, k].clone()
+            u = position_uniform(rule.seed, sample_ids, rl[None, :], cl[None, :])  # (B, n')
+            new = draw(rule.filtered(logits.reshape(-1, logits.shape[-1])), u.reshape(-1)).view(B, -1)
+            if known is not None:
+                k = known[:, rl, cl]
+                new = torch.where(k >= 0, k, new)
             z[:, rl, cl] = new
             if progress:
                 progress(len(rl) * B)
@@ -100,7 +103,7 @@ def sample_local(m: LocalGPT, layout: Layout, h: int, w: int, cond: torch.Tensor
 
 
 @torch.no_grad()
-def naive_logits(m: LocalGPT, z: torch.Tensor, cond: torch.Tensor) -> dict:
+def naive_logits(m: LocalGPT, z: torch.Tensor, cond: list) -> dict:
     """The reference: for every position, the model's full forward on a crop of the position
     grid that holds the position's whole receptive field (L*R rows up, L*(R+2) columns each
     side), read at that position. {(r, c): logits (B, V)}."""

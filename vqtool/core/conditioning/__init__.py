@@ -1,0 +1,1 @@
+"""Conditioning kinds, each one object of one interface, and the layout that holds them."""

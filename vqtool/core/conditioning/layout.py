@@ -1,0 +1,213 @@
+"""The conditioning layout: where image codes and conditioning tokens sit in a transformer's
+vocabulary and sequence. The one stored form (a checkpoint's ``layout``); the trainer, the taming
+converter and the samplers all build and read it here.
+
+A layout holds its conditions in a fixed order; their tokens are concatenated, in that order,
+before the image tokens of every window. Token tensors travel as a list, one per condition (see
+``base``). Checkpoints of the previous release stored a ``mode`` and ``seg_*``-style keys instead:
+``from_dict`` migrates them on read.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from vqtool.core.conditioning.base import Condition
+from vqtool.core.conditioning.classes import ClassLabel
+from vqtool.core.conditioning.seg import Segmentation
+from vqtool.core.conditioning.uncond import Uncond
+from vqtool.core.errors import VqtoolError
+
+KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation)}
+
+
+def kind_of(name: str) -> type[Condition]:
+    if name not in KINDS:
+        raise VqtoolError(f"unknown conditioning kind {name!r}; known: {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+@dataclass
+class Layout:
+    n_embed: int  # image codes are ids [0, n_embed)
+    window: int  # training window, tokens per side
+    conditions: list[Condition] = field(default_factory=list)
+
+    # ---- building ------------------------------------------------------------------------------
+
+    @classmethod
+    def for_codes(cls, n_embed: int, window: int, wanted: list[dict]) -> Layout:
+        """vqtool's own layout: each condition's ids follow the image codes and the conditions
+        before it. ``wanted``: records without ids, e.g. {"kind": "seg", "codebook_size": 16}."""
+        conds, offset = [], n_embed
+        for w in wanted:
+            c = kind_of(w["kind"]).new(offset, w)
+            conds.append(c)
+            offset += c.vocab
+        return cls(n_embed, window, conds)
+
+    @classmethod
+    def for_shards(cls, manifest, window: int, class_dropout: float = 0.0) -> Layout:
+        """The layout decided by what the shards hold (their manifest's conditions)."""
+        return cls.for_codes(manifest.codebook_size, window,
+                             [{**c, "null_trained": class_dropout > 0} for c in manifest.transformer_conditions()])
+
+    # ---- sizes ---------------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return self.n_embed + sum(c.vocab for c in self.conditions)
+
+    def cond_len(self, h: int | None = None, w: int | None = None) -> int:
+        """Conditioning tokens before the image tokens of an h x w window (default: the training window)."""
+        h, w = h or self.window, w or self.window
+        return sum(c.length(h, w) for c in self.conditions)
+
+    @property
+    def block_size(self) -> int:
+        """Positions a window needs: the conditioning, then window² - 1 image tokens as input."""
+        return self.cond_len() + self.window ** 2 - 1
+
+    @property
+    def guidable(self) -> bool:
+        return any(c.guidable for c in self.conditions)
+
+    def guidance_problem(self) -> str:
+        """Why --cfg cannot guide this model."""
+        for c in self.conditions:
+            if c.guidance_problem():
+                return c.guidance_problem()
+        return ("--cfg (classifier-free guidance) needs a class-conditional model trained with class_dropout > 0; "
+                f"this model is {self.adjective}")
+
+    @property
+    def adjective(self) -> str:
+        return " and ".join(c.adjective for c in self.conditions) or "unconditional"
+
+    @property
+    def class_names(self) -> list | None:
+        """The names of a class condition's classes, or None."""
+        return next((c.classes for c in self.conditions if getattr(c, "classes", None)), None)
+
+    @property
+    def spatial(self) -> bool:
+        return any(c.spatial for c in self.conditions)
+
+    # ---- tokens --------------------------------------------------------------------------------
+
+    def entries(self, options: dict) -> dict:
+        """One sample's conditioning from sample options ({"cond": path, "class": name}): each
+        condition reads its own option, or takes its default; an option no condition reads is
+        refused."""
+        taken = {c.option for c in self.conditions}
+        for opt, v in options.items():
+            if v is not None and opt not in taken:
+                raise VqtoolError(f"--{opt} was given, but this model is {self.adjective} ({_NOT_TAKEN[opt]})")
+        return {c.kind: (c.parse(options[c.option], self.adjective) if options.get(c.option) is not None
+                         else c.default(self.adjective)) for c in self.conditions}
+
+    def tokens(self, entries: list[dict], h: int, w: int, stages: dict, factor: int, cache: dict) -> list:
+        """The token tensors (one per condition) of a batch of entries for an h x w grid."""
+        return [c.tokens([e[c.kind] for e in entries], h, w, stages.get(c.stage), factor, cache)
+                for c in self.conditions]
+
+    def crop(self, toks: list, r0: int, c0: int, wh: int, ww: int) -> torch.Tensor:
+        """(B, L) conditioning of a window: every condition's tokens, in order."""
+        return torch.cat([c.window(t, r0, c0, wh, ww) for c, t in zip(self.conditions, toks)], 1)
+
+    def split(self, flat: torch.Tensor, h: int, w: int) -> list:
+        """The token tensors of a flat (B, L) window conditioning (the inverse of ``crop``)."""
+        out, i = [], 0
+        for c in self.conditions:
+            n = c.length(h, w)
+            out.append(c.unflatten(flat[:, i:i + n], h, w))
+            i += n
+        return out
+
+    def position_grids(self, toks: list, h: int, w: int, none: int) -> torch.Tensor:
+        """(B, h, w+1, K) ids the local model adds at each position, one per condition."""
+        return torch.stack([c.position_grid(t, h, w, none) for c, t in zip(self.conditions, toks)], -1)
+
+    def unguided(self, toks: list) -> list:
+        return [c.unguided(t) for c, t in zip(self.conditions, toks)]
+
+    def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> list:
+        return [c.random_tokens(n, h, w, g) for c in self.conditions]
+
+    def to(self, toks: list, device) -> list:
+        return [t.to(device) for t in toks]
+
+    def batch_of(self, toks: list) -> int:
+        return toks[0].shape[0]
+
+    def repeat(self, toks: list, n: int) -> list:
+        return [t.expand(n, *t.shape[1:]) for t in toks]
+
+    def train_tokens(self, s: dict, flip: bool, r0: int, c0: int, rng: random.Random, dropout: float,
+                     center: bool) -> torch.Tensor:
+        """(L,) conditioning of a training crop of a decoded shard sample."""
+        W = self.window
+        return torch.cat([c.train_window(s, flip, r0, c0, W, rng, dropout, center) for c in self.conditions])
+
+    def sample_tokens(self, samples: list[dict], h: int, w: int) -> list:
+        """The token tensors of the top-left h x w window of decoded shard samples (previews)."""
+        return [torch.cat([c.unflatten(c.window(c.from_sample(s, False)[None], 0, 0, h, w), h, w) for s in samples])
+                for c in self.conditions]
+
+    def memory_bytes(self, width: int, height: int, stages: dict, tile: int, factor: int) -> int:
+        return sum(c.memory_bytes(width, height, getattr(stages.get(c.stage), "cfg", None), tile, factor)
+                   for c in self.conditions if c.stage is None or stages.get(c.stage) is not None)
+
+    # ---- the stored form -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {"n_embed": self.n_embed, "window": self.window, "conditions": [c.record() for c in self.conditions]}
+
+    @classmethod
+    def from_dict(cls, d: dict, class_dropout: float = 0.0) -> Layout:
+        """The stored layout; a previous release's (``mode`` and its keys) is migrated."""
+        if "conditions" in d:
+            return cls(d["n_embed"], d["window"], [kind_of(c["kind"]).from_record(c) for c in d["conditions"]])
+        return cls(d["n_embed"], d["window"], [_migrate(d, class_dropout)])
+
+    def describe(self) -> dict:
+        return {"conditioning": ", ".join(c.kind for c in self.conditions) or "none", "window": self.window}
+
+
+def synthetic(kind: str, n_embed: int) -> dict:
+    """A condition record of a kind for a benchmark on random tokens (no dataset behind it)."""
+    return {"kind": kind_of(kind).kind, "codebook_size": n_embed, "classes": [str(i) for i in range(10)]}
+
+
+def for_dataset(tokenized: list[dict], classes: list | None) -> list[dict]:
+    """The conditions of a transformer trained on a shard folder: the conditions tokenized beside the
+    images, else the images' classes, else none (a start token)."""
+    if tokenized:
+        return [{k: v for k, v in c.items() if k not in ("vqgan", "fingerprint", "inputs")} for c in tokenized]
+    return [{"kind": ClassLabel.kind, "classes": classes}] if classes else [{"kind": Uncond.kind}]
+
+
+def legacy_manifest_conditions(d: dict) -> list[dict]:
+    """The tokenized conditions of a previous release's manifest (``mode`` and ``seg_*`` keys)."""
+    if d.get("mode") != "seg":
+        return []
+    return [{"kind": Segmentation.kind, "vqgan": d.get("seg_vqgan"), "fingerprint": d.get("seg_vqgan_fingerprint"),
+             "codebook_size": d.get("cond_codebook_size"), "inputs": d.get("seg_dir"),
+             "label_classes": d.get("label_classes"), "palette": d.get("palette")}]
+
+
+_NOT_TAKEN = {"class": "it has no classes", "cond": "no segmentation or other map"}
+
+
+def _migrate(d: dict, class_dropout: float) -> Condition:
+    """The one condition of a previous release's layout record (mode uncond | class | seg)."""
+    mode, offset, vocab = d["mode"], d.get("cond_offset", 0), d.get("cond_vocab", 1)
+    if mode == "seg":
+        return Segmentation(offset=offset, vocab=vocab, label_classes=d.get("label_classes"), palette=d.get("palette"))
+    if mode == "class":
+        return ClassLabel(offset=offset, vocab=vocab, classes=d.get("classes"), null=d.get("null_class"),
+                          null_trained=class_dropout > 0)
+    return Uncond(offset=offset, vocab=vocab, token=d.get("sos", 0))
