@@ -3,7 +3,7 @@ scikit-image (installed without its dependencies by the README's test install: o
 read), the set the README's section "What the small recipe gives on real photos" names.
 
 ``test_readme_photo_figures`` runs that section's commands, read from the README itself, and checks
-its figures within its stated tolerance (17 minutes on 2 CPU cores: it runs when
+its figures within its stated tolerance (about 10 minutes on 2 CPU cores: it runs when
 VQTOOL_README_PHOTOS=1). The default suite runs a shortened copy on the same photos that must not
 collapse."""
 
@@ -61,7 +61,7 @@ def test_readme_section_is_what_this_file_runs():
     assert f"the {len(_photo_files())} PNG/JPG files of `skimage/data`" in " ".join(readme.split())
 
 
-@pytest.mark.skipif(os.environ.get("VQTOOL_README_PHOTOS") != "1", reason="17 minutes: VQTOOL_README_PHOTOS=1")
+@pytest.mark.skipif(os.environ.get("VQTOOL_README_PHOTOS") != "1", reason="about 10 minutes: VQTOOL_README_PHOTOS=1")
 def test_readme_photo_figures(tmp_path, monkeypatch):
     commands, figures, tol = _readme_section()
     monkeypatch.chdir(tmp_path)
