@@ -112,7 +112,7 @@ class _Demo:
             with self.h.progress(f"scenes {name}", count) as advance:
                 make_scenes(folder, count, w, h, seed=seed, progress=advance)
         self.stage(f"{name} scenes", folder / "classes.json", make,
-                   command("make-scenes", folder, n=count, size=f"{w}x{h}", seed=seed))
+                   command("make-scenes", folder, n=count, size=f"{w}x{h}", seed=seed, no_depth=True, no_edges=True))
         return folder
 
     def train(self, name: str, data: Path, kind: str, init_from: Path | None = None) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from vqtool.core.errors import check_writable
+from vqtool.data.edges import canny
 
 CLASSES = ["sky", "cloud", "mountain", "snow", "water", "grass", "tree", "rock", "sand"]
 PALETTE = [  # viewable colours for the label maps, one per class id
@@ -23,6 +24,7 @@ PALETTE = [  # viewable colours for the label maps, one per class id
     (80, 170, 60), (20, 90, 30), (150, 150, 150), (230, 200, 120),
 ]
 BIOMES = ["alpine", "lake", "desert", "forest"]
+EDGE_SIGMA = 2.0  # smoothing before the edge map: the grain (3 levels of 255) is not an edge
 SKY, CLOUD, MOUNTAIN, SNOW, WATER, GRASS, TREE, ROCK, SAND = range(9)
 
 _TIMES = {  # sky top, sky at horizon, light tint
@@ -78,14 +80,15 @@ def _fbm1(rng, w: int, scale: float, octaves=4) -> np.ndarray:
 
 
 def render_scene(seed: int, index: int, width: int, height: int, biome: str | None = None):
-    """One scene: (H, W, 3) uint8 image, (H, W) uint8 label map, and the biome name."""
+    """One scene: (H, W, 3) uint8 image, (H, W) uint8 label map, (H, W) float32 inverse depth in [0, 1]
+    (brighter = nearer, as MiDaS: 0 the far plane, 1 the ground at the bottom row) and the biome name."""
     rng = np.random.default_rng([seed % 2**64, index])  # any int seed; numpy takes non-negative ones
     biome = biome or BIOMES[index % len(BIOMES)]
     tod = ["day", "day", "golden", "dusk"][rng.integers(4)]
     sky_top, sky_hor, tint = (np.array(v, np.float32) for v in _TIMES[tod])
     H, W = height, width
     sc = _Canvas(rng, biome, tint, sky_hor, np.arange(H, dtype=np.float32)[:, None], np.zeros((H, W, 3), np.float32),
-                 np.zeros((H, W), np.uint8), H * rng.uniform(0.42, 0.62))
+                 np.zeros((H, W), np.uint8), H * rng.uniform(0.42, 0.62), depth=np.zeros((H, W), np.float32))
     # the order of the layers is the order of the random draws: changing it changes every scene
     _sky(sc, sky_top)
     _mountains(sc)
@@ -95,7 +98,7 @@ def render_scene(seed: int, index: int, width: int, height: int, biome: str | No
     _water(sc, gtex)
     # light grain so flat regions have texture to learn
     sc.img += 3.0 * rng.standard_normal(sc.img.shape, dtype=np.float32)
-    return sc.img.clip(0, 255).astype(np.uint8), sc.lab, biome
+    return sc.img.clip(0, 255).astype(np.uint8), sc.lab, sc.depth, biome
 
 
 @dataclass
@@ -109,6 +112,13 @@ class _Canvas:
     lab: np.ndarray  # (H, W) class ids
     horizon: float
     fine: np.ndarray | None = None  # one fine texture, reused by every surface
+    depth: np.ndarray | None = None  # (H, W) inverse depth; the sky and its clouds stay at 0 (far plane)
+
+    def ground_depth(self, y):
+        """Inverse depth of flat ground at row(s) ``y``: distance goes as 1 / (y - horizon), so inverse depth
+        rises linearly from the horizon (0.04, nearer than the mountains behind) to the bottom row (1)."""
+        h = max(self.shape[0] - self.horizon, 1.0)
+        return 0.04 + 0.96 * np.clip((np.asarray(y, np.float32) - self.horizon) / h, 0, 1)
 
     @property
     def shape(self):
@@ -145,6 +155,7 @@ def _mountains(sc: _Canvas) -> None:
         col = np.array(rock, np.float32) * tex * tint
         col = col * (1 - pale) + sc.sky_hor * pale
         _paint(sc.img, sc.lab, m, col, MOUNTAIN)
+        sc.depth[m] = (0.015, 0.03)[layer]  # the far range, then the near one (snow sits on them)
         if biome == "alpine" or (biome == "lake" and rng.random() < 0.5):
             snowline = ridge + amp * rng.uniform(0.25, 0.45) + 12 * _fbm1(rng, W, 20, 2)
             s = m & (yy < snowline[None])
@@ -163,6 +174,7 @@ def _ground(sc: _Canvas) -> np.ndarray:
         green = {"alpine": (95, 150, 70), "forest": (60, 120, 45), "lake": (85, 145, 60)}[sc.biome]
         ground, gl = np.array(green, np.float32) * gtex * sc.tint, GRASS
     _paint(sc.img, sc.lab, np.broadcast_to(gmask, (H, W)), ground, gl)
+    np.copyto(sc.depth, np.broadcast_to(sc.ground_depth(yy), (H, W)), where=np.broadcast_to(gmask, (H, W)))
     return gtex
 
 
@@ -181,7 +193,7 @@ def _trees(sc: _Canvas) -> None:
         while x < W + 10:
             if rng.random() < density * (0.4 + 0.6 * _smooth_gate(x, gap)):
                 th, tw = rng.uniform(16, 36), rng.uniform(7, 13)
-                _draw_tree(sc.img, sc.lab, x, row + rng.uniform(-3, 6), th, tw, sc.tint, rng)
+                _draw_tree(sc, x, row + rng.uniform(-3, 6), th, tw, rng)
             x += rng.uniform(4, 11)
 
 
@@ -194,8 +206,7 @@ def _rocks(sc: _Canvas) -> None:
         cy = rng.uniform(sc.horizon + 8, H + 20)
         cx = rng.uniform(0, W)
         ry, rx = rng.uniform(5, 14), rng.uniform(8, 26)
-        _draw_blob(sc.img, sc.lab, cy, cx, ry, rx, (120, 115, 110) if sc.biome == "alpine" else (150, 95, 60),
-                   ROCK, sc.tint, rng)
+        _draw_blob(sc, cy, cx, ry, rx, (120, 115, 110) if sc.biome == "alpine" else (150, 95, 60), ROCK, rng)
 
 
 def _water(sc: _Canvas, gtex: np.ndarray) -> None:
@@ -227,7 +238,8 @@ def _smooth_gate(x: float, gap: float) -> float:
     return 0.5 + 0.5 * np.sin(x / (60 * gap))
 
 
-def _draw_tree(img, lab, cx, base, h, w, tint, rng):
+def _draw_tree(sc: _Canvas, cx, base, h, w, rng):  # a cone standing at row ``base``, at the ground's depth there
+    img, lab, tint = sc.img, sc.lab, sc.tint
     H, W = lab.shape
     y0, y1 = int(max(base - h, 0)), int(min(base, H))
     x0, x1 = int(max(cx - w / 2, 0)), int(min(cx + w / 2 + 1, W))
@@ -243,9 +255,11 @@ def _draw_tree(img, lab, cx, base, h, w, tint, rng):
     region = img[y0:y1, x0:x1]
     region[m] = (col * shade * np.ones_like(region))[m]
     lab[y0:y1, x0:x1][m] = TREE
+    sc.depth[y0:y1, x0:x1][m] = sc.ground_depth(base)
 
 
-def _draw_blob(img, lab, cy, cx, ry, rx, rgb, cls, tint, rng):
+def _draw_blob(sc: _Canvas, cy, cx, ry, rx, rgb, cls, rng):  # a boulder standing on its flat bottom (cy + 0.4 ry)
+    img, lab, tint = sc.img, sc.lab, sc.tint
     H, W = lab.shape
     y0, y1 = int(max(cy - ry, 0)), int(min(cy + ry + 1, H))
     x0, x1 = int(max(cx - rx, 0)), int(min(cx + rx + 1, W))
@@ -260,24 +274,33 @@ def _draw_blob(img, lab, cy, cx, ry, rx, rgb, cls, tint, rng):
     region = img[y0:y1, x0:x1]
     region[m] = np.broadcast_to(col, region.shape)[m]
     lab[y0:y1, x0:x1][m] = cls
+    sc.depth[y0:y1, x0:x1][m] = sc.ground_depth(cy + ry * 0.4)
 
 
-def make_scenes(out: Path, n: int, width: int, height: int, seed: int = 0, progress=None) -> dict:
-    """Write ``n`` scenes as OUT/images/<biome>/NNNNN.png and OUT/seg/<biome>/NNNNN.png."""
+def make_scenes(out: Path, n: int, width: int, height: int, seed: int = 0, progress=None, depth: bool = False,
+                edges: bool = False) -> dict:
+    """Write ``n`` scenes as OUT/images/<biome>/NNNNN.png, OUT/seg/... and, when asked, OUT/depth/...
+    (16-bit inverse depth, brighter = nearer) and OUT/edges/... (Canny edges of the image, 255 on an edge)."""
     out = Path(out)
     check_writable(out, "OUT")
-    for b in BIOMES:
-        (out / "images" / b).mkdir(parents=True, exist_ok=True)
-        (out / "seg" / b).mkdir(parents=True, exist_ok=True)
+    kinds = ["images", "seg"] + ["depth"] * depth + ["edges"] * edges
+    for k, b in ((k, b) for k in kinds for b in BIOMES):
+        (out / k / b).mkdir(parents=True, exist_ok=True)
     meta = {"classes": CLASSES, "palette": PALETTE, "biomes": BIOMES, "size": [width, height],
             "seed": seed, "n": n}
     (out / "classes.json").write_text(json.dumps(meta, indent=1))
     for i in range(n):
-        img, lab, biome = render_scene(seed, i, width, height)
-        Image.fromarray(img).save(out / "images" / biome / f"{i:05d}.png")
+        img, lab, inv, biome = render_scene(seed, i, width, height)
+        name = f"{biome}/{i:05d}.png"
+        Image.fromarray(img).save(out / "images" / name)
         seg = Image.fromarray(lab, mode="P")
         seg.putpalette(palette_bytes())
-        seg.save(out / "seg" / biome / f"{i:05d}.png")
+        seg.save(out / "seg" / name)
+        if depth:
+            Image.fromarray((inv * 65535 + 0.5).astype(np.uint16)).save(out / "depth" / name)
+        if edges:
+            gray = (img.astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], np.float32)) / 255
+            Image.fromarray(canny(gray, EDGE_SIGMA).astype(np.uint8) * 255).save(out / "edges" / name)
         if progress:
             progress(1)
     return meta
