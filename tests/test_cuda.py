@@ -1,8 +1,9 @@
 """The GPU path: run on a machine with CUDA (skipped, with that reason, where there is none).
 
-Sampling (exact, fast, class with CFG, seg), a few steps of both trainers with bf16 autocast and
-with torch.compile, tiled decoding and eval-recon, all on cuda; where a CPU twin exists the
-result is compared with it."""
+Sampling (exact, fast, local, class with CFG, seg), a few steps of both trainers with bf16 autocast
+and with torch.compile, torchrun with one process, tiled decoding, eval-recon and eval-fid's
+generation, all on cuda; where a CPU twin exists the result is compared with it. `.ci/gpu` runs
+this file on a lent GPU machine."""
 
 import json
 
@@ -84,6 +85,49 @@ def test_tiled_decoding_on_cuda(models):
     tiled = decode(b.first, z, tile=32, overlap=8, max_tokens=16)
     assert tiled.shape == full.shape == (1, 3, 160, 280)
     assert (tiled.cpu() - full.cpu()).abs().mean() < 0.05
+
+
+def test_local_model_sampling_on_cuda(tmp_path):
+    m = tiny_transformer(tmp_path / "local.pt", "seg", attention="local")
+    mp = label_map(tmp_path / "map.png", (60, 44))
+    a = ok(["sample", "--model", m, "--cond", mp, "--size", "60x44", "--n", 3, "--batch-size", 2, "--seed", 7,
+            "--device", "cuda", "--out", tmp_path / "a"])
+    b = ok(["sample", "--model", m, "--cond", mp, "--size", "60x44", "--n", 3, "--batch-size", 3, "--seed", 7,
+            "--device", "cuda", "--out", tmp_path / "b"])
+    assert [Image.open(p).size for p in a.stdout.split()] == [(60, 44)] * 3
+    assert [Image.open(p).tobytes() for p in a.stdout.split()] == [Image.open(p).tobytes() for p in b.stdout.split()]
+
+
+def test_torchrun_one_process_on_cuda(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from vqtool.app.bench import random_vqgan
+    from vqtool.data.synthetic import make_token_shards
+
+    make_token_shards(tmp_path / "sh", 60, random_vqgan(tmp_path / "v.pt"), grid=(6, 6), shard_size=30, val=4)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
+                        "-m", "vqtool", "train-transformer", str(tmp_path / "sh"), "--recipe",
+                        str(_write(tmp_path / "g.toml", TINY_GPT_WINDOW4)), "--out", str(tmp_path / "o"),
+                        "--device", "cuda", "--set", "train.image_every=0"],
+                       env={**os.environ, "VQTOOL_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert torch.load(tmp_path / "o" / "last.pt", weights_only=True)["step"] == 6
+
+
+def test_eval_fid_generation_on_cuda(models, tmp_path, inception_weights, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("VQTOOL_WEIGHTS", str(inception_weights))
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for k in range(4):
+        Image.fromarray(np.random.default_rng(k).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(ref / f"{k}.png")
+    r = ok(["eval-fid", tmp_path / "g", ref, "--model", models["guided"], "--n", 8, "--batch-size", 4,
+            "--device", "cuda", "--json"])
+    out = json.loads(r.stdout)
+    assert out["protocol"]["n_generated"] == 8 and out["metrics"]["fid"] == out["metrics"]["fid"]  # not NaN
 
 
 def _write(path, text):

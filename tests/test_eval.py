@@ -142,3 +142,29 @@ def test_eval_recon_size_not_a_multiple_of_the_factor(tmp_path, scenes, tiny_rec
     fail(["bench", "vqgan", "--steps", "1", "--batch-size", "1", "--size", "33"],
          "--size 33 is not a multiple of the VQGAN's factor 16: try 32 or 48")
     fail(["bench", "vqgan", "--steps", "1", "--batch-size", "1", "--size", "8"], "factor 16: try 16")
+
+
+def test_named_inception_file_with_another_hash_is_used_and_marked(tmp_path, weights):
+    """--inception-weights FILE whose sha256 is not the published one: used as asked (it was refused),
+    one warning, and fid.json says the score is not comparable; found files stay strictly checked."""
+    a, b = folder(tmp_path / "a"), folder(tmp_path / "b", shift=20)
+    sd = torch.load(next(weights.glob("*.pth")), weights_only=True)
+    k = next(iter(sd))
+    sd[k] = sd[k] * 1.01  # another network of the same architecture: another hash
+    other = tmp_path / "my-inception.pth"
+    torch.save(sd, other)
+    r = runner.invoke(app, ["eval-fid", str(b), str(a), "--inception-weights", str(other), "--json"])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.stderr.split())
+    assert flat.count("not comparable with published FIDs") == 1, r.stderr  # warned once
+    p = json.loads((b / "fid.json").read_text())["protocol"]
+    assert p["weights"] == str(other) and p["weights_published"] is False
+    assert any("not comparable with published FIDs" in n for n in p["notes"])
+    assert json.loads(r.stdout)["metrics"]["fid"] > 0
+    assert fid(b, a, weights)["protocol"]["weights_published"] is True  # the registry's file
+    (weights / "weights-inception-2015-12-05-6726825d.pth").rename(tmp_path / "kept.pth")
+    try:  # a file found in the weights folder is still held to the published hash
+        torch.save(sd, weights / "weights-inception-2015-12-05-6726825d.pth")
+        fail(["eval-fid", b, a, "--weights-dir", weights], "corrupt")
+    finally:
+        (tmp_path / "kept.pth").replace(weights / "weights-inception-2015-12-05-6726825d.pth")

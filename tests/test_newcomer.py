@@ -206,3 +206,11 @@ def test_a_recipe_typo_suggests_the_close_name(scenes, tmp_path):
     fail(["train-vqgan", scenes / "images", "--recipe", "zzz", "--out", tmp_path / "v"], "shipped recipes: ")
     fail(["train-vqgan", scenes / "images", "--recipe", tmp_path / "gone.toml", "--out", tmp_path / "v"],
          "recipe file not found")
+
+
+@pytest.mark.parametrize("before", [["--json"], ["--device", "cpu"], ["--device", "cuda", "--json"]])
+def test_bench_options_before_the_stage_are_not_dropped_silently(before):
+    """`vqtool bench --json vqgan` printed a text table (the group's --json and --device were ignored
+    once a stage was named): one message saying where they go, exit 2, nothing measured."""
+    r = fail(["bench", *before, "vqgan"], "put them after it: vqtool bench vqgan")
+    assert "Traceback" not in r.output

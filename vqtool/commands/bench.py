@@ -15,6 +15,12 @@ app = typer.Typer(help="Throughput and memory of each stage on this device.", in
 def all_stages(ctx: typer.Context, device: DeviceOpt = "auto", json_: JsonOpt = False):
     """With no stage named: every stage's benchmark (tiny scenes models), one table."""
     if ctx.invoked_subcommand is not None:
+        given = [o for o, v in (("--device", device != "auto"), ("--json", json_)) if v]
+        if given:  # each stage has its own: these would be dropped without a word
+            from vqtool.core.errors import VqtoolError
+
+            raise VqtoolError(f"{' and '.join(given)} before the stage name apply to `vqtool bench` alone; put them "
+                              f"after it: vqtool bench {ctx.invoked_subcommand} {' '.join(given)} ...")
         return
     from vqtool.app.bench import bench_all
 

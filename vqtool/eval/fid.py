@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from vqtool.core.errors import DataError, VqtoolError, check_writable
-from vqtool.core.io.weights import find_weights, sha256_of
+from vqtool.core.io.weights import REGISTRY, find_weights, sha256_of
 from vqtool.data import images as imgs
 
 RESOLUTION = 299
@@ -95,7 +95,7 @@ def check_inputs(reference: Path | None, kid: bool = False, isc: bool = False, p
                  ref_stats: Path | None = None, save_stats: Path | None = None) -> tuple[Path, str, object]:
     """Everything but the generated images, checked before any work (eval-fid --n generates first):
     the Inception weights (path, sha256) and the reference side (its image files, or loaded statistics)."""
-    wpath, wsha = find_weights("inception", inception_weights, weights_dir)
+    wpath, wsha = find_weights("inception", inception_weights, weights_dir, trust_explicit=True)
     if ref_stats is None:
         return wpath, wsha, readable_images(reference, "reference")
     if save_stats is not None:
@@ -142,6 +142,11 @@ def compute_metrics(generated: Path, reference: Path | None, kid: bool = False, 
         if save_stats is not None:
             save_stats_file(save_stats, folder_stats(ref, resolution, wpath, cuda, batch_size, feature_extractor),
                             len(ref), prep)
+    comparable = wsha.startswith(REGISTRY["inception"].sha256_prefix)
+    if not comparable:  # --inception-weights named another file: used as asked, and said
+        notes.append(f"--inception-weights {wpath} is not the published Inception file (sha256 {wsha[:16]}…, "
+                     f"published {REGISTRY['inception'].sha256_prefix}…): this score is not comparable with "
+                     "published FIDs")
     if min(len(gen), n_ref or 0) < 50000:
         notes.append(f"fewer than 50k images ({len(gen)} generated, {n_ref or 'unknown'} reference): "
                      "FID is biased upwards and not comparable to published 50k numbers")
@@ -153,6 +158,7 @@ def compute_metrics(generated: Path, reference: Path | None, kid: bool = False, 
         "preprocess": prep, "preprocess_generated": prep, "preprocess_reference": ref_side,
         "feature_extractor": feature_extractor, "weights": str(wpath), "weights_sha256": wsha,
         "torch_fidelity": torch_fidelity.__version__, "seed": seed, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "weights_published": comparable,
         "reference_cache": cache, "saved_stats": str(Path(save_stats).resolve()) if save_stats else None,
         "notes": notes,
     }

@@ -74,14 +74,15 @@ def _verify(w: WeightFile, path: Path) -> str:
 
 
 def find_weights(key: str, explicit: str | Path | None = None, weights_folder: str | Path | None = None,
-                 download: bool = True) -> tuple[Path, str]:
-    """Path and sha256 of the weights file ``key``; downloads it when it can."""
+                 download: bool = True, trust_explicit: bool = False) -> tuple[Path, str]:
+    """Path and sha256 of the weights file ``key``; downloads it when it can. ``trust_explicit``: a
+    file the user named is used whatever its hash (the caller says so); found or fetched ones are checked."""
     w = REGISTRY[key]
     if explicit:
         p = Path(explicit)
         if not p.is_file():
             raise WeightsNotFound(f"{w.purpose}: weights file {p} does not exist")
-        return p, _verify(w, p)
+        return p, (sha256_of(p) if trust_explicit else _verify(w, p))
     folder = weights_dir(weights_folder)
     hub = Path(torch.hub.get_dir()) / "checkpoints"
     for cand in (folder / w.filename, hub / w.filename):
