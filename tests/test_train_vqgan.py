@@ -178,7 +178,7 @@ def test_make_scenes_is_deterministic_and_sized(tmp_path):
         r = _run(["make-scenes", str(tmp_path / d), "--n", "4", "--size", "96x64", "--seed", "5"])
         assert r.exit_code == 0
     fa = sorted((tmp_path / "a").rglob("*.png"))
-    assert len(fa) == 8
+    assert len(fa) == 16  # images, label maps, depth maps, edge maps
     for f in fa:
         assert f.read_bytes() == (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes()
     from PIL import Image
