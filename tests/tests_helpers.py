@@ -79,7 +79,8 @@ image_every = 6
 def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, n_labels=9, seed=0,
                      attention="global"):
     """A randomly initialised transformer checkpoint (f=4 VQGANs, 2-layer GPT) written in
-    vqtool's format without training: for fast CLI tests of sampling."""
+    vqtool's format without training: for fast CLI tests of sampling. ``mode``: a conditioning kind,
+    or several joined by '+' ("seg+lowres"; lowres has factor 2)."""
     import torch
 
     from vqtool.core.conditioning.layout import Layout
@@ -98,11 +99,14 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
         m.quantize.embedding.weight.data.normal_()
         return Stage(to_dict(cfg), m.state_dict())
 
-    wanted = {"seg": {"kind": "seg", "codebook_size": n_embed, "label_classes": [f"c{i}" for i in range(n_labels)]},
-              "class": {"kind": "class", "classes": ["alpine", "desert", "forest", "lake"],
-                        "null_trained": class_dropout > 0},
-              "uncond": {"kind": "uncond"}}[mode]
-    lay = Layout.for_codes(n_embed, window, [wanted])
+    kinds = {"seg": {"kind": "seg", "codebook_size": n_embed, "label_classes": [f"c{i}" for i in range(n_labels)]},
+             "class": {"kind": "class", "classes": ["alpine", "desert", "forest", "lake"],
+                       "null_trained": class_dropout > 0},
+             "uncond": {"kind": "uncond"},
+             "depth": {"kind": "depth", "codebook_size": n_embed}, "edges": {"kind": "edges", "codebook_size": n_embed},
+             "lowres": {"kind": "lowres", "codebook_size": n_embed, "factor": 2}}
+    modes = mode.split("+")  # several kinds at once: "seg+lowres"
+    lay = Layout.for_codes(n_embed, window, [kinds[m] for m in modes])
     gcfg = GPTConfig(vocab_size=lay.vocab_size, block_size=lay.block_size,
                      n_layer=2, n_head=2, n_embd=16, attention=attention,
                      radius=window // 2 if attention == "local" else 0)
@@ -112,7 +116,7 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
     recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": window},
               "class_dropout": class_dropout}
     first = vq(3)  # after the GPT: the seeded order of the release's tiny models
-    stages = {"seg": vq(n_labels)} if mode == "seg" else {}
+    stages = {m: vq(n_labels if m == "seg" else 1) for m in modes if m in ("seg", "depth", "edges")}
     TransformerCheckpoint(recipe, gpt.state_dict(), lay, first, stages).save(path)
     return path
 

@@ -9,6 +9,7 @@ import typer
 from vqtool.commands import _options, bench, recipes
 from vqtool.commands.convert import convert_taming, replace_decoder
 from vqtool.commands.demo import demo
+from vqtool.commands.edges import edges
 from vqtool.commands.evaluate import eval_fid, eval_recon, fetch_weights
 from vqtool.commands.info import info
 from vqtool.commands.make_scenes import make_scenes
@@ -53,6 +54,7 @@ def root(
 
 app.command("demo", rich_help_panel="Start here")(demo)
 app.command("make-scenes", rich_help_panel="Data")(make_scenes)
+app.command("edges", rich_help_panel="Data")(edges)
 app.command("train-vqgan", rich_help_panel="Train")(train_vqgan)
 app.command("tokenize", rich_help_panel="Data")(tokenize)
 app.command("train-transformer", rich_help_panel="Train")(train_transformer)

@@ -7,13 +7,12 @@ alone, the fast sampler vs the naive one), never absolute wall-clock promises.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
 
 from vqtool.core import runtime
 from vqtool.core.config import load_recipe
-from vqtool.core.errors import VqtoolError, require_multiple
+from vqtool.core.errors import require_multiple
 from vqtool.core.tokenizer.inputs import BY_RECIPE
 from vqtool.core.tokenizer.loading import count_params
 
@@ -220,53 +219,3 @@ def bench_sample(model: str | None = None, size: tuple[int, int] = (1280, 832), 
         r["speedup_vs_naive"] = r["tokens_per_s"] / base if base else None
         r["speedup_vs_exact"] = r["tokens_per_s"] / exact if exact else None
     return rows
-
-
-def bench_quality(model: str, label_map: str, size: tuple[int, int], n: int = 2, seed: int = 0,
-                  device: str = "auto", sample: str | None = None) -> list[dict]:
-    """Exact vs fast mode on one segmentation model (or one given ``sample`` image): label-map
-    agreement and sharpness (mean pixel gradient / the real scene's) of the decoded samples,
-    bits/token of the sampled grids under the paper's exact windows, and the same figures for the
-    real scene through the VQGAN. The real scene is the image beside the map (.../images/...)."""
-    from vqtool.data import images as imgs
-    from vqtool.eval.agreement import bits_per_token, score_against_real
-    from vqtool.pipeline.bundle import load_transformer
-    from vqtool.pipeline.conditioning import cond_batch, condition, read_map
-    from vqtool.pipeline.generate import SampleOptions, padded, sample_tokens, to_images
-
-    b = load_transformer(model, runtime.resolve_device(device))
-    if not b.layout.spatial:
-        raise VqtoolError(f"bench quality needs a model conditioned on a label map; this one is {b.layout.adjective}")
-    if not Path(label_map).is_file():
-        raise VqtoolError(f"label map not found: {label_map}")
-    truth = Path(str(label_map).replace("/seg/", "/images/"))
-    if truth == Path(label_map) or not truth.is_file():
-        raise VqtoolError(f"bench quality compares with the real scene of the label map, and {truth} does not exist")
-    real = imgs.load_rgb(truth)
-    if sample is not None:
-        im = imgs.load_rgb(Path(sample))
-        lab = read_map(b, Path(label_map)).numpy()
-        if lab.shape != (im.height, im.width):
-            raise VqtoolError(f"the sample is {im.width}x{im.height}, the label map {lab.shape[1]}x{lab.shape[0]}")
-        return _quality_rows(score_against_real(b, lab, real, [im]), "given sample", f"{im.width}x{im.height}", 1)
-    W, H = padded(size, b.factor)
-    h, w = H // b.factor, W // b.factor
-    cond = cond_batch(b, [condition(b, Path(label_map))] * n, h, w)
-    lab = read_map(b, Path(label_map), (W, H)).numpy()
-    rows = []
-    for mode in ("exact", "fast"):
-        t = time.perf_counter()
-        z = sample_tokens(b, cond, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))
-        dt = time.perf_counter() - t
-        r = _quality_rows(score_against_real(b, lab, real, to_images(b, z)), mode, f"{size[0]}x{size[1]}", n)
-        r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, cond), "seconds": dt}
-        rows += r if not rows else r[1:]  # the real scene's row once
-    return rows
-
-
-def _quality_rows(score: dict, mode: str, size: str, n: int) -> list[dict]:
-    """The real scene through the VQGAN (the ceiling of both measures), then the samples."""
-    return [{"stage": "quality", "mode": "reconstruction of the real scene", "size": size, "samples": 1,
-             "label_agreement": score["real_recon_label_agreement"], "sharpness": score["real_recon_sharpness"]},
-            {"stage": "quality", "mode": mode, "size": size, "samples": n,
-             "label_agreement": score["sample_label_agreement"], "sharpness": score["sample_sharpness"]}]

@@ -81,8 +81,23 @@ def user_errors(fn):
         from vqtool.commands import _ui
         from vqtool.core.errors import VqtoolError, environment_fault
 
+        import warnings
+
+        from vqtool.core.imagefile import MapNote, forget_said
+
+        def show(message, category, *a, **k):  # what the core says once (an RGB map converted): one warning line
+            if issubclass(category, MapNote):
+                _ui.warn(str(message))
+            else:
+                shown(message, category, *a, **k)
+
+        shown = warnings.showwarning
+        forget_said()
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", MapNote)
+                warnings.showwarning = show
+                return fn(*args, **kwargs)
         except (VqtoolError, OSError) as e:
             err = e if isinstance(e, VqtoolError) else environment_fault(e)
             if err is None or STATE["debug"]:

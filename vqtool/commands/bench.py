@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import DeviceOpt, JsonOpt, RecipeOpt, SetOpt, user_errors
+from vqtool.commands._options import DeviceOpt, JsonOpt, ModeOpt, RecipeOpt, SeedOpt, SetOpt, user_errors
 
 app = typer.Typer(help="Throughput and memory of each stage on this device.", invoke_without_command=True)
 
@@ -119,13 +119,25 @@ def sample(model: Annotated[Optional[str], typer.Option("--model", help="Transfo
 @app.command("quality")
 @user_errors
 def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/last.pt",
-            cond: Annotated[str, typer.Option("--cond", help="Label map.")] = ...,
+            cond: Annotated[list[str], typer.Option("--cond", help="The model's condition: a map of make-scenes data (seg/, depth/ or edges/ beside images/), KIND=FILE or a bare FILE; repeatable.")] = ...,
             size: Annotated[str, typer.Option("--size")] = "1280x832",
             n: Annotated[int, typer.Option("--n", min=1)] = 2,
             sample: Annotated[Optional[str], typer.Option("--sample", help="Score this image (sampled from --cond) instead of sampling.")] = None,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
-    from vqtool.app.bench import bench_quality
+    from vqtool.app.bench_quality import bench_quality
     from vqtool.commands._options import parse_size
 
     _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample), json_)
+
+
+@app.command("superres")
+@user_errors
+def superres(model: Annotated[str, typer.Option("--model")] = "runs/transformer/last.pt",
+             images: Annotated[str, typer.Option("--images", help="Held-out full-size images (downscaled by the model's factor here).")] = ...,
+             n: Annotated[int, typer.Option("--n", min=1, help="The first N images.")] = 8,
+             mode: ModeOpt = "exact", seed: SeedOpt = 0, device: DeviceOpt = "auto", json_: JsonOpt = False):
+    """Super-resolution: PSNR and sharpness of samples from downscaled images, beside bicubic upscaling and the VQGAN's reconstruction."""
+    from vqtool.app.bench_quality import bench_superres
+
+    _render(bench_superres(model, images, n, seed, device, mode), json_)

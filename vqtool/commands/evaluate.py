@@ -24,7 +24,8 @@ def eval_fid(
     temperature: Annotated[float, typer.Option("--temperature")] = 1.0,
     cfg: Annotated[Optional[float], typer.Option("--cfg")] = None,
     mode: ModeOpt = "exact",
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Label maps for --n with a segmentation model (default: the folder in the model's manifest).")] = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="Maps for --n with a model of one map kind (default: the folder in the model's manifest).")] = None,
+    cond: Annotated[Optional[list[str]], typer.Option("--cond", help="KIND=DIR: the inputs of a spatial condition for --n (seg, depth, edges maps; lowres: small images, default the shards' images downscaled); repeatable.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", help="Samples generated per batch (with --n).")] = 16,
     kid: Annotated[bool, typer.Option("--kid")] = False,
     isc: Annotated[bool, typer.Option("--isc")] = False,
@@ -41,6 +42,7 @@ def eval_fid(
 ):
     """FID of GENERATED against REFERENCE through torch-fidelity; writes GENERATED/fid.json with the protocol."""
     from vqtool.commands import _ui
+    from vqtool.data.token_job import parse_conds
     from vqtool.eval.fid import check_inputs, check_outputs, compute_metrics, reference_from_model, write_result
 
     limit = parse_memory(max_memory)
@@ -60,7 +62,7 @@ def eval_fid(
         with _ui.progress("generate", total=n) as advance:
             generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
                          mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit, labels=labels,
-                         progress=advance)
+                         conds=parse_conds(cond), progress=advance)
     r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed,
                         resolution=resolution, ref_stats=ref_stats, save_stats=save_stats, checked=checked)
     path = write_result(generated, r)

@@ -12,7 +12,7 @@ from vqtool.commands._options import (DeviceOpt, MaxMemoryOpt, ModeOpt, SeedOpt,
 @user_errors
 def sample(
     model: Annotated[Path, typer.Option("--model", help="Transformer checkpoint.")] = Path("runs/transformer/last.pt"),
-    cond: Annotated[Optional[Path], typer.Option("--cond", help="Label map (palette/grayscale PNG of class ids, or RGB in the dataset's palette).")] = None,
+    cond: Annotated[Optional[list[str]], typer.Option("--cond", help="The model's condition (repeatable): KIND=FILE with KIND seg (label map), depth (depth map), edges (edge map) or lowres (the small image; the output is factor x its size), or a bare FILE for a model with one kind.")] = None,
     class_: Annotated[Optional[str], typer.Option("--class", help="Class name or id.")] = None,
     size: SizeOpt = None,
     n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 1,
@@ -62,7 +62,7 @@ def sample(
         ims = generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick)
     _warn_flat(ims)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{cond.stem if cond else f'class-{class_}' if class_ else 'sample'}-{W}x{H}-s{seed}-{mode}"
+    stem = f"{_name(cond, class_)}-{W}x{H}-s{seed}-{mode}"
     for i, im in enumerate(ims):
         p = out / f"{stem}-{i:04d}.png"
         im.save(p)
@@ -70,6 +70,14 @@ def sample(
     if grid:
         save_grid(ims, out / "grid.png", cols=min(len(ims), 4))
         _ui.result(str(out / "grid.png"))
+
+
+def _name(cond: list[str] | None, class_: str | None) -> str:
+    """What the files are named after: the first --cond file, the class, or 'sample'."""
+    if cond:
+        kind, eq, rest = cond[0].partition("=")
+        return Path(rest if eq and "/" not in kind else cond[0]).stem
+    return f"class-{class_}" if class_ else "sample"
 
 
 def _warn_flat(ims) -> None:

@@ -13,9 +13,12 @@ def tokenize(
     images: Annotated[str, typer.Argument(help="Image folder (class sub-folders become classes), or webdataset tar shards: a folder of .tar, one .tar, or a brace pattern like 'data/train-{000000..000146}.tar' (classes from .cls or the .json's cls/label/class).")],
     out: Annotated[Path, typer.Option("--out", help="Shard folder.")] = Path("shards"),
     vqgan: Annotated[Path, typer.Option("--vqgan", help="Image VQGAN checkpoint.")] = Path("runs/vqgan/last.pt"),
-    seg: Annotated[Optional[Path], typer.Option("--seg", help="Label-map folder (same relative paths as the images).")] = None,
-    seg_vqgan: Annotated[Path, typer.Option("--seg-vqgan", help="Segmentation VQGAN checkpoint.")] = Path("runs/seg-vqgan/last.pt"),
+    cond: Annotated[Optional[list[str]], typer.Option("--cond", help="A condition to tokenize beside the images (repeatable): seg=DIR, depth=DIR, edges=DIR (maps at the images' relative paths), lowres=K (the image downscaled K times, K in 2, 4, 8).")] = None,
+    cond_vqgan: Annotated[Optional[list[str]], typer.Option("--cond-vqgan", help="KIND=PATH: the VQGAN of a map kind (default runs/seg-vqgan/last.pt, runs/depth-vqgan/..., runs/edges-vqgan/...).")] = None,
+    seg: Annotated[Optional[Path], typer.Option("--seg", help="Label-map folder: the same as --cond seg=DIR.")] = None,
+    seg_vqgan: Annotated[Optional[Path], typer.Option("--seg-vqgan", help="Segmentation VQGAN checkpoint: the same as --cond-vqgan seg=PATH.")] = None,
     no_seg: Annotated[bool, typer.Option("--no-seg", help="Do not pick up a sibling seg/ folder automatically.")] = False,
+    no_auto: Annotated[bool, typer.Option("--no-auto-cond", help="Do not pick up sibling seg/, depth/ or edges/ folders automatically.")] = False,
     size: Annotated[Optional[int], typer.Option("--size", min=0, help="Shorter side in pixels (default: the VQGAN recipe's data.resize; 0 keeps the native size).")] = None,
     max_side: Annotated[int, typer.Option("--max-side", min=0, help="Cap on the longer side (0: none).")] = 0,
     flip: Annotated[bool, typer.Option("--flip", help="Also store the mirrored image's tokens.")] = False,
@@ -28,22 +31,34 @@ def tokenize(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete the shards of another tokenize job in --out and start anew.")] = False,
     json_: JsonOpt = False,
 ):
-    """Encode images (and label maps) into webdataset shards of code grids plus manifest.json.
+    """Encode images (and their conditions) into webdataset shards of code grids plus manifest.json.
 
-    Label maps are used when --seg is given, or automatically when a folder named seg/ sits
-    beside the image folder (data/scenes/images -> data/scenes/seg) and --seg-vqgan exists."""
+    Maps are used when --cond gives them, or automatically when a folder named seg/, depth/ or
+    edges/ sits beside the image folder (data/scenes/images -> data/scenes/depth) and its VQGAN
+    exists (runs/depth-vqgan/last.pt, or --cond-vqgan depth=PATH). Several conditions at once are
+    stored side by side; a transformer trained on the shards takes them all."""
     from vqtool.commands import _ui
-    from vqtool.data.encode import auto_seg, tokenize_dataset
+    from vqtool.core.conditioning.layout import kind_of
+    from vqtool.data.encode import tokenize_dataset
+    from vqtool.data.token_job import auto_conds, parse_conds
 
     limit = parse_memory(max_memory)
-    if seg is None and not no_seg:
-        seg = auto_seg(images, seg_vqgan)
-        if seg is not None:
-            _ui.info(f"using label maps in {seg} with {seg_vqgan} (found beside the images; --no-seg to skip)")
+    conds, vqgans = parse_conds(cond), parse_conds(cond_vqgan, "--cond-vqgan")
+    if seg is not None:
+        if "seg" in conds:
+            raise typer.BadParameter("label maps were given twice (--seg and --cond seg=...); give one", param_hint="'--seg'")
+        conds["seg"] = seg
+    if seg_vqgan is not None:
+        vqgans.setdefault("seg", seg_vqgan)
+    if not no_auto:
+        for kind, folder in auto_conds(images, vqgans, set(conds) | ({"seg"} if no_seg else set())).items():
+            conds[kind] = folder
+            _ui.info(f"using the {kind_of(kind).input_name}s in {folder} (found beside the images; --no-auto-cond to skip)")
     with _ui.progress("tokenize") as advance:
-        s = tokenize_dataset(images, out, vqgan, seg, seg_vqgan, size, max_side, flip, shard_size, batch_size,
-                             workers, val, device, callbacks=_ui_callbacks(), progress=advance, max_memory=limit,
-                             overwrite=overwrite)
+        s = tokenize_dataset(images, out, vqgan, size=size, max_side=max_side, flip=flip, shard_size=shard_size,
+                             batch_size=batch_size, workers=workers, val_count=val, device=device,
+                             callbacks=_ui_callbacks(), progress=advance, max_memory=limit, overwrite=overwrite,
+                             conds=conds, cond_vqgans=vqgans)
     if json_:
         _ui.emit_json(s)
         return

@@ -163,3 +163,57 @@ def find_label_meta(folder: Path) -> dict | None:
         if (d / "classes.json").is_file():
             return json.loads((d / "classes.json").read_text())
     return None
+
+
+class MapNote(UserWarning):
+    """Something done to a one-channel map that the user should hear of once (the CLI shows it)."""
+
+
+_SAID: set = set()
+
+
+def forget_said() -> None:
+    """A new command: what was said once may be said again."""
+    _SAID.clear()
+
+
+def say_once(key: str, message: str) -> None:
+    """A MapNote the first time ``key`` comes up in this process."""
+    if key not in _SAID:
+        _SAID.add(key)
+        import warnings
+
+        warnings.warn(message, MapNote, stacklevel=3)
+
+
+def load_map(path, what: str = "map") -> np.ndarray:
+    """A one-channel map (a depth map, an edge map) as (H, W) float32 in [0, 1]: 8-bit and 16-bit
+    grayscale PNGs scaled by their range (255, 65535), float TIFFs as they are. An RGB file is
+    converted to grayscale, which is said once."""
+    try:
+        with Image.open(opened(path)) as im:
+            why = pixel_problem(im.size)
+            if why is None:
+                im.load()
+                mode = im.mode
+                if mode in ("I;16", "I;16B", "I;16L"):
+                    a = np.asarray(im, dtype=np.float32) / 65535.0
+                elif mode == "I":  # PIL opens some 16-bit PNGs as 32-bit integers
+                    a = np.asarray(im, dtype=np.float32)
+                    a = a / (65535.0 if a.max() > 255 else 255.0)
+                elif mode == "F":
+                    a = np.asarray(im, dtype=np.float32)
+                elif mode in ("L", "1"):
+                    a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+                else:
+                    say_once(f"rgb-{what}", f"{what}s given as colour images are converted to grayscale "
+                                            f"(the first: {path}); save them as one-channel PNGs to skip this")
+                    a = np.asarray(to_rgb(im).convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError, SyntaxError) as e:
+        _machine_fault(e)
+        raise DataError(f"cannot read {what} {path}: {e}") from None
+    if why:
+        raise DataError(f"{what} {path}: {why}")
+    if not np.isfinite(a).all():
+        raise DataError(f"{what} {path} has values that are not finite numbers")
+    return a

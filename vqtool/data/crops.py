@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import torch
 from PIL import Image
 
 from vqtool.core.errors import DataError
-from vqtool.data.images import load_labels, load_rgb, resize_short, to_tensor
+from vqtool.core.tokenizer.inputs import INPUTS
+from vqtool.data.images import resize_short
 
 
 class CropDataset(torch.utils.data.Dataset):
-    """Training crops of images (or label maps, ``labels=True``): shorter side resized, random
+    """Training crops of images (or of what ``inp`` reads: label maps, depth maps): shorter side resized, random
     (or centre) crop of ``size``, random horizontal flip.
 
     Items are addressed by ``(index, aug_seed)`` so that augmentation is a pure function of the
@@ -22,9 +22,10 @@ class CropDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, files, size: int, resize: int = 0, random_crop: bool = True,
-                 flip: bool = True, labels: bool = False, palette=None):
+                 flip: bool = True, inp=None, palette=None):
         self.files, self.size, self.resize = list(files), size, resize
-        self.random_crop, self.flip, self.labels, self.palette = random_crop, flip, labels, palette
+        self.random_crop, self.flip, self.palette = random_crop, flip, palette
+        self.inp = inp or INPUTS["image"]  # what the files are: images, label maps, one-channel maps
 
     def __len__(self):
         return len(self.files)
@@ -33,11 +34,7 @@ class CropDataset(torch.utils.data.Dataset):
         """Item i alone (no fallback to the next file): its tensor and whether it was upscaled; DataError
         when it cannot be read. ``rng`` draws the crop and flip (None: only with neither random)."""
         path = self.files[i]
-        if self.labels:
-            im = Image.fromarray(load_labels(path, self.palette).astype(np.int32))
-            resample = Image.NEAREST
-        else:
-            im, resample = load_rgb(path), Image.BICUBIC
+        im, resample = self.inp.load(path, self.palette)
         upscaled = False
         short = self.resize or 0
         if min(im.size) < self.size:
@@ -52,11 +49,7 @@ class CropDataset(torch.utils.data.Dataset):
         im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
         if self.flip and rng.random() < 0.5:
             im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        if self.labels:
-            x = torch.from_numpy(np.asarray(im, dtype=np.int64).copy())
-        else:
-            x = to_tensor(im)
-        return x, upscaled
+        return self.inp.as_tensor(im), upscaled
 
     def __getitem__(self, key):
         i, seed = key

@@ -1,4 +1,5 @@
-"""Tokenize an image folder (and its label maps) into webdataset shards of code grids.
+"""Tokenize an image folder (and its conditions: label, depth or edge maps, low-res images) into
+webdataset shards of code grids.
 
 Images are resized (shorter side to ``size``, longer side capped at ``max_side``) and kept whole,
 trimmed only to a multiple of the downsampling factor, so a large image yields a grid larger
@@ -25,17 +26,6 @@ from vqtool.data import shards as sh
 from vqtool.data.token_job import Job, claim_folder, open_job, plan
 
 
-
-
-def auto_seg(images: Path, seg_vqgan: Path) -> Path | None:
-    """The documented rule: labels live in a sibling folder named ``seg`` of the image folder
-    (``data/scenes/images`` -> ``data/scenes/seg``) and a segmentation VQGAN exists."""
-    from vqtool.data import tars
-
-    if tars.is_tar_source(images):
-        return None
-    cand = Path(images).resolve().parent / "seg"
-    return cand if cand.is_dir() and Path(seg_vqgan).is_file() else None
 
 
 class _Items(torch.utils.data.Dataset):
@@ -79,7 +69,7 @@ class _Items(torch.utils.data.Dataset):
         im, where = imgs.fit(im, self.f, self.size, self.max_side)
         out = {**it, "x": imgs.to_tensor(im), **where}
         for cond, folder, channels in self.conds:
-            path = cond.find_input(folder, Path(it["rel"]))
+            path = cond.find_input(folder, Path(it["rel"]))  # (a low-res image: the image itself)
             if path is None:
                 return {**it, "error": f"no {cond.input_name} at the same relative path"}
             try:
@@ -123,7 +113,9 @@ class _Shard:
             if j.flip:
                 grids["tokens_flip.npy"] = j.model.encode(x.flip(-1)).indices
             for c in j.conds:
-                grids |= c.cond.encode_inputs(c.model, torch.stack([p[c.cond.kind] for p in pending]).to(j.dev), j.flip)
+                got = [p[c.cond.kind] for p in pending]  # None: made from the images themselves
+                batch = torch.stack(got).to(j.dev) if got[0] is not None else None
+                grids |= c.cond.encode_inputs(c.model, batch, j.flip, x)
         grids = {k: g.cpu().numpy().astype(j.dtype) for k, g in grids.items()}
         for b, p in enumerate(pending):
             s = {"__key__": f"{p['index']:09d}", **{k: g[b] for k, g in grids.items()},
@@ -146,14 +138,24 @@ def tokenize_dataset(images: Path, out: Path, vqgan: Path, seg_dir: Path | None 
                      flip: bool = False, shard_size: int = 1000, batch_size: int = 16, workers: int = 0,
                      val_count: int | None = None, device: str = "auto",
                      callbacks: Callbacks | None = None, progress=None, max_memory: int | None = None,
-                     overwrite: bool = False) -> dict:
-    """``max_memory``: bytes a batch may take (None: what is available now, 0: no limit); an
-    image too large for it alone is skipped and reported, batches are cut to fit."""
+                     overwrite: bool = False, conds: dict | None = None, cond_vqgans: dict | None = None) -> dict:
+    """``conds``: the conditions to tokenize beside the images, by kind (``{"depth": folder,
+    "lowres": 4}``); ``cond_vqgans``: their VQGANs by kind (default: runs/<kind>-vqgan/last.pt);
+    ``seg_dir``/``seg_vqgan`` are the older spelling of the seg ones. ``max_memory``: bytes a batch
+    may take (None: what is available now, 0: no limit); an image too large for it alone is
+    skipped and reported, batches are cut to fit."""
     cb = callbacks or Callbacks()
     dev = runtime.init_distributed(runtime.resolve_device(device))
     out = Path(out)
     check_writable(out, "--out")
-    job = open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev)
+    conds, cond_vqgans = dict(conds or {}), dict(cond_vqgans or {})
+    if seg_dir is not None:
+        if "seg" in conds:
+            raise DataError("label maps were given twice (--seg and --cond seg=...); give one")
+        conds["seg"] = seg_dir
+    if seg_vqgan is not None:
+        cond_vqgans.setdefault("seg", seg_vqgan)
+    job = open_job(images, vqgan, conds, cond_vqgans, size, max_side, flip, dev)
     plan(job, shard_size, val_count)
     claim_folder(out, job, overwrite, cb)
     for shard, why in job.source.problems:
@@ -197,7 +199,7 @@ def _summary(manifest: sh.Manifest, job: Job, out: Path, vqgan, done_images: int
             "code_entropy_bits": m.code_entropy_bits, "codes_used": m.codes_used,
             "conditions": ", ".join(c["kind"] for c in m.transformer_conditions()),
             "images_per_s": done_images / max(seconds, 1e-9), "seconds": seconds,
-            "inputs": ", ".join(str(c.folder) for c in job.conds) or None}
+            "inputs": ", ".join(str(c.folder) for c in job.conds if c.folder) or None}
 
 
 def _manifest(out: Path, job: Job) -> sh.Manifest:

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from vqtool.core.errors import check_writable
-from vqtool.data.edges import canny
+from vqtool.data.edges import EDGE_SIGMA, edge_map  # noqa: F401 (EDGE_SIGMA: the scenes' setting)
 
 CLASSES = ["sky", "cloud", "mountain", "snow", "water", "grass", "tree", "rock", "sand"]
 PALETTE = [  # viewable colours for the label maps, one per class id
@@ -24,7 +24,6 @@ PALETTE = [  # viewable colours for the label maps, one per class id
     (80, 170, 60), (20, 90, 30), (150, 150, 150), (230, 200, 120),
 ]
 BIOMES = ["alpine", "lake", "desert", "forest"]
-EDGE_SIGMA = 2.0  # smoothing before the edge map: the grain (3 levels of 255) is not an edge
 SKY, CLOUD, MOUNTAIN, SNOW, WATER, GRASS, TREE, ROCK, SAND = range(9)
 
 _TIMES = {  # sky top, sky at horizon, light tint
@@ -299,8 +298,7 @@ def make_scenes(out: Path, n: int, width: int, height: int, seed: int = 0, progr
         if depth:
             Image.fromarray((inv * 65535 + 0.5).astype(np.uint16)).save(out / "depth" / name)
         if edges:
-            gray = (img.astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], np.float32)) / 255
-            Image.fromarray(canny(gray, EDGE_SIGMA).astype(np.uint8) * 255).save(out / "edges" / name)
+            Image.fromarray(edge_map(img)).save(out / "edges" / name)
         if progress:
             progress(1)
     return meta

@@ -12,9 +12,10 @@ import torch
 from vqtool.core import runtime
 from vqtool.core.callbacks import Callbacks
 from vqtool.core.conditioning.base import Condition
-from vqtool.core.conditioning.seg import Segmentation
+from vqtool.core.conditioning.layout import KINDS, kind_of
 from vqtool.core.io.checkpoint import state_fingerprint
-from vqtool.core.errors import DataError
+from vqtool.core.errors import DataError, VqtoolError
+from vqtool.core.tokenizer.inputs import input_of
 from vqtool.core.tokenizer.loading import load_vqgan
 from vqtool.data import sources
 from vqtool.data import shards as sh
@@ -32,9 +33,9 @@ def _split(rels: list[str], val_count: int, seed: int = 0) -> tuple[list[int], l
 @dataclass
 class CondInput:
     """A condition tokenized beside the images: its kind (core.conditioning), the folder of its
-    inputs, and the VQGAN that encodes them."""
+    inputs (None: made from the images, a low-res image), and the VQGAN that encodes them."""
     cond: Condition
-    folder: Path
+    folder: Path | None
     vqgan: Path
     model: torch.nn.Module
     fingerprint: str
@@ -47,7 +48,7 @@ class CondInput:
         """Its manifest record: the kind's own fields and where its tokens came from."""
         return {**{k: v for k, v in self.cond.record().items() if k not in ("offset", "vocab")},
                 "vqgan": str(self.vqgan.resolve()), "fingerprint": self.fingerprint,
-                "codebook_size": self.model.n_embed, "inputs": str(self.folder.resolve())}
+                "codebook_size": self.model.n_embed, "inputs": str(self.folder.resolve()) if self.folder else None}
 
 
 @dataclass
@@ -78,7 +79,9 @@ class Job:
         return sh.code_dtype(max([self.model.n_embed] + [c.model.n_embed for c in self.conds]))
 
 
-def open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev) -> Job:
+def open_job(images, vqgan, conds: dict, cond_vqgans: dict, size, max_side, flip, dev) -> Job:
+    """``conds``: what each condition is made from, by kind (a folder of maps; a low-res factor);
+    ``cond_vqgans``: their VQGANs, by kind (default: the kind's run folder's last.pt)."""
     spec, images = str(images), Path(images)  # the spec as typed: a pipe: command is no path
     model, ck = load_vqgan(vqgan, dev, encodes="image")
     # default size: what the VQGAN's training images were brought to before cropping
@@ -87,22 +90,66 @@ def open_job(images, vqgan, seg_dir, seg_vqgan, size, max_side, flip, dev) -> Jo
     src = sources.open_source(spec)
     job = Job(images, src, Path(vqgan), model, ck, size, max_side, flip, dev)
     job.files, job.classes = src.files, src.classes
-    if seg_dir is not None and src.root is None:
-        raise DataError("label maps (--seg) come with image folders; tar shards are tokenized without them "
-                        "(pass --no-seg)")
-    if seg_dir is not None:
-        job.conds.append(_cond_input(Segmentation, Path(seg_dir), Path(seg_vqgan), model.factor, dev))
+    for kind in KINDS:  # the fixed order of their tokens, whatever the order given
+        if kind in conds:
+            job.conds.append(_cond_input(kind_of(kind), conds[kind], cond_vqgans.get(kind), job))
     return job
 
 
-def _cond_input(kind: type[Condition], folder: Path, vqgan: Path, factor: int, dev) -> CondInput:
+def _cond_input(kind: type[Condition], value, vqgan: Path | None, job: Job) -> CondInput:
+    if kind.stage == "image":  # made from the images and encoded by the image VQGAN (a low-res image)
+        return CondInput(kind.for_job(value, job.ckpt), None, job.vqgan, job.model,
+                         state_fingerprint(job.model.state_dict()))
+    if job.source.root is None:
+        raise DataError(f"{kind.input_name}s come with image folders; tar shards are tokenized without them")
+    folder = Path(value)
     if not folder.is_dir():
         raise DataError(f"{kind.input_name} folder not found: {folder}")
-    m, ck = load_vqgan(vqgan, dev, encodes=kind.stage)
-    if m.factor != factor:
-        raise DataError(f"the {kind.kind} VQGAN downsamples by {m.factor}, the image VQGAN by {factor}: their grids "
-                        "must match")
-    return CondInput(kind.for_folder(folder, ck), folder, vqgan, m, state_fingerprint(m.state_dict()))
+    vqgan = Path(vqgan or Path(input_of(kind.stage).run) / "last.pt")
+    if not vqgan.is_file():
+        raise DataError(f"no {input_of(kind.stage).what} for the {kind.input_name}s in {folder}: {vqgan} does not "
+                        f"exist; train one (vqtool train-vqgan {folder} --kind {kind.stage}) or name it with "
+                        f"--cond-vqgan {kind.kind}=PATH")
+    m, ck = load_vqgan(vqgan, job.dev, encodes=kind.stage)
+    if m.factor != job.model.factor:
+        raise DataError(f"the {kind.kind} VQGAN downsamples by {m.factor}, the image VQGAN by {job.model.factor}: "
+                        "their grids must match")
+    return CondInput(kind.for_job(folder, ck), folder, vqgan, m, state_fingerprint(m.state_dict()))
+
+
+def parse_conds(values: list[str] | None, option: str = "--cond") -> dict:
+    """``--cond KIND=VALUE`` values by kind: a kind tokenize does not know, a value without a kind,
+    or a kind given twice is one message."""
+    known = [k for k, c in KINDS.items() if c.option == "cond"]
+    out = {}
+    for v in values or []:
+        kind, eq, rest = v.partition("=")
+        if not eq or not rest:
+            raise VqtoolError(f"{option} {v!r} is not KIND=VALUE, e.g. {option} depth=data/depth")
+        if kind not in known:
+            raise VqtoolError(f"{option} {v!r}: unknown kind {kind!r}; known: {', '.join(known)}")
+        if kind in out:
+            raise VqtoolError(f"{option} {kind}=... was given twice; give each kind once")
+        out[kind] = rest
+    return out
+
+
+def auto_conds(images, cond_vqgans: dict, skip: set) -> dict:
+    """The documented rule: the maps of a kind live in a sibling folder named after it (``data/scenes/images``
+    -> ``data/scenes/seg``, ``.../depth``, ``.../edges``) and are used when their VQGAN exists."""
+    from vqtool.data import tars
+
+    if tars.is_tar_source(images):
+        return {}
+    found = {}
+    for kind, c in KINDS.items():
+        if c.option != "cond" or c.stage == "image" or kind in skip:
+            continue
+        cand = Path(images).resolve().parent / kind
+        vq = Path(cond_vqgans.get(kind) or Path(input_of(c.stage).run) / "last.pt")
+        if cand.is_dir() and vq.is_file():
+            found[kind] = cand
+    return found
 
 
 def plan(job: Job, shard_size: int, val_count: int | None) -> None:

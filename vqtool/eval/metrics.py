@@ -89,10 +89,11 @@ def eval_recon(images: Path, vqgan: Path, n: int | None = None, size: int | None
             good.append(f)
         else:
             skipped.add(f, why)
-    ds = crops.CropDataset(good, size, size, random_crop=False, flip=False, labels=inp.labels,
+    ds = crops.CropDataset(good, size, size, random_crop=False, flip=False, inp=inp,
                            palette=(imgs.find_label_meta(images) or {}).get("palette") if inp.labels else None)
-    # classes are scored as classes (pixel accuracy, mIoU), anything else by its pixels
-    score = _SegScores(model.cfg.in_channels) if inp.categorical else _ImageScores(_lpips(weights_dir, dev, warn), rfid)
+    # classes are scored as classes (pixel accuracy, mIoU), maps as maps, images by their pixels
+    score = {"classes": lambda: _SegScores(model.cfg.in_channels), "depth": _DepthScores, "edges": _EdgeScores,
+             "pixels": lambda: _ImageScores(_lpips(weights_dir, dev, warn), rfid)}[inp.scores]()
     counts, done = torch.zeros(model.n_embed), 0
     for k in range(0, len(good), batch_size):
         items = []
@@ -154,6 +155,47 @@ class _SegScores:
         present = self.union > 0
         return {"pixel_accuracy": float(np.mean(self.acc)),
                 "miou": float((self.inter[present] / self.union[present]).mean())}
+
+
+class _DepthScores:
+    """PSNR and mean absolute error of reconstructed one-channel maps, on their [0, 1] scale (after the
+    per-map normalisation the cond stage sees)."""
+
+    def __init__(self):
+        self.psnr, self.mae = [], []
+
+    def add(self, model, x):
+        q = model.encode(x)
+        a, b = (x + 1) / 2, (model.decode_indices(q.indices).clamp(-1, 1) + 1) / 2
+        self.psnr += psnr(a, b).tolist()
+        self.mae += (a - b).abs().flatten(1).mean(1).tolist()
+        return q
+
+    def result(self, *a) -> dict:
+        return {"psnr": float(np.mean(self.psnr)), "mae": float(np.mean(self.mae))}
+
+
+class _EdgeScores:
+    """Precision, recall and F1 of reconstructed edge maps (edge where the map is above its middle),
+    an edge pixel counting as found within one pixel of the other map's (the usual tolerance)."""
+
+    def __init__(self):
+        self.tp_p = self.n_p = self.tp_r = self.n_r = 0.0
+
+    def add(self, model, x):
+        q = model.encode(x)
+        pred, true = model.decode_indices(q.indices) > 0, x > 0  # (B, 1, H, W) bool
+        near = lambda m: F.max_pool2d(m.float(), 3, 1, 1) > 0  # noqa: E731 (within one pixel)
+        self.tp_p += float((pred & near(true)).sum())
+        self.n_p += float(pred.sum())
+        self.tp_r += float((true & near(pred)).sum())
+        self.n_r += float(true.sum())
+        return q
+
+    def result(self, *a) -> dict:
+        p = self.tp_p / self.n_p if self.n_p else 1.0 if not self.n_r else 0.0
+        r = self.tp_r / self.n_r if self.n_r else 1.0
+        return {"edge_precision": p, "edge_recall": r, "edge_f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
 class _ImageScores:

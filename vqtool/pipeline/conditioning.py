@@ -9,15 +9,21 @@ from pathlib import Path
 from vqtool.pipeline.bundle import Bundle
 
 
-def condition(b: Bundle, cond_path: Path | None = None, class_: str | None = None) -> dict:
-    """One sample's conditioning entry as ``cond_batch`` takes it, from ``--cond`` and ``--class``."""
-    return b.layout.entries({"cond": cond_path, "class": class_})
+def condition(b: Bundle, cond=None, class_: str | None = None) -> dict:
+    """One sample's conditioning entry as ``cond_batch`` takes it, from ``--cond`` (a file, a list of
+    "KIND=FILE" values, or {kind: file}) and ``--class``."""
+    return b.layout.entries({"cond": cond, "class": class_})
+
+
+def stages(b: Bundle) -> dict:
+    """The VQGANs the conditions encode with, by what they encode (the image VQGAN for a low-res image)."""
+    return {"image": b.first, **b.stages}
 
 
 def cond_batch(b: Bundle, entries: list[dict], h: int, w: int, cache: dict | None = None) -> list:
     """The layout's token tensors, on the model's device, for a batch of entries on an h x w grid;
     label maps are encoded once per (path, size) into ``cache``."""
-    toks = b.layout.tokens(entries, h, w, b.stages, b.factor, {} if cache is None else cache)
+    toks = b.layout.tokens(entries, h, w, stages(b), b.factor, {} if cache is None else cache)
     return b.layout.to(toks, b.device)
 
 
@@ -27,7 +33,7 @@ def read_map(b: Bundle, path: Path, size: tuple[int, int] | None = None):
     from vqtool.core.imagefile import image_size
 
     c = next(c for c in b.layout.conditions if c.spatial)
-    return c.read(Path(path), size or image_size(path), b.stages[c.stage].cfg.in_channels)
+    return c.read(Path(path), size or image_size(path), stages(b)[c.stage].cfg.in_channels)
 
 
 def spatial_inputs(b: Bundle, entries: list[dict]) -> list[Path]:

@@ -20,7 +20,7 @@ from vqtool.core.sampling import Rule
 from vqtool.core.tokenizer.tiles import DECODE_MAX_TOKENS, DECODE_TILE, decode
 from vqtool.data import images as imgs
 from vqtool.pipeline.bundle import Bundle
-from vqtool.pipeline.conditioning import cond_batch, condition, spatial_inputs
+from vqtool.pipeline.conditioning import cond_batch, condition, spatial_inputs, stages
 
 
 @dataclass
@@ -77,10 +77,9 @@ def padded(size: tuple[int, int], f: int) -> tuple[int, int]:
 
 
 def grid_size(b: Bundle, size: tuple[int, int] | None, entry: dict | None) -> tuple[int, int]:
-    """(W, H) in pixels: --size, else the size of the entry's map (a label map), else the training window."""
-    files = [p for p in spatial_inputs(b, [entry]) if Path(p).is_file()] if entry is not None else []
-    if size is None and files:
-        size = imgs.image_size(files[0])
+    """(W, H) in pixels: --size, else the size the entry's maps imply (a label map's own, a low-res
+    image's times its factor), else the training window."""
+    size = b.layout.size_of(entry, size) if entry is not None else size
     if size is None:
         s = b.layout.window * b.factor
         size = (s, s)
@@ -95,7 +94,7 @@ def check_memory(b: Bundle, n: int, size: tuple[int, int], opts: SampleOptions, 
     Wf, Hf = padded(size, f)
     batch = min(opts.batch_size, n)
     need = (memory.sample_bytes(b.first.cfg, n, opts.batch_size, Wf, Hf, f, DECODE_TILE, DECODE_MAX_TOKENS)
-            + b.layout.memory_bytes(Wf, Hf, b.stages, DECODE_TILE, f)
+            + b.layout.memory_bytes(Wf, Hf, stages(b), DECODE_TILE, f)
             + b.sampler.cache_bytes(b.gpt.cfg, b.layout, batch, Hf // f, Wf // f, opts.rule().guided)
             + inputs_px * memory.DECODED_INPUT_BYTES)
     memory.check(need, opts.max_memory, f"sampling {n} image(s) of {size[0]}x{size[1]} in batches of {batch}",

@@ -145,7 +145,8 @@ def _load_data(shards: Path, recipe: TransformerRecipe, state: TransformerCheckp
     stages = {}
     for rec in manifest.conditions:
         encodes = kind_of(rec["kind"]).stage
-        stages[encodes] = _stage(rec["vqgan"], rec.get("fingerprint"), encodes)
+        if encodes != "image":  # a low-res image is encoded by the first stage, embedded already
+            stages[encodes] = _stage(rec["vqgan"], rec.get("fingerprint"), encodes)
     return _Data(manifest, lay, train, val, val or first_samples(train), unigram, first, stages)
 
 

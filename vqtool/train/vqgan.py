@@ -138,7 +138,7 @@ class _Run:
         if why and not self.was_collapsed:
             self.warn(f"CODEBOOK COLLAPSE at step {step}: {why}. Reconstructions will be flat; see README, "
                       "'Your own images' (lower optim.lr, model.quantizer.restart_dead = true)")
-        if not BY_RECIPE[r.kind].categorical:  # a label map may be one class; an image in one colour is broken
+        if not BY_RECIPE[r.kind].can_be_flat:  # a label map may be one class; an image in one colour is broken
             st["spread"] = spread(x, xrec)
             # judged once the autoencoder has had a quarter of its steps (early reconstructions are all blur)
             is_flat = flat(st["spread"]) if step >= r.train.max_steps // 4 else None
@@ -163,7 +163,7 @@ def _source(src: sources.Source, files: list, meta: dict | None, palette) -> dic
 def _loader(files: list[Path], recipe: VQGANRecipe, palette, step: int):
     """Batches of random crops: a pure function of (seed, step), split across ranks."""
     dataset = crops.CropDataset(files, recipe.data.size, recipe.data.resize, recipe.data.random_crop,
-                                recipe.data.flip, labels=BY_RECIPE[recipe.kind].labels, palette=palette)
+                                recipe.data.flip, inp=BY_RECIPE[recipe.kind], palette=palette)
     sampler = crops.StepBatches(len(files), recipe.optim.batch_size, recipe.train.seed, step,
                                recipe.train.max_steps, runtime.rank(), runtime.world_size())
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=crops.collate,

@@ -29,6 +29,8 @@ class Condition:
     field: ClassVar[str | None] = None  # its member in a shard sample ("cond.npy", "cls")
     input_name: ClassVar[str] = ""  # what its inputs are called in messages ("label map")
     job_names: ClassVar[dict] = {}  # its keys in a tokenize job record (job.json) -> how the user names them
+    scene_folder: ClassVar[str | None] = None  # where make-scenes writes its inputs, beside images/ (seg, depth)
+    fixed_size: ClassVar[bool] = False  # its input fixes the output size (a low-res image), not just suggests it
 
     offset: int = 0  # its first id in the transformer's vocabulary
     vocab: int = 0  # the ids it adds after the image codes (0: taming's shared ids)
@@ -90,6 +92,10 @@ class Condition:
         """Tokens of n samples of one random conditioning (benchmarks)."""
         return self.tokens([self.default("")] * n, h, w, None, 1, {})
 
+    def size_of(self, entry) -> tuple[int, int] | None:
+        """The output size (W, H) an entry implies (a map's own size), or None."""
+        return None
+
     def read(self, path, size: tuple[int, int], channels: int) -> torch.Tensor:
         """A spatial condition's input file as an (H, W) map at ``size`` (W, H)."""
         raise NotImplementedError
@@ -136,21 +142,23 @@ class Condition:
     # ---- tokenize: a condition tokenized beside the images (a spatial kind with a cond stage) ------
 
     @classmethod
-    def for_folder(cls, folder, stage_ckpt: dict) -> Condition:
-        """The condition of a tokenize job reading its inputs from ``folder``."""
+    def for_job(cls, value, stage_ckpt: dict) -> Condition:
+        """The condition of a tokenize job from what ``--cond KIND=VALUE`` gives (a folder of inputs, a
+        low-res factor) and its VQGAN's checkpoint."""
         raise NotImplementedError
 
     def find_input(self, folder, rel):
         """The input file of the image at relative path ``rel``, or None."""
         raise NotImplementedError
 
-    def read_input(self, path, where: dict, channels: int) -> torch.Tensor:
+    def read_input(self, path, where: dict, channels: int) -> torch.Tensor | None:
         """An image's input brought to the image's preparation ``where`` (data.images.fit); SkipInput
         skips the image, a VqtoolError stops the job."""
         raise NotImplementedError
 
-    def encode_inputs(self, stage, batch: torch.Tensor, flip: bool) -> dict:
-        """Shard fields (its ``field`` and the mirrored one) of a batch of prepared inputs."""
+    def encode_inputs(self, stage, batch: torch.Tensor | None, flip: bool, images: torch.Tensor) -> dict:
+        """Shard fields (its ``field`` and the mirrored one) of a batch of prepared inputs (None for a
+        kind made from the images themselves) beside the batch's prepared ``images`` (B, 3, H, W)."""
         raise NotImplementedError
 
     def job_keys(self, fingerprint: str, folder) -> dict:

@@ -11,17 +11,21 @@ before the image tokens of every window. Token tensors travel as a list, one per
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import torch
 
 from vqtool.core.conditioning.base import Condition
 from vqtool.core.conditioning.classes import ClassLabel
+from vqtool.core.conditioning.lowres import LowRes
+from vqtool.core.conditioning.maps import Depth, Edges
 from vqtool.core.conditioning.seg import Segmentation
 from vqtool.core.conditioning.uncond import Uncond
 from vqtool.core.errors import VqtoolError
 
-KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation)}
+# every kind, in the order their tokens are concatenated when a model has several
+KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation, Depth, Edges, LowRes)}
 
 
 def kind_of(name: str) -> type[Condition]:
@@ -99,15 +103,62 @@ class Layout:
     # ---- tokens --------------------------------------------------------------------------------
 
     def entries(self, options: dict) -> dict:
-        """One sample's conditioning from sample options ({"cond": path, "class": name}): each
-        condition reads its own option, or takes its default; an option no condition reads is
-        refused."""
+        """One sample's conditioning from sample options ({"cond": [values of --cond], "class": name}):
+        each condition reads its own option (a map kind: its ``--cond KIND=FILE``), or takes its default;
+        an option no condition reads is refused."""
         taken = {c.option for c in self.conditions}
         for opt, v in options.items():
-            if v is not None and opt not in taken:
+            if v not in (None, [], {}) and opt not in taken:
                 raise VqtoolError(f"--{opt} was given, but this model is {self.adjective} ({_NOT_TAKEN[opt]})")
-        return {c.kind: (c.parse(options[c.option], self.adjective) if options.get(c.option) is not None
-                         else c.default(self.adjective)) for c in self.conditions}
+        given = self.cond_values(options.get("cond"))
+        out = {}
+        for c in self.conditions:
+            v = given.get(c.kind) if c.option == "cond" else options.get(c.option)
+            out[c.kind] = c.parse(v, self.adjective) if v is not None else c.default(self.adjective)
+        return out
+
+    def cond_values(self, values) -> dict:
+        """--cond values ("KIND=FILE", or a bare FILE for a model with one map kind; a dict is taken
+        as it is) by kind; a kind this model does not take, or one given twice, is refused."""
+        if values is None or isinstance(values, dict):
+            given = dict(values or {})
+        else:
+            given = {}
+            mine = [c.kind for c in self.conditions if c.option == "cond"]
+            for v in [values] if isinstance(values, (str, Path)) else values:
+                kind, _, rest = str(v).partition("=")
+                if not rest or kind not in KINDS:  # a bare file (a path may hold '=' too)
+                    if not mine:
+                        raise VqtoolError(f"--cond was given, but this model is {self.adjective} ({_NOT_TAKEN['cond']})")
+                    if len(mine) > 1:
+                        raise VqtoolError(f"--cond {v}: this model is {self.adjective}; name each input's kind: "
+                                          + " ".join(f"--cond {k}=FILE" for k in mine))
+                    kind, rest = mine[0], str(v)
+                if kind in given:
+                    raise VqtoolError(f"--cond {kind}=... was given twice; give each kind once")
+                given[kind] = rest
+        mine = {c.kind for c in self.conditions if c.option == "cond"}
+        for kind in given:
+            if kind not in mine:
+                takes = ", ".join(f"--cond {k}=FILE" for k in KINDS if k in mine) or "no --cond"
+                raise VqtoolError(f"--cond {kind}=... was given, but this model is {self.adjective} (it takes {takes})")
+        return given
+
+    def size_of(self, entry: dict, size: tuple[int, int] | None) -> tuple[int, int] | None:
+        """The output size (W, H): ``size`` (--size), else what the entry's maps imply; an input that
+        fixes the size (a low-res image: factor x its own) refuses another."""
+        for c in self.conditions:
+            if c.fixed_size and entry.get(c.kind) is not None:
+                need = c.size_of(entry[c.kind])
+                if size is not None and tuple(size) != tuple(need):
+                    raise VqtoolError(f"--size {size[0]}x{size[1]}: this model is {self.adjective} and "
+                                      f"{entry[c.kind]} gives {need[0]}x{need[1]} ({c.describe()}); leave --size "
+                                      f"out or give {need[0]}x{need[1]}")
+                return need
+        if size is not None:
+            return tuple(size)
+        return next((c.size_of(entry[c.kind]) for c in self.conditions if c.spatial and entry.get(c.kind) is not None
+                     and Path(entry[c.kind]).is_file()), None)
 
     def tokens(self, entries: list[dict], h: int, w: int, stages: dict, factor: int, cache: dict) -> list:
         """The token tensors (one per condition) of a batch of entries for an h x w grid."""
@@ -179,7 +230,7 @@ class Layout:
 
 def synthetic(kind: str, n_embed: int) -> dict:
     """A condition record of a kind for a benchmark on random tokens (no dataset behind it)."""
-    return {"kind": kind_of(kind).kind, "codebook_size": n_embed, "classes": [str(i) for i in range(10)]}
+    return {"kind": kind_of(kind).kind, "codebook_size": n_embed, "classes": [str(i) for i in range(10)], "factor": 4}
 
 
 def for_dataset(tokenized: list[dict], classes: list | None) -> list[dict]:
@@ -199,7 +250,7 @@ def legacy_manifest_conditions(d: dict) -> list[dict]:
              "label_classes": d.get("label_classes"), "palette": d.get("palette")}]
 
 
-_NOT_TAKEN = {"class": "it has no classes", "cond": "no segmentation or other map"}
+_NOT_TAKEN = {"class": "it has no classes", "cond": "it takes no segmentation or other map, and no low-resolution image"}
 
 
 def _migrate(d: dict, class_dropout: float) -> Condition:

@@ -121,7 +121,7 @@ class TrainConfig:
 
 @dataclass
 class VQGANRecipe:
-    kind: Literal["vqgan", "seg-vqgan"] = "vqgan"
+    kind: Literal["vqgan", "seg-vqgan", "depth-vqgan", "edges-vqgan"] = "vqgan"
     model: VQGANModelConfig = field(default_factory=VQGANModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
@@ -173,6 +173,8 @@ class TransformerRecipe:
 RECIPE_KINDS: dict[str, type] = {
     "vqgan": VQGANRecipe,
     "seg-vqgan": VQGANRecipe,
+    "depth-vqgan": VQGANRecipe,
+    "edges-vqgan": VQGANRecipe,
     "transformer": TransformerRecipe,
 }
 Recipe = VQGANRecipe | TransformerRecipe

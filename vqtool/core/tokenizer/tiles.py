@@ -48,23 +48,29 @@ def decode(model: VQGAN, z: torch.Tensor, tile: int = DECODE_TILE, overlap: int 
 @torch.no_grad()
 def encode_labels(model: VQGAN, lab: torch.Tensor, tile: int = 64, margin: int = 8) -> torch.Tensor:
     """(H, W) labels -> (h, w) cond codes; large maps in overlapping tiles (memory stays bounded)."""
-    f, k = model.factor, model.cfg.in_channels
-    H, W = lab.shape
+    k = model.cfg.in_channels
+    return encode_tiled(model, lab, lambda part: F.one_hot(part, k).permute(2, 0, 1)[None].float(), tile, margin)
+
+
+def encode_tiled(model: VQGAN, m: torch.Tensor, prepare, tile: int = 64, margin: int = 8) -> torch.Tensor:
+    """(..., H, W) map -> (h, w) codes of ``prepare(crop)`` (the network's (1, C, H, W) input); large
+    maps in overlapping tiles, each keeping its centre (memory stays bounded)."""
+    f = model.factor
+    H, W = m.shape[-2:]
     h, w = H // f, W // f
     dev = next(model.parameters()).device
 
     def enc(part):
-        oh = F.one_hot(part.to(dev), k).permute(2, 0, 1)[None].float()  # (1, K, H, W)
-        return model.encode(oh).indices[0].cpu()
+        return model.encode(prepare(part.to(dev))).indices[0].cpu()
 
     if h * w <= tile * tile:
-        return enc(lab)
+        return enc(m)
     out = torch.zeros(h, w, dtype=torch.long)
     for r in range(0, h, tile):
         for c in range(0, w, tile):
             r0, c0 = max(r - margin, 0), max(c - margin, 0)
             r1, c1 = min(r + tile + margin, h), min(c + tile + margin, w)
-            codes = enc(lab[r0 * f:r1 * f, c0 * f:c1 * f])
+            codes = enc(m[..., r0 * f:r1 * f, c0 * f:c1 * f])
             rr, cc = min(r + tile, h), min(c + tile, w)
             out[r:rr, c:cc] = codes[r - r0:rr - r0, c - c0:cc - c0]
     return out

@@ -1,0 +1,390 @@
+"""The spatial kinds beyond label maps (issue 26): depth maps, edge maps, low-resolution images, and
+several at once. Equivalence with the naive samplers for each kind and a pair; the four commands end
+to end on make-scenes data for both model families; every bad input the issue names."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+from tests_helpers import fail, ok, tiny_transformer
+
+from vqtool.core.conditioning.layout import Layout
+from vqtool.core.conditioning.lowres import lowres_codes
+from vqtool.core.config import GPTConfig
+from vqtool.core.errors import VqtoolError
+from vqtool.core.sampling.local import naive_logits, sample_local
+from vqtool.core.sampling.rule import Rule
+from vqtool.core.sampling.window import sample_grid, sample_naive
+from vqtool.core.transformer import build_gpt
+
+N = 12
+WANTED = {"depth": {"kind": "depth", "codebook_size": 7}, "edges": {"kind": "edges", "codebook_size": 5},
+          "lowres": {"kind": "lowres", "codebook_size": N, "factor": 2},
+          "seg": {"kind": "seg", "codebook_size": 6}}
+LAYOUTS = ["depth", "edges", "lowres", "seg+lowres", "depth+edges"]
+
+
+def _model(kinds, attention="global", W=4, seed=0):
+    lay = Layout.for_codes(N, W, [WANTED[k] for k in kinds.split("+")])
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=lay.vocab_size, n_layer=2, n_head=2, n_embd=16, attention=attention)
+    cfg |= {"radius": W // 2} if attention == "local" else {"block_size": lay.block_size}
+    m = build_gpt(GPTConfig(**cfg), lay).eval()
+    for p in m.parameters():
+        p.data.normal_(0, 0.3)
+    return m, lay
+
+
+def _cond(lay, n, h, w, seed=1):
+    """Random tokens of every condition, each in its own id range, different per sample."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, c.vocab, (n, h, w), generator=g) + c.offset for c in lay.conditions]
+
+
+@pytest.mark.parametrize("kinds", LAYOUTS)
+@pytest.mark.parametrize("hw", [(3, 5), (4, 4), (7, 9)])
+def test_sliding_window_logits_equal_the_naive_loop(kinds, hw):
+    h, w = hw
+    gpt, lay = _model(kinds)
+    cond = _cond(lay, 2, h, w)
+    rec_n, rec_f = {}, {}
+    zn = sample_naive(gpt, lay, h, w, cond, Rule(seed=3), record=rec_n)
+    zf = sample_grid(gpt, lay, h, w, cond, Rule(seed=3), mode="exact", record=rec_f)
+    assert torch.equal(zn, zf) and rec_n.keys() == rec_f.keys() and len(rec_n) == h * w
+    for k in rec_n:
+        torch.testing.assert_close(rec_f[k], rec_n[k], atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kinds", LAYOUTS)
+@pytest.mark.parametrize("hw", [(2, 3), (5, 9)])
+def test_local_rolling_cache_equals_each_receptive_field_crop(kinds, hw):
+    h, w = hw
+    m, lay = _model(kinds, "local")
+    cond = _cond(lay, 2, h, w)
+    rec = {}
+    z = sample_local(m, lay, h, w, cond, Rule(seed=2), record=rec)
+    ref = naive_logits(m, z, cond)
+    for key, logits in rec.items():
+        torch.testing.assert_close(logits, ref[key][..., :lay.n_embed], rtol=1e-5, atol=1e-5)
+    assert set(rec) == {(r, c) for r in range(h) for c in range(w)}
+
+
+def test_each_condition_changes_the_logits_and_order_is_fixed():
+    gpt, lay = _model("seg+lowres")
+    assert [c.kind for c in lay.conditions] == ["seg", "lowres"]
+    assert lay.conditions[1].offset == N + 6 and lay.vocab_size == N + 6 + N
+    cond = _cond(lay, 1, 4, 4)
+    z = torch.zeros(1, 4, 4, dtype=torch.long)
+    seq = torch.cat([lay.crop(cond, 0, 0, 4, 4), z.view(1, -1)], 1)[:, :-1]
+    base = gpt(seq)
+    for i in range(2):  # each condition's tokens reach the image logits
+        other = [t.clone() for t in cond]
+        other[i] = (other[i] - lay.conditions[i].offset + 1) % lay.conditions[i].vocab + lay.conditions[i].offset
+        seq2 = torch.cat([lay.crop(other, 0, 0, 4, 4), z.view(1, -1)], 1)[:, :-1]
+        assert not torch.allclose(gpt(seq2)[:, -16:], base[:, -16:])
+
+
+def test_lowres_codes_cover_the_grid_and_repeat_per_factor():
+    from vqtool.core.config import QuantizerConfig, VQGANModelConfig
+    from vqtool.core.tokenizer.vqgan import VQGAN
+
+    torch.manual_seed(0)
+    vq = VQGAN(VQGANModelConfig(ch=8, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[], resolution=32,
+                                z_channels=8, norm_groups=4, quantizer=QuantizerConfig(n_embed=16, embed_dim=8))).eval()
+    small = torch.rand(1, 3, 10, 14) * 2 - 1  # 10x14 px at f=4: 2.5 x 3.5 codes, padded to 3 x 4
+    with torch.no_grad():
+        z = lowres_codes(vq, small, 2, 5, 7)  # the 20x28 image's 5x7 grid
+        whole = vq.encode(torch.nn.functional.pad(small, (0, 2, 0, 2), mode="replicate")).indices
+    assert z.shape == (1, 5, 7)
+    assert torch.equal(z, whole.repeat_interleave(2, 1).repeat_interleave(2, 2)[:, :5, :7])
+
+
+# ---- the --cond values ------------------------------------------------------------------------------
+
+
+def test_cond_values_by_kind_bare_and_refused():
+    one = Layout.for_codes(N, 4, [WANTED["depth"]])
+    two = Layout.for_codes(N, 4, [WANTED["seg"], WANTED["lowres"]])
+    assert one.cond_values(["d.png"]) == {"depth": "d.png"}
+    assert one.cond_values(["depth=a=b.png"]) == {"depth": "a=b.png"}
+    assert one.cond_values(["x=1.png"]) == {"depth": "x=1.png"}  # not a kind: a file name with '='
+    assert two.cond_values(["lowres=s.png", "seg=l.png"]) == {"lowres": "s.png", "seg": "l.png"}
+    for lay, values, needle in [(two, ["l.png"], "name each input's kind: --cond seg=FILE --cond lowres=FILE"),
+                                (one, ["depth=a.png", "depth=b.png"], "given twice"),
+                                (one, ["edges=e.png"], "it takes --cond depth=FILE"),
+                                (two, ["depth=e.png"], "--cond depth=... was given, but this model is segmentation")]:
+        with pytest.raises(VqtoolError, match=needle.replace("(", r"\(")):
+            lay.cond_values(values)
+
+
+@given(st.text(alphabet="abcdeghilnoprstwx=._/", min_size=1, max_size=14))
+def test_any_cond_value_is_one_kind_or_one_message(value):
+    lay = Layout.for_codes(N, 4, [WANTED["seg"], WANTED["depth"]])
+    try:
+        got = lay.cond_values([value])
+    except VqtoolError as e:
+        assert "\n" not in str(e) and "--cond" in str(e)
+    else:
+        assert list(got) in (["seg"], ["depth"]) and value.endswith(list(got.values())[0])
+
+
+# ---- sampling through the CLI (random tiny models) -------------------------------------------------
+
+
+def _map(path, size, mode="I;16", seed=0):
+    rng = np.random.default_rng(seed)
+    a = np.kron(rng.integers(0, 65535, (size[1] // 8 + 1, size[0] // 8 + 1)), np.ones((8, 8)))
+    a = a[:size[1], :size[0]]
+    im = Image.fromarray(a.astype(np.uint16)) if mode == "I;16" else Image.fromarray(
+        np.repeat((a / 257).astype(np.uint8)[..., None], 3, 2), "RGB")
+    im.save(path)
+    return path
+
+
+def _small(path, size, seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("attention", ["global", "local"])
+def test_sampling_each_kind_at_odd_sizes_is_byte_identical_at_any_batch(tmp_path, attention):
+    m = tiny_transformer(tmp_path / f"m-{attention}.pt", "seg+lowres", attention=attention)
+    lab = tmp_path / "lab.png"
+    Image.fromarray((np.arange(37 * 23).reshape(23, 37) % 9).astype(np.uint8), "L").save(lab)
+    small = _small(tmp_path / "small.png", (37, 23))
+    outs = []
+    for bs in (1, 3):
+        out = tmp_path / f"o{bs}"
+        ok(["sample", "--model", m, "--cond", f"seg={lab}", "--cond", f"lowres={small}", "--n", "3",
+            "--batch-size", bs, "--seed", "9007199254740993", "--out", out, "--device", "cpu"])
+        outs.append(sorted(out.glob("*.png")))
+    assert [p.name for p in outs[0]] == [p.name for p in outs[1]] and len(outs[0]) == 3
+    assert all(p.read_bytes() == q.read_bytes() for p, q in zip(*outs))
+    assert Image.open(outs[0][0]).size == (74, 46)  # factor 2 x the small image
+    assert outs[0][0].read_bytes() != outs[0][1].read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["depth", "edges"])
+def test_map_models_sample_333x197_beyond_the_window(tmp_path, kind):
+    m = tiny_transformer(tmp_path / "m.pt", kind)
+    d = _map(tmp_path / "d.png", (64, 48))
+    ok(["sample", "--model", m, "--cond", d, "--size", "333x197", "--out", tmp_path / "o", "--device", "cpu"])
+    (png,) = (tmp_path / "o").glob("*.png")
+    assert Image.open(png).size == (333, 197)
+    r = ok(["info", m])
+    assert f"'kind': '{kind}'" in r.output
+
+
+def test_sampling_refuses_what_the_model_cannot_take(tmp_path):
+    m = tiny_transformer(tmp_path / "m.pt", "seg+lowres")
+    lab, small = tmp_path / "lab.png", _small(tmp_path / "s.png", (20, 12))
+    Image.fromarray(np.zeros((24, 40), np.uint8), "L").save(lab)
+    base = ["sample", "--model", m, "--out", tmp_path / "o", "--device", "cpu"]
+    fail([*base, "--cond", f"seg={lab}"], "give the small image with --cond lowres=FILE")  # a missing one
+    fail([*base, "--cond", f"seg={lab}", "--cond", f"lowres={small}", "--cond", f"depth={lab}"],
+         "--cond depth=... was given, but this model is")  # one it was not trained on
+    fail([*base, "--cond", f"seg={lab}", "--cond", f"seg={lab}"], "given twice")
+    fail([*base, "--cond", f"seg={lab}", "--cond", f"lowres={small}", "--size", "64x64"],
+         "gives 40x24")  # the expected size named
+    fail([*base, "--cond", f"seg={lab}", "--cond", f"lowres={tmp_path / 'nope.png'}"],
+         "low-resolution image not found")
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_an_rgb_depth_map_is_converted_and_said_once(tmp_path):
+    m = tiny_transformer(tmp_path / "m.pt", "depth")
+    d = _map(tmp_path / "rgb.png", (32, 24), mode="RGB")
+    g = _map(tmp_path / "gray.png", (32, 24))
+    r = ok(["sample", "--model", m, "--cond", d, "--out", tmp_path / "o", "--device", "cpu", "--n", "2"])
+    assert " ".join(r.output.split()).count("converted to grayscale") == 1
+    ok(["sample", "--model", m, "--cond", g, "--out", tmp_path / "o2", "--device", "cpu"])
+
+
+# ---- the four commands on make-scenes data -----------------------------------------------------------
+
+TINY_MAP = """
+kind = "{kind}-vqgan"
+[model]
+in_channels = 1
+out_channels = 1
+ch = 8
+ch_mult = [1, 2, 2]
+num_res_blocks = 1
+attn_resolutions = []
+resolution = 32
+z_channels = 8
+norm_groups = 4
+[model.quantizer]
+n_embed = 16
+embed_dim = 8
+[loss]
+perceptual = "none"
+disc_start = 100
+[data]
+size = 32
+[optim]
+lr = 1e-3
+batch_size = 4
+[train]
+max_steps = 3
+image_every = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """make-scenes data with depth and edge maps, and a tiny VQGAN of each kind."""
+    from tests_helpers import TINY_SEG
+
+    from conftest import TINY_VQGAN
+
+    d = tmp_path_factory.mktemp("kinds")
+    ok(["make-scenes", d / "scenes", "--n", "8", "--size", "64x48", "--seed", "5"])
+    for kind, text in (("image", TINY_VQGAN), ("seg", TINY_SEG), ("depth", TINY_MAP.format(kind="depth")),
+                       ("edges", TINY_MAP.format(kind="edges"))):
+        (d / f"{kind}.toml").write_text(text)
+        folder = d / "scenes" / ("images" if kind == "image" else kind)
+        ok(["train-vqgan", folder, "--kind", kind, "--recipe", d / f"{kind}.toml", "--out", d / f"vq-{kind}",
+            "--device", "cpu"])
+    return d
+
+
+def test_a_depth_vqgan_has_one_channel_and_eval_recon_scores_it(made):
+    from vqtool.core.tokenizer.loading import load_vqgan
+
+    m, ck = load_vqgan(made / "vq-depth/last.pt")
+    assert ck["encodes"] == "depth" and m.cfg.in_channels == m.cfg.out_channels == 1
+    assert (made / "vq-depth/samples").is_dir()
+    r = ok(["eval-recon", made / "scenes/depth", "--vqgan", made / "vq-depth/last.pt", "--json", "--device", "cpu"])
+    got = json.loads(r.stdout)
+    assert {"psnr", "mae"} <= set(got) and got["images"] == 8
+    r = ok(["eval-recon", made / "scenes/edges", "--vqgan", made / "vq-edges/last.pt", "--json", "--device", "cpu"])
+    got = json.loads(r.stdout)
+    assert {"edge_f1", "edge_precision", "edge_recall"} <= set(got) and 0 <= got["edge_f1"] <= 1
+
+
+@pytest.mark.parametrize("conds", [["depth"], ["edges"], ["lowres=2"], ["seg", "lowres=2"]])
+def test_tokenize_train_and_sample_each_kind_for_both_families(made, tmp_path, conds, inception_weights):
+    from tests_helpers import TINY_GPT_WINDOW4
+
+    scenes = made / "scenes"
+    args = ["tokenize", scenes / "images", "--out", tmp_path / "sh", "--vqgan", made / "vq-image/last.pt",
+            "--no-auto-cond", "--val", "1", "--flip", "--device", "cpu"]
+    for c in conds:
+        kind = c.split("=")[0]
+        args += ["--cond", c if "=" in c else f"{kind}={scenes / kind}"]
+        if "=" not in c:
+            args += ["--cond-vqgan", f"{kind}={made / f'vq-{kind}/last.pt'}"]
+    ok(args)
+    man = json.loads((tmp_path / "sh/manifest.json").read_text())
+    kinds = [c.split("=")[0] for c in conds]
+    assert [c["kind"] for c in man["conditions"]] == kinds
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    small = scenes / "images/alpine/00000.png"
+    for attention in ("global", "local"):
+        run = tmp_path / attention
+        ok(["train-transformer", tmp_path / "sh", "--recipe", tmp_path / "g.toml", "--out", run, "--force",
+            "--set", f"gpt.attention={attention}", "--set", "train.image_every=0", "--device", "cpu"]
+           + (["--set", "gpt.radius=2"] if attention == "local" else []))
+        inputs = []
+        for k in kinds:
+            f = Image.open(small).resize((16, 12)) if k == "lowres" else None
+            if f is not None:
+                f.save(tmp_path / "small.png")
+            inputs += ["--cond", f"{k}={tmp_path / 'small.png' if k == 'lowres' else scenes / k / 'alpine/00000.png'}"]
+        size = [] if "lowres" in kinds else ["--size", "333x197"]
+        out = tmp_path / f"s-{attention}"
+        ok(["sample", "--model", run / "last.pt", *inputs, *size, "--n", "2", "--batch-size", "2", "--out", out,
+            "--device", "cpu"])
+        pngs = sorted(out.glob("*.png"))
+        assert len(pngs) == 2 and Image.open(pngs[0]).size == ((32, 24) if "lowres" in kinds else (333, 197))
+    # eval-fid --n: each sample's conditions from the folders the shards were made from (a low-res image:
+    # the scene downscaled), paired by relative path; the set is the same at any batch size
+    gens = []
+    for bs in (1, 3):
+        gen = tmp_path / f"fid{bs}"
+        r = ok(["eval-fid", gen, "--model", run / "last.pt", "--n", "3", "--batch-size", bs, "--weights-dir",
+                inception_weights, "--json", "--device", "cpu"])
+        assert json.loads(r.stdout)["protocol"]["n_generated"] == 3
+        gens.append(sorted(gen.glob("*.png")))
+    assert [p.read_bytes() for p in gens[0]] == [p.read_bytes() for p in gens[1]]
+    assert Image.open(gens[0][0]).size == (64, 48)
+
+
+def test_tokenize_picks_up_sibling_maps_and_refuses_bad_ones(made, tmp_path, monkeypatch):
+    import shutil
+
+    scenes = tmp_path / "scenes"
+    shutil.copytree(made / "scenes", scenes)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs/depth-vqgan").mkdir(parents=True)
+    shutil.copy(made / "vq-depth/last.pt", tmp_path / "runs/depth-vqgan/last.pt")
+    # one depth map of another size: skipped and reported; the rest tokenized
+    Image.open(scenes / "depth/alpine/00000.png").resize((32, 24)).save(scenes / "depth/alpine/00000.png")
+    r = ok(["tokenize", scenes / "images", "--out", tmp_path / "sh", "--vqgan", made / "vq-image/last.pt",
+            "--val", "0", "--device", "cpu"])
+    flat = " ".join(r.output.split())
+    assert "using the depth maps in" in flat and "depth map" in flat and "is 32x24, image is 64x48" in flat
+    man = json.loads((tmp_path / "sh/manifest.json").read_text())
+    assert [c["kind"] for c in man["conditions"]] == ["depth"] and len(man["skipped"]) == 1
+    base = ["tokenize", scenes / "images", "--out", tmp_path / "bad", "--vqgan", made / "vq-image/last.pt",
+            "--no-auto-cond", "--device", "cpu"]
+    fail([*base, "--cond", "lowres=3"], "the factor must divide the VQGAN's downsampling factor 4; use 2, 4")
+    fail([*base, "--cond", "lowres=2", "--cond", "lowres=4"], "given twice")
+    fail([*base, "--cond", "dpeth=x"], "unknown kind 'dpeth'; known: seg, depth, edges, lowres")
+    fail([*base, "--cond", "edges=" + str(scenes / "edges")], "no edge VQGAN for the edge maps")
+    fail([*base, "--cond", "depth"], "is not KIND=VALUE")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_train_vqgan_kind_is_checked(made, tmp_path):
+    fail(["train-vqgan", made / "scenes/depth", "--kind", "dpeth", "--out", tmp_path / "x"], "'dpeth' is not one of")
+    fail(["train-vqgan", made / "scenes/depth", "--kind", "depth", "--seg", "--out", tmp_path / "x"], "--seg is --kind seg")
+    r = ok(["recipes", "list"])
+    for name in ("scenes-depth-vqgan-tiny", "scenes-edges-vqgan-tiny", "depth-vqgan-f16", "edges-vqgan-f16"):
+        assert name in r.output
+
+
+def test_edges_command_matches_make_scenes_and_resumes(made, tmp_path):
+    scenes = made / "scenes"
+    r = ok(["edges", scenes / "images", "--out", tmp_path / "e", "--json"])
+    assert json.loads(r.stdout)["written"] == 8
+    for p in (scenes / "edges").rglob("*.png"):  # the same extractor: training and use agree
+        assert np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(tmp_path / "e" / p.relative_to(scenes / "edges"))))
+    bad = tmp_path / "imgs"
+    bad.mkdir()
+    Image.open(next((scenes / "images").rglob("*.png"))).save(bad / "a.png")
+    (bad / "b.png").write_bytes(b"not a png")
+    r = ok(["edges", bad, "--out", tmp_path / "e2", "--json"])
+    got = json.loads(r.stdout)
+    assert (got["written"], got["skipped"]) == (1, 1)
+    r = ok(["edges", bad, "--out", tmp_path / "e2", "--json"])
+    assert json.loads(r.stdout)["kept"] == 1
+    fail(["edges", bad, "--out", tmp_path / "e3", "--sigma", "0"], "--sigma must be > 0")
+    fail(["edges", tmp_path / "nope", "--out", tmp_path / "e3"], "image folder not found")
+    assert not (tmp_path / "e3").exists()
+
+
+def test_bench_superres_scores_samples_beside_bicubic_and_the_reconstruction(tmp_path, made):
+    m = tiny_transformer(tmp_path / "sr.pt", "lowres")
+    r = ok(["bench", "superres", "--model", m, "--images", made / "scenes/images", "--n", "2", "--json",
+            "--device", "cpu"])
+    rows = json.loads(r.stdout)
+    assert [row["mode"] for row in rows] == ["bicubic upscaling", "reconstruction of the real image", "sampled (exact)"]
+    assert all(row["images"] == 2 and row["size"] == "64x48" and row["psnr"] > 0 for row in rows)
+    fail(["bench", "superres", "--model", tiny_transformer(tmp_path / "d.pt", "depth"), "--images",
+          made / "scenes/images"], "needs a super-resolution model")
+
+
+def test_bench_quality_of_a_depth_model_scores_against_the_scene_labels(tmp_path, made):
+    m = tiny_transformer(tmp_path / "d.pt", "depth")
+    d = next((made / "scenes/depth").rglob("*.png"))
+    r = ok(["bench", "quality", "--model", m, "--cond", f"depth={d}", "--size", "64x48", "--n", "1", "--json",
+            "--device", "cpu"])
+    rows = json.loads(r.stdout)
+    assert rows[0]["mode"] == "reconstruction of the real scene" and 0 <= rows[1]["label_agreement"] <= 1

@@ -1,0 +1,129 @@
+"""Sampling quality benchmarks: how well samples follow a scene's map (label agreement, sharpness,
+bits/token beside the real scene through the VQGAN), and super-resolution against bicubic
+upscaling and the VQGAN's reconstruction."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vqtool.core import runtime
+from vqtool.core.errors import VqtoolError
+
+
+def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
+                  device: str = "auto", sample: str | None = None) -> list[dict]:
+    """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of
+    make-scenes data; ``cond``: the --cond values), or on one given ``sample`` image: label-map
+    agreement with the scene's label map and sharpness (mean pixel gradient / the real scene's) of the
+    decoded samples, bits/token of the sampled grids under the paper's exact windows, and the same
+    figures for the real scene through the VQGAN. The real scene and its label map sit beside the
+    map (.../images/..., .../seg/...)."""
+    from vqtool.core.imagefile import load_labels
+    from vqtool.data import images as imgs
+    from vqtool.eval.agreement import bits_per_token, score_against_real
+    from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.conditioning import cond_batch, condition
+    from vqtool.pipeline.generate import SampleOptions, padded, sample_tokens, to_images
+
+    b = load_transformer(model, runtime.resolve_device(device))
+    maps = [c for c in b.layout.conditions if c.scene_folder]
+    if not maps:
+        raise VqtoolError("bench quality needs a model conditioned on a scene's map (label, depth or edge map); "
+                          f"this one is {b.layout.adjective}")
+    entry = condition(b, [cond] if isinstance(cond, (str, Path)) else cond)
+    first = Path(entry[maps[0].kind])
+    truth, labels = (Path(str(first).replace(f"/{maps[0].scene_folder}/", f"/{d}/")) for d in ("images", "seg"))
+    for what, p in (("real scene", truth), ("label map", labels)):
+        if not p.is_file() or (what == "real scene" and p == first):
+            raise VqtoolError(f"bench quality compares with the {what} of {first}, and {p} does not exist "
+                              "(make-scenes data: images/, seg/, depth/, edges/ side by side)")
+    real = imgs.load_rgb(truth)
+
+    def scene_labels(wh):
+        return np.asarray(Image.fromarray(load_labels(labels).astype(np.int32)).resize(wh, Image.NEAREST))
+
+    if sample is not None:
+        im = imgs.load_rgb(Path(sample))
+        mw, mh = imgs.image_size(first)
+        if (mw, mh) != im.size:
+            raise VqtoolError(f"the sample is {im.width}x{im.height}, the {maps[0].input_name} {mw}x{mh}")
+        return _quality_rows(score_against_real(b, scene_labels(im.size), real, [im]), "given sample",
+                             f"{im.width}x{im.height}", 1)
+    W, H = padded(size, b.factor)
+    h, w = H // b.factor, W // b.factor
+    toks = cond_batch(b, [entry] * n, h, w)
+    lab = scene_labels((W, H))
+    rows = []
+    for mode in ("exact", "fast"):
+        t = time.perf_counter()
+        z = sample_tokens(b, toks, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))
+        dt = time.perf_counter() - t
+        r = _quality_rows(score_against_real(b, lab, real, to_images(b, z)), mode, f"{size[0]}x{size[1]}", n)
+        r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
+        rows += r if not rows else r[1:]  # the real scene's row once
+    return rows
+
+
+def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: str = "auto",
+                   mode: str = "exact") -> list[dict]:
+    """A super-resolution model on held-out images: each is downscaled by the model's factor (as
+    tokenize does), saved as the PNG a user would give, and sampled back to full size; PSNR and
+    sharpness (mean pixel gradient / the real image's) against the real image, beside bicubic
+    upscaling of the same PNG and the real image through the VQGAN (the ceiling)."""
+    import tempfile
+
+    from vqtool.core.conditioning.lowres import downscale
+    from vqtool.core.tokenizer.tiles import decode
+    from vqtool.data import images as imgs
+    from vqtool.eval.agreement import sharpness
+    from vqtool.eval.metrics import psnr
+    from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.generate import SampleOptions, generate_each
+
+    b = load_transformer(model, runtime.resolve_device(device))
+    lowres = next((c for c in b.layout.conditions if c.fixed_size), None)
+    if lowres is None or len(b.layout.conditions) != 1:
+        raise VqtoolError(f"bench superres needs a super-resolution model (--cond lowres=K alone); this one is "
+                          f"{b.layout.adjective}")
+    files = imgs.list_images(images)[:n] if Path(images).is_dir() else []
+    if not files:
+        raise VqtoolError(f"no images in {images}")
+    k, step = lowres.factor, b.factor * lowres.factor
+    real, small, up = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, f in enumerate(files):
+            im = imgs.load_rgb(f)
+            im = im.crop((0, 0, im.width // step * step, im.height // step * step))  # whole low-res codes
+            x = imgs.to_tensor(im)[None]
+            s = imgs.to_image(downscale(x, k)[0])
+            s.save(Path(tmp) / f"{i:05d}.png")
+            real.append(im)
+            small.append(Path(tmp) / f"{i:05d}.png")
+            up.append(s.resize(im.size, Image.BICUBIC))
+        t = time.perf_counter()
+        samples = generate_each(b, [{lowres.kind: p} for p in small], None, SampleOptions(seed=seed, mode=mode))
+        dt = time.perf_counter() - t
+    dev = next(b.first.parameters()).device
+    recon = [imgs.to_image(decode(b.first, b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices)[0]) for im in real]
+
+    def score(ims):
+        p = [float(psnr((imgs.to_tensor(a)[None] + 1) / 2, (imgs.to_tensor(r)[None] + 1) / 2)) for a, r in zip(ims, real)]
+        return {"psnr": float(np.mean(p)), "sharpness": sharpness(ims, real)}
+
+    size = f"{real[0].width}x{real[0].height}"
+    return [{"stage": "superres", "mode": m, "factor": k, "images": len(real), "size": size, **score(ims)}
+            for m, ims in (("bicubic upscaling", up), ("reconstruction of the real image", recon))] + [
+        {"stage": "superres", "mode": f"sampled ({mode})", "factor": k, "images": len(real), "size": size,
+         **score(samples), "seconds": dt}]
+
+
+def _quality_rows(score: dict, mode: str, size: str, n: int) -> list[dict]:
+    """The real scene through the VQGAN (the ceiling of both measures), then the samples."""
+    return [{"stage": "quality", "mode": "reconstruction of the real scene", "size": size, "samples": 1,
+             "label_agreement": score["real_recon_label_agreement"], "sharpness": score["real_recon_sharpness"]},
+            {"stage": "quality", "mode": mode, "size": size, "samples": n,
+             "label_agreement": score["sample_label_agreement"], "sharpness": score["sample_sharpness"]}]

@@ -1,0 +1,145 @@
+"""A low-resolution image (super-resolution): the image downscaled by ``factor`` and encoded by the
+image VQGAN itself, as taming's ``cond_stage_config: __is_first_stage__`` with
+``downsample_cond_size`` does. No second VQGAN.
+
+A low-res code covers ``factor`` x ``factor`` image codes; vqtool places it at each of them, so the
+condition has one token per grid position and is cropped with the image like any map (taming
+feeds the whole low-res grid and has no sliding window for it). ``factor`` must divide the VQGAN's
+downsampling factor, so that the downscaled image of a tokenized grid has whole pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from vqtool.core import memory
+from vqtool.core.conditioning.base import Condition, as_ids
+from vqtool.core.errors import VqtoolError
+from vqtool.core.imagefile import image_size, load_rgb
+
+FACTORS = (2, 4, 8)
+
+
+def check_factor(k, vqgan_factor: int) -> int:
+    """A low-res factor the image VQGAN's grid allows, or one message naming those it does."""
+    ok = [f for f in FACTORS if vqgan_factor % f == 0]
+    try:
+        k = int(k)
+    except (TypeError, ValueError):
+        raise VqtoolError(f"lowres={k!r}: the factor is a whole number, one of {', '.join(map(str, ok))}") from None
+    if k not in ok:
+        raise VqtoolError(f"lowres={k}: the factor must divide the VQGAN's downsampling factor {vqgan_factor}; "
+                          f"use {', '.join(map(str, ok))}")
+    return k
+
+
+def downscale(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> (B, 3, H/k, W/k): antialiased bicubic, the training inputs' low-res."""
+    return F.interpolate(x, scale_factor=1 / k, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def lowres_codes(stage, small: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
+    """(B, h, w) codes of an h x w image grid from its low-res image (B, 3, H', W'): the image padded
+    (edge pixels repeated) to whole codes, encoded, each code repeated k x k, cut to the grid."""
+    f = stage.factor
+    H, W = small.shape[-2:]
+    ph, pw = -(-max(H, h * f // k) // f) * f, -(-max(W, w * f // k) // f) * f
+    x = F.pad(small, (0, pw - W, 0, ph - H), mode="replicate") if (ph, pw) != (H, W) else small
+    codes = stage.encode(x).indices  # (B, ph/f, pw/f)
+    return codes.repeat_interleave(k, 1).repeat_interleave(k, 2)[:, :h, :w]
+
+
+@dataclass
+class LowRes(Condition):
+    kind = "lowres"
+    adjective = "super-resolution"
+    option = "cond"
+    spatial = True
+    stage = "image"  # the image VQGAN
+    field = "lowres.npy"
+    input_name = "low-resolution image"
+    job_names = {"lowres": "the low-resolution factor (--cond lowres=K)"}
+    fixed_size = True  # the output is factor x the input: --size must agree
+
+    factor: int = 4  # the image is this many times larger than its low-res input, per side
+
+    @classmethod
+    def new(cls, offset: int, wanted: dict) -> LowRes:
+        return cls(offset=offset, vocab=wanted["codebook_size"], factor=wanted["factor"])
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "factor": self.factor}
+
+    def set_entries(self, n: int, inputs: list | None) -> list:
+        return [inputs[k % len(inputs)] for k in range(n)]
+
+    def parse(self, value, model: str) -> Path:
+        if not Path(value).is_file():
+            raise VqtoolError(f"low-resolution image not found: {value}")
+        return Path(value)
+
+    def default(self, model: str):
+        raise VqtoolError(f"this model is {model}: give the small image with --cond lowres=FILE")
+
+    def size_of(self, entry) -> tuple[int, int]:
+        w, h = image_size(entry)
+        return w * self.factor, h * self.factor
+
+    def read(self, path, size: tuple[int, int], channels: int = 3) -> torch.Tensor:
+        """(3, H/k, W/k) in [-1, 1]: the small image, resized only when it is not 1/k of ``size``."""
+        im = load_rgb(path)
+        want = (max(round(size[0] / self.factor), 1), max(round(size[1] / self.factor), 1))
+        if im.size != want:
+            im = im.resize(want, Image.BICUBIC)
+        return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 127.5 - 1
+
+    def tokens(self, entries: list, h: int, w: int, stage, factor: int, cache: dict) -> torch.Tensor:
+        dev = next(stage.parameters()).device
+        for p in entries:
+            if (self.kind, p, h, w) not in cache:
+                small = self.read(p, (w * factor, h * factor))[None].to(dev)
+                cache[(self.kind, p, h, w)] = lowres_codes(stage, small, self.factor, h, w)[0].cpu()
+        return torch.stack([cache[(self.kind, p, h, w)] for p in entries]).long() + self.offset
+
+    def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
+        k = self.factor
+        t = torch.randint(0, self.vocab or 8, (1, -(-h // k), -(-w // k)), generator=g)
+        return (t.repeat_interleave(k, 1).repeat_interleave(k, 2)[:, :h, :w] + self.offset).expand(n, h, w)
+
+    def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
+        k = self.factor
+        return memory.vqgan_activation_bytes(stage_cfg, 1, height // k + factor, width // k + factor)
+
+    def from_sample(self, s: dict, flip: bool) -> torch.Tensor:
+        return as_ids(s["lowres_flip.npy" if flip else "lowres.npy"], self.offset)
+
+    # ---- tokenize: made from each image itself ---------------------------------------------------
+
+    @classmethod
+    def for_job(cls, value, stage_ckpt: dict) -> LowRes:
+        """``value``: the factor; ``stage_ckpt``: the image VQGAN's checkpoint."""
+        return cls(factor=check_factor(value, 2 ** (len(stage_ckpt["config"]["model"]["ch_mult"]) - 1)))
+
+    def find_input(self, folder, rel):
+        return rel  # the image itself
+
+    def read_input(self, path, where: dict, channels: int) -> None:
+        return None  # nothing to read: encode_inputs takes the prepared images
+
+    def encode_inputs(self, stage, batch, flip: bool, images: torch.Tensor) -> dict:
+        """Shard fields of a batch of prepared images (B, 3, H, W): the codes of their low-res versions
+        (and of the mirrored images')."""
+        h, w = images.shape[-2] // stage.factor, images.shape[-1] // stage.factor
+        out = {"lowres.npy": lowres_codes(stage, downscale(images, self.factor), self.factor, h, w)}
+        if flip:
+            out["lowres_flip.npy"] = lowres_codes(stage, downscale(images.flip(-1), self.factor), self.factor, h, w)
+        return out
+
+    def job_keys(self, fingerprint: str, folder) -> dict:
+        return {"lowres": self.factor}

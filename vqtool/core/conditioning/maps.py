@@ -1,0 +1,106 @@
+"""Continuous one-channel maps: a depth map (the paper's D-RIN, depth from MiDaS) and an edge map
+(its ImageNetEdges, Canny). Each is encoded by a one-channel cond-stage VQGAN into one token per
+grid position and cropped with the image, like a label map.
+
+The network sees a map in [-1, 1]. Depth is normalised per image, as taming's ``rgba_to_depth``
+data does ((d - min) / (max - min), then 2d - 1), so a map's units never matter: inverse depth
+(MiDaS, brighter = nearer) of any scale works; metric depth (brighter = farther) must be inverted
+first. Edges are taken as they are (0 = no edge, 1 = edge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vqtool.core import memory
+from vqtool.core.conditioning.base import SkipInput
+from vqtool.core.conditioning.spatial import FolderMap
+from vqtool.core.imagefile import load_map
+from vqtool.core.tokenizer.inputs import input_of
+from vqtool.core.tokenizer.tiles import encode_tiled
+
+
+@dataclass
+class OneChannelMap(FolderMap):
+    def normalise(self, a: np.ndarray) -> np.ndarray:
+        """(H, W) in [0, 1] as stored -> the network's [-1, 1], as its cond-stage VQGAN was trained."""
+        return input_of(self.stage).normalise(a)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "codebook": self.vocab or None}
+
+    @classmethod
+    def new(cls, offset: int, wanted: dict) -> OneChannelMap:
+        return cls(offset=offset, vocab=wanted["codebook_size"])
+
+    def read(self, path: Path, size: tuple[int, int], channels: int = 1) -> torch.Tensor:
+        """(H, W) float map in [-1, 1] at ``size`` (W, H), bilinear resized."""
+        a = self.normalise(load_map(path, self.input_name))
+        im = Image.fromarray(a, mode="F")
+        if im.size != tuple(size):
+            im = im.resize(tuple(size), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(im, dtype=np.float32).copy())
+
+    def encode(self, stage, m: torch.Tensor) -> torch.Tensor:
+        return encode_tiled(stage, m, lambda part: part[None, None])
+
+    def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
+        # the map as read (float32 numpy + PIL + torch) and the tiles of its encoding
+        h, w = height // factor, width // factor
+        t = min(tile + 16, h) * factor, min(tile + 16, w) * factor
+        return width * height * 16 + memory.vqgan_activation_bytes(stage_cfg, 1, *t)
+
+    # ---- tokenize: the map beside each image -----------------------------------------------------
+
+    @classmethod
+    def for_job(cls, folder: Path, stage_ckpt: dict) -> OneChannelMap:
+        return cls()
+
+    def read_input(self, path: Path, where: dict, channels: int) -> torch.Tensor:
+        """(H', W') map of an image, brought to the image's preparation ``where`` (resized, then
+        cropped: data.images.fit). A map of another size than its image is a SkipInput."""
+        (x0, y0, Wt, Ht), (W, H), (w, h) = where["box"], where["resized"], where["orig"]
+        a = load_map(path, self.input_name)
+        if a.shape != (h, w):
+            raise SkipInput(f"{self.input_name} {path} is {a.shape[1]}x{a.shape[0]}, image is {w}x{h}")
+        im = Image.fromarray(self.normalise(a), mode="F")
+        im = im.resize((W, H), Image.BILINEAR).crop((x0, y0, x0 + Wt, y0 + Ht))
+        return torch.from_numpy(np.asarray(im, dtype=np.float32).copy())
+
+    def encode_inputs(self, stage, batch: torch.Tensor, flip: bool, images=None) -> dict:
+        """Shard fields of a batch of prepared maps (B, H, W): their codes (and the mirrored maps')."""
+        x = batch[:, None].float()  # (B, 1, H, W)
+        stem = self.field.removesuffix(".npy")
+        out = {self.field: stage.encode(x).indices}
+        if flip:
+            out[f"{stem}_flip.npy"] = stage.encode(x.flip(-1)).indices
+        return out
+
+
+@dataclass
+class Depth(OneChannelMap):
+    kind = "depth"
+    adjective = "depth-conditional"
+    stage = "depth"
+    field = "depth.npy"
+    input_name = "depth map"
+    scene_folder = "depth"
+    job_names = {"depth_vqgan_fingerprint": "the depth VQGAN (--cond-vqgan depth=...)",
+                 "depth_maps": "the depth maps (--cond depth=...)"}
+
+
+@dataclass
+class Edges(OneChannelMap):
+    kind = "edges"
+    adjective = "edge-conditional"
+    stage = "edges"
+    field = "edges.npy"
+    input_name = "edge map"
+    scene_folder = "edges"
+    job_names = {"edges_vqgan_fingerprint": "the edge VQGAN (--cond-vqgan edges=...)",
+                 "edge_maps": "the edge maps (--cond edges=...)"}

@@ -1,0 +1,65 @@
+"""What the map kinds share: a spatial condition read from files beside the images (a label map, a
+depth map, an edge map), one file per sample, encoded by its own cond-stage VQGAN into one token
+per grid position and cropped with the image. Each kind says how its file is read and made the
+network's input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vqtool.core.conditioning.base import Condition, as_ids
+from vqtool.core.errors import VqtoolError
+from vqtool.core.imagefile import image_size
+
+
+class FolderMap(Condition):
+    option = "cond"
+    spatial = True
+
+    def set_entries(self, n: int, inputs: list | None) -> list:
+        return [inputs[k % len(inputs)] for k in range(n)]  # one sample per map, in turn
+
+    def parse(self, value, model: str) -> Path:
+        if not Path(value).is_file():
+            raise VqtoolError(f"{self.input_name} not found: {value}")
+        return Path(value)
+
+    def default(self, model: str):
+        raise VqtoolError(f"this model is {model}: give a {self.input_name} with --cond {self.kind}=FILE")
+
+    def size_of(self, entry) -> tuple[int, int]:
+        return image_size(entry)
+
+    def encode(self, stage, m: torch.Tensor) -> torch.Tensor:
+        """(h, w) codes of one map as ``read`` returns it."""
+        raise NotImplementedError
+
+    def tokens(self, entries: list, h: int, w: int, stage, factor: int, cache: dict) -> torch.Tensor:
+        for p in entries:  # each map encoded once per grid size
+            if (self.kind, p, h, w) not in cache:
+                cache[(self.kind, p, h, w)] = self.encode(stage, self.read(p, (w * factor, h * factor),
+                                                                           stage.cfg.in_channels))
+        return torch.stack([cache[(self.kind, p, h, w)] for p in entries]).long() + self.offset
+
+    def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
+        # a few codes, as a map's: one random map for every sample
+        return (torch.randint(0, min(8, self.vocab or 8), (1, h, w), generator=g) + self.offset).expand(n, h, w)
+
+    def from_sample(self, s: dict, flip: bool) -> torch.Tensor:
+        stem = self.field.removesuffix(".npy")
+        return as_ids(s[f"{stem}_flip.npy" if flip else self.field], self.offset)
+
+    def find_input(self, folder: Path, rel: Path) -> Path | None:
+        """The map of the image at ``rel``: the same relative path, as PNG or the image's type."""
+        for ext in (".png", rel.suffix):
+            cand = folder / rel.with_suffix(ext)
+            if cand.is_file():
+                return cand
+        return None
+
+    def job_keys(self, fingerprint: str, folder: Path) -> dict:
+        """What makes a rerun of tokenize the same job, for this condition (job.json)."""
+        fp, inputs = self.job_names
+        return {fp: fingerprint, inputs: str(Path(folder).resolve())}
