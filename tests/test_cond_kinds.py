@@ -111,7 +111,9 @@ def test_cond_values_by_kind_bare_and_refused():
     two = Layout.for_codes(N, 4, [WANTED["seg"], WANTED["lowres"]])
     assert one.cond_values(["d.png"]) == {"depth": "d.png"}
     assert one.cond_values(["depth=a=b.png"]) == {"depth": "a=b.png"}
-    assert one.cond_values(["x=1.png"]) == {"depth": "x=1.png"}  # not a kind: a file name with '='
+    assert one.cond_values(["dir/x=1.png"]) == {"depth": "dir/x=1.png"}  # not a kind: a file name with '='
+    with pytest.raises(VqtoolError, match="unknown kind 'dpeth'; known: seg, depth, edges, lowres"):
+        one.cond_values(["dpeth=d.png"])  # a typo'd kind, no such file
     assert two.cond_values(["lowres=s.png", "seg=l.png"]) == {"lowres": "s.png", "seg": "l.png"}
     for lay, values, needle in [(two, ["l.png"], "name each input's kind: --cond seg=FILE --cond lowres=FILE"),
                                 (one, ["depth=a.png", "depth=b.png"], "given twice"),
@@ -167,6 +169,10 @@ def test_sampling_each_kind_at_odd_sizes_is_byte_identical_at_any_batch(tmp_path
     assert all(p.read_bytes() == q.read_bytes() for p, q in zip(*outs))
     assert Image.open(outs[0][0]).size == (74, 46)  # factor 2 x the small image
     assert outs[0][0].read_bytes() != outs[0][1].read_bytes()
+    import vqtool  # the Python API takes the conditions by kind and gives the same images
+
+    ims = vqtool.sample(vqtool.load(m, "cpu"), n=3, cond={"lowres": small, "seg": lab}, seed=9007199254740993)
+    assert all(np.array_equal(np.asarray(im), np.asarray(Image.open(p))) for im, p in zip(ims, outs[0]))
 
 
 @pytest.mark.parametrize("kind", ["depth", "edges"])

@@ -6,6 +6,7 @@
     img = vqtool.decode(m, idx)                      # PIL image
     t = vqtool.load("runs/transformer/last.pt")
     imgs = vqtool.sample(t, n=2, size=(1280, 832), cond="seg.png", mode="fast")
+    sr = vqtool.sample(vqtool.load("runs/sr/last.pt"), cond={"lowres": "small.png"})  # 4x the small image
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ def decode(model, indices: torch.Tensor) -> Image.Image:
     return imgs.to_image(decode_grid(m, idx[None].to(next(m.parameters()).device))[0])
 
 
-def sample(bundle, n: int = 1, size: tuple[int, int] | None = None, cond: str | Path | None = None,
+def sample(bundle, n: int = 1, size: tuple[int, int] | None = None, cond: str | Path | dict | list | None = None,
            class_: str | None = None, **kw) -> list[Image.Image]:
-    """Images from a transformer bundle (see `vqtool sample --help` for the keyword options)."""
+    """Images from a transformer bundle (see `vqtool sample --help` for the keyword options). ``cond``:
+    the file of a model with one map kind, ``{"seg": "lab.png", "lowres": "small.png"}``, or a list of
+    "KIND=FILE" strings as --cond takes them."""
     from vqtool.pipeline.generate import generate
 
     return generate(bundle, n=n, size=size, cond_path=cond, class_=class_, **kw)

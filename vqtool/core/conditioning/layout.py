@@ -89,7 +89,8 @@ class Layout:
 
     @property
     def adjective(self) -> str:
-        return " and ".join(c.adjective for c in self.conditions) or "unconditional"
+        names = [c.adjective for c in self.conditions]
+        return (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else (names or ["unconditional"])[0]
 
     @property
     def class_names(self) -> list | None:
@@ -127,6 +128,9 @@ class Layout:
             mine = [c.kind for c in self.conditions if c.option == "cond"]
             for v in [values] if isinstance(values, (str, Path)) else values:
                 kind, _, rest = str(v).partition("=")
+                if rest and kind not in KINDS and "/" not in kind and not Path(str(v)).exists():
+                    known = ", ".join(k for k, c in KINDS.items() if c.option == "cond")
+                    raise VqtoolError(f"--cond {v}: unknown kind {kind!r}; known: {known} (or give a file)")
                 if not rest or kind not in KINDS:  # a bare file (a path may hold '=' too)
                     if not mine:
                         raise VqtoolError(f"--cond was given, but this model is {self.adjective} ({_NOT_TAKEN['cond']})")
