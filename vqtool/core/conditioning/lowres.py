@@ -11,7 +11,6 @@ downsampling factor, so that the downscaled image of a tokenized grid has whole 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vqtool.core import memory
-from vqtool.core.conditioning.base import Condition, as_ids
+from vqtool.core.conditioning.spatial import FolderMap
 from vqtool.core.errors import VqtoolError
 from vqtool.core.imagefile import image_size, load_rgb
 
@@ -56,11 +55,9 @@ def lowres_codes(stage, small: torch.Tensor, k: int, h: int, w: int) -> torch.Te
 
 
 @dataclass
-class LowRes(Condition):
+class LowRes(FolderMap):
     kind = "lowres"
     adjective = "super-resolution"
-    option = "cond"
-    spatial = True
     stage = "image"  # the image VQGAN
     field = "lowres.npy"
     input_name = "low-resolution image"
@@ -75,14 +72,6 @@ class LowRes(Condition):
 
     def describe(self) -> dict:
         return {"kind": self.kind, "factor": self.factor}
-
-    def set_entries(self, n: int, inputs: list | None) -> list:
-        return [inputs[k % len(inputs)] for k in range(n)]
-
-    def parse(self, value, model: str) -> Path:
-        if not Path(value).is_file():
-            raise VqtoolError(f"low-resolution image not found: {value}")
-        return Path(value)
 
     def default(self, model: str):
         raise VqtoolError(f"this model is {model}: give the small image with --cond lowres=FILE")
@@ -99,13 +88,12 @@ class LowRes(Condition):
             im = im.resize(want, Image.BICUBIC)
         return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 127.5 - 1
 
-    def tokens(self, entries: list, h: int, w: int, stage, factor: int, cache: dict) -> torch.Tensor:
-        dev = next(stage.parameters()).device
-        for p in entries:
-            if (self.kind, p, h, w) not in cache:
-                small = self.read(p, (w * factor, h * factor))[None].to(dev)
-                cache[(self.kind, p, h, w)] = lowres_codes(stage, small, self.factor, h, w)[0].cpu()
-        return torch.stack([cache[(self.kind, p, h, w)] for p in entries]).long() + self.offset
+    def encode(self, stage, m: torch.Tensor) -> torch.Tensor:
+        """(h, w) codes of the image grid ``m`` (3, H/k, W/k) is the low-res of (k divides the VQGAN's
+        factor f, so the grid is a whole H/f x W/f)."""
+        f, k = stage.factor, self.factor
+        small = m[None].to(next(stage.parameters()).device)
+        return lowres_codes(stage, small, k, m.shape[-2] * k // f, m.shape[-1] * k // f)[0].cpu()
 
     def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
         k = self.factor
@@ -115,9 +103,6 @@ class LowRes(Condition):
     def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
         k = self.factor
         return memory.vqgan_activation_bytes(stage_cfg, 1, height // k + factor, width // k + factor)
-
-    def from_sample(self, s: dict, flip: bool) -> torch.Tensor:
-        return as_ids(s["lowres_flip.npy" if flip else "lowres.npy"], self.offset)
 
     # ---- tokenize: made from each image itself ---------------------------------------------------
 

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqtool.core import memory
 from vqtool.core.conditioning.base import SkipInput
 from vqtool.core.conditioning.spatial import FolderMap
 from vqtool.core.imagefile import load_map
@@ -27,6 +26,7 @@ from vqtool.core.tokenizer.tiles import encode_tiled
 
 @dataclass
 class OneChannelMap(FolderMap):
+    bytes_per_pixel = 16  # float32 numpy + PIL + torch
     def normalise(self, a: np.ndarray) -> np.ndarray:
         """(H, W) in [0, 1] as stored -> the network's [-1, 1], as its cond-stage VQGAN was trained."""
         return input_of(self.stage).normalise(a)
@@ -48,12 +48,6 @@ class OneChannelMap(FolderMap):
 
     def encode(self, stage, m: torch.Tensor) -> torch.Tensor:
         return encode_tiled(stage, m, lambda part: part[None, None])
-
-    def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
-        # the map as read (float32 numpy + PIL + torch) and the tiles of its encoding
-        h, w = height // factor, width // factor
-        t = min(tile + 16, h) * factor, min(tile + 16, w) * factor
-        return width * height * 16 + memory.vqgan_activation_bytes(stage_cfg, 1, *t)
 
     # ---- tokenize: the map beside each image -----------------------------------------------------
 

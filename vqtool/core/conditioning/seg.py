@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vqtool.core import memory
 from vqtool.core.conditioning.base import SkipInput
 from vqtool.core.conditioning.spatial import FolderMap
 from vqtool.core.errors import VqtoolError
@@ -56,12 +55,6 @@ class Segmentation(FolderMap):
 
     def encode(self, stage, m: torch.Tensor) -> torch.Tensor:
         return encode_labels(stage, m)
-
-    def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
-        # label ids (numpy + torch) and the one-hot tiles of its encoding
-        h, w = height // factor, width // factor
-        t = min(tile + 16, h) * factor, min(tile + 16, w) * factor
-        return width * height * 20 + memory.vqgan_activation_bytes(stage_cfg, 1, *t)
 
     # ---- tokenize: the label map beside each image -------------------------------------------------
 

@@ -6,9 +6,11 @@ network's input."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
+from vqtool.core import memory
 from vqtool.core.conditioning.base import Condition, as_ids
 from vqtool.core.errors import VqtoolError
 from vqtool.core.imagefile import image_size
@@ -17,6 +19,7 @@ from vqtool.core.imagefile import image_size
 class FolderMap(Condition):
     option = "cond"
     spatial = True
+    bytes_per_pixel: ClassVar[int] = 20  # what reading one pixel of its file costs (numpy + PIL + torch)
 
     def set_entries(self, n: int, inputs: list | None) -> list:
         return [inputs[k % len(inputs)] for k in range(n)]  # one sample per map, in turn
@@ -46,6 +49,12 @@ class FolderMap(Condition):
     def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
         # a few codes, as a map's: one random map for every sample
         return (torch.randint(0, min(8, self.vocab or 8), (1, h, w), generator=g) + self.offset).expand(n, h, w)
+
+    def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
+        # the map as read and the tiles of its encoding
+        h, w = height // factor, width // factor
+        t = min(tile + 16, h) * factor, min(tile + 16, w) * factor
+        return width * height * self.bytes_per_pixel + memory.vqgan_activation_bytes(stage_cfg, 1, *t)
 
     def from_sample(self, s: dict, flip: bool) -> torch.Tensor:
         stem = self.field.removesuffix(".npy")
