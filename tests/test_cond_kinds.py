@@ -345,6 +345,11 @@ def test_tokenize_picks_up_sibling_maps_and_refuses_bad_ones(made, tmp_path, mon
     fail([*base, "--cond", "dpeth=x"], "unknown kind 'dpeth'; known: seg, depth, edges, lowres")
     fail([*base, "--cond", "edges=" + str(scenes / "edges")], "no edge VQGAN for the edge maps")
     fail([*base, "--cond", "depth"], "is not KIND=VALUE")
+    (tmp_path / "f8.toml").write_text(TINY_MAP.format(kind="depth").replace("ch_mult = [1, 2, 2]", "ch_mult = [1, 2, 2, 2]"))
+    ok(["train-vqgan", scenes / "depth", "--kind", "depth", "--recipe", tmp_path / "f8.toml", "--out", tmp_path / "f8",
+        "--set", "train.max_steps=1", "--device", "cpu"])
+    fail([*base, "--cond", f"depth={scenes / 'depth'}", "--cond-vqgan", f"depth={tmp_path / 'f8/last.pt'}"],
+         "downsamples by 8, the image VQGAN by 4: their grids must match (train it with 3 levels")
     assert not (tmp_path / "bad").exists()
 
 

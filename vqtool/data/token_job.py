@@ -112,8 +112,10 @@ def _cond_input(kind: type[Condition], value, vqgan: Path | None, job: Job) -> C
                         f"--cond-vqgan {kind.kind}=PATH")
     m, ck = load_vqgan(vqgan, job.dev, encodes=kind.stage)
     if m.factor != job.model.factor:
+        levels = job.model.factor.bit_length()  # ch_mult entries for that factor
         raise DataError(f"the {kind.kind} VQGAN downsamples by {m.factor}, the image VQGAN by {job.model.factor}: "
-                        "their grids must match")
+                        f"their grids must match (train it with {levels} levels, e.g. --set 'model.ch_mult="
+                        f"{[1] * (levels - 2) + [2, 4]}')")
     return CondInput(kind.for_job(folder, ck), folder, vqgan, m, state_fingerprint(m.state_dict()))
 
 
