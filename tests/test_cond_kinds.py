@@ -399,3 +399,11 @@ def test_bench_quality_of_a_depth_model_scores_against_the_scene_labels(tmp_path
             "--device", "cpu"])
     rows = json.loads(r.stdout)
     assert rows[0]["mode"] == "reconstruction of the real scene" and 0 <= rows[1]["label_agreement"] <= 1
+
+
+def test_bench_sample_times_a_model_of_several_kinds(tmp_path):
+    m = tiny_transformer(tmp_path / "m.pt", "depth+lowres")
+    r = ok(["bench", "sample", "--model", m, "--size", "96x64", "--modes", "naive,exact,local", "--naive-tokens", "4",
+            "--json", "--device", "cpu"])
+    rows = {row["mode"]: row for row in json.loads(r.stdout)}
+    assert set(rows) == {"naive", "exact", "local"} and rows["exact"]["tokens_timed"] == 24 * 16

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests_helpers import TINY_GPT_WINDOW4, TINY_SEG, label_map, ok, tiny_transformer
+from tests_helpers import TINY_GPT_WINDOW4, TINY_SEG, label_map, noise_folder, ok, tiny_transformer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -117,13 +117,8 @@ def test_torchrun_one_process_on_cuda(tmp_path):
 
 
 def test_eval_fid_generation_on_cuda(models, tmp_path, inception_weights, monkeypatch):
-    import numpy as np
-
     monkeypatch.setenv("VQTOOL_WEIGHTS", str(inception_weights))
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    for k in range(4):
-        Image.fromarray(np.random.default_rng(k).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(ref / f"{k}.png")
+    ref = noise_folder(tmp_path / "ref", n=4, size=(32, 32))
     r = ok(["eval-fid", tmp_path / "g", ref, "--model", models["guided"], "--n", 8, "--batch-size", 4,
             "--device", "cuda", "--json"])
     out = json.loads(r.stdout)

@@ -159,5 +159,5 @@ def test_bad_tar_inputs(tars, vq, tmp_path):
     fail(["tokenize", empty, "--out", tmp_path / "o", "--vqgan", vq], "no images in")
     fail(["eval-recon", empty / "x.tar", "--vqgan", vq], "no images in")
     fail(["tokenize", "pipe:exit 3", "--out", tmp_path / "o", "--vqgan", vq], "cannot fetch shard pipe:exit 3")
-    fail(["tokenize", tars, "--out", tmp_path / "o", "--vqgan", vq, "--seg", tars], "label maps (--seg)")
+    fail(["tokenize", tars, "--out", tmp_path / "o", "--vqgan", vq, "--seg", tars], "label maps (--cond seg=DIR) come with image folders")
     assert not (tmp_path / "o").exists()

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests_helpers import fail, label_map, ok, runner, tiny_transformer
+from tests_helpers import fail, label_map, noise_folder, ok, runner, tiny_transformer
 from vqtool.cli import app
 from vqtool.core.sampling.window import position_uniform
 
@@ -258,10 +258,7 @@ def test_cfg_refused_where_it_cannot_work(models, tmp_path):
 
 def test_eval_fid_generates_in_batches_any_seed(models, tmp_path, inception_weights, monkeypatch):
     monkeypatch.setenv("VQTOOL_WEIGHTS", str(inception_weights))
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    for k in range(4):
-        Image.fromarray(np.random.default_rng(k).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(ref / f"{k}.png")
+    ref = noise_folder(tmp_path / "ref", n=4, size=(32, 32))
     a, b = tmp_path / "a", tmp_path / "b"
     r = ok(["eval-fid", a, ref, "--model", models["class"], "--n", 16, "--seed", 9007199254740993, "--json"])
     assert json.loads(r.stdout)["protocol"]["n_generated"] == 16

@@ -115,18 +115,21 @@ class _Demo:
                    command("make-scenes", folder, n=count, size=f"{w}x{h}", seed=seed, no_depth=True, no_edges=True))
         return folder
 
-    def train(self, name: str, data: Path, kind: str, init_from: Path | None = None) -> None:
-        """A training stage; a run stopped short of its max_steps (Ctrl-C, a killed job) is resumed."""
+    def train(self, name: str, data: Path, init_from: Path | None = None) -> None:
+        """A training stage; a run stopped short of its max_steps (Ctrl-C, a killed job) is resumed.
+        What it trains (a transformer, a VQGAN of images or label maps) is its recipe's kind."""
         from vqtool.core.config import load_recipe
+        from vqtool.core.tokenizer.inputs import BY_RECIPE
 
         recipe, sets = self.recipes[name]
         run = self.runs / name
         resume = unfinished(run / "last.pt")
+        kind = load_recipe(recipe, sets).kind
 
         def fit():
             r = None if resume else load_recipe(recipe, sets)
             with self.h.training(name) as cb:
-                if kind == "transformer":
+                if kind not in BY_RECIPE:
                     from vqtool.train.transformer import train_transformer
 
                     s = train_transformer(data, run, r, resume=resume, device=self.o.device, callbacks=cb)
@@ -138,9 +141,11 @@ class _Demo:
             if s["interrupted"]:
                 raise DemoInterrupted(f"{name} stopped at step {s['step']} ({run / 'last.pt'}); "
                                       "run the same command again to continue it")
-        cmd = "train-transformer" if kind == "transformer" else "train-vqgan"
+        encodes = BY_RECIPE[kind].name if kind in BY_RECIPE else None  # a VQGAN's input, or a transformer
+        cmd = "train-vqgan" if encodes else "train-transformer"
         self.stage(name, (run / "last.pt").exists() and not resume, fit,
-                   command(cmd, data, seg=kind == "seg", recipe=recipe, set_=sets, init_from=init_from, out=run))
+                   command(cmd, data, kind=encodes if encodes != "image" else None, recipe=recipe, set_=sets,
+                           init_from=init_from, out=run))
 
     def tokenize(self, name: str, folder: str, scenes: Path, size: int, seg: bool) -> Path:
         from vqtool.data.encode import tokenize_dataset
@@ -264,13 +269,13 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
         # window crops of larger scenes (windows at every offset from the horizon); the class
         # transformer from whole small scenes, one window each
         vq = d.scenes("scenes-vq", o.vq_scenes[0], o.vq_scenes[1], o.vq_scenes[1], 0)
-        d.train("vqgan-base", vq / "images", "vqgan")
-        d.train("vqgan", vq / "images", "vqgan", init_from=d.runs / "vqgan-base" / "last.pt")
-        d.train("seg-vqgan", vq / "seg", "seg")
+        d.train("vqgan-base", vq / "images")
+        d.train("vqgan", vq / "images", init_from=d.runs / "vqgan-base" / "last.pt")
+        d.train("seg-vqgan", vq / "seg")
         shards = d.tokenize("tokenize", "shards", scenes, min(o.train_size), seg=True)
-        d.train("transformer", shards, "transformer")
+        d.train("transformer", shards)
         cls = d.scenes("scenes-class", o.class_scenes[0], o.class_scenes[1], o.class_scenes[1], 1)
-        d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], seg=False), "transformer")
+        d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], seg=False))
         history = {k: history_of(d.runs / k) for k in ("vqgan-base", "vqgan", "seg-vqgan", "transformer",
                                                        "class-transformer")}
     else:

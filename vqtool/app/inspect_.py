@@ -34,7 +34,8 @@ def describe(path: Path) -> dict:
                 "val_samples": sum(s["count"] for s in m.val_shards), "shards": len(m.shards) + len(m.val_shards),
                 "codebook_size": m.codebook_size, "factor": m.factor,
                 "conditions": ", ".join(c["kind"] for c in m.transformer_conditions()), "classes": m.classes,
-                "tokenized_conditions": [f"{c['kind']} ({c.get('codebook_size')} codes, {c.get('inputs')})"
+                "tokenized_conditions": [f"{c['kind']} ({c.get('codebook_size')} codes, "
+                                         f"{c.get('inputs') or 'the images downscaled %sx' % c.get('factor')})"
                                          for c in m.conditions] or None,
                 "source": m.source, "vqgan_fingerprint": (m.vqgan_fingerprint or "")[:16]}
     if path.is_dir() and not (path / "last.pt").is_file():

@@ -101,7 +101,8 @@ def _cond_input(kind: type[Condition], value, vqgan: Path | None, job: Job) -> C
         return CondInput(kind.for_job(value, job.ckpt), None, job.vqgan, job.model,
                          state_fingerprint(job.model.state_dict()))
     if job.source.root is None:
-        raise DataError(f"{kind.input_name}s come with image folders; tar shards are tokenized without them")
+        raise DataError(f"{kind.input_name}s (--cond {kind.kind}=DIR) come with image folders; tar shards are "
+                        "tokenized without them")
     folder = Path(value)
     if not folder.is_dir():
         raise DataError(f"{kind.input_name} folder not found: {folder}")
