@@ -120,31 +120,26 @@ class _Demo:
         What it trains (a transformer, a VQGAN of images or label maps) is its recipe's kind."""
         from vqtool.core.config import load_recipe
         from vqtool.core.tokenizer.inputs import BY_RECIPE
+        from vqtool.train.transformer import train_transformer
+        from vqtool.train.vqgan import train_vqgan
 
         recipe, sets = self.recipes[name]
-        run = self.runs / name
-        resume = unfinished(run / "last.pt")
+        run, resume = self.runs / name, unfinished(self.runs / name / "last.pt")
         kind = load_recipe(recipe, sets).kind
+        encodes = BY_RECIPE[kind].name if kind in BY_RECIPE else None  # a VQGAN's input, or a transformer
 
         def fit():
-            r = None if resume else load_recipe(recipe, sets)
+            r, dev = None if resume else load_recipe(recipe, sets), self.o.device
             with self.h.training(name) as cb:
-                if kind not in BY_RECIPE:
-                    from vqtool.train.transformer import train_transformer
-
-                    s = train_transformer(data, run, r, resume=resume, device=self.o.device, callbacks=cb)
-                else:
-                    from vqtool.train.vqgan import train_vqgan
-
-                    s = train_vqgan(data, run, r, resume=resume, device=self.o.device, callbacks=cb,
-                                    init_from=None if resume else init_from)
+                s = (train_vqgan(data, run, r, resume=resume, device=dev, callbacks=cb,
+                                 init_from=None if resume else init_from) if encodes else
+                     train_transformer(data, run, r, resume=resume, device=dev, callbacks=cb))
             if s["interrupted"]:
                 raise DemoInterrupted(f"{name} stopped at step {s['step']} ({run / 'last.pt'}); "
                                       "run the same command again to continue it")
-        encodes = BY_RECIPE[kind].name if kind in BY_RECIPE else None  # a VQGAN's input, or a transformer
-        cmd = "train-vqgan" if encodes else "train-transformer"
         self.stage(name, (run / "last.pt").exists() and not resume, fit,
-                   command(cmd, data, kind=encodes if encodes != "image" else None, recipe=recipe, set_=sets,
+                   command("train-vqgan" if encodes else "train-transformer", data,
+                           kind=encodes if encodes != "image" else None, recipe=recipe, set_=sets,
                            init_from=init_from, out=run))
 
     def tokenize(self, name: str, folder: str, scenes: Path, size: int, seg: bool) -> Path:
