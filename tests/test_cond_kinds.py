@@ -407,3 +407,16 @@ def test_bench_sample_times_a_model_of_several_kinds(tmp_path):
             "--json", "--device", "cpu"])
     rows = {row["mode"]: row for row in json.loads(r.stdout)}
     assert set(rows) == {"naive", "exact", "local"} and rows["exact"]["tokens_timed"] == 24 * 16
+
+
+def test_eval_fid_without_a_map_folder_never_reads_the_working_folder(tmp_path, monkeypatch, inception_weights):
+    """A model with no recorded map folder once listed the images of the working folder as its maps."""
+    m = tiny_transformer(tmp_path / "m.pt", "depth")
+    monkeypatch.chdir(tmp_path)
+    _small(tmp_path / "photo.png", (24, 24))
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    _small(ref / "a.png", (24, 24))
+    fail(["eval-fid", tmp_path / "g", ref, "--model", m, "--n", "2", "--weights-dir", inception_weights],
+         "the depth map folder (none recorded) is not there; name one with --labels DIR or --cond depth=DIR")
+    assert not (tmp_path / "g").exists()

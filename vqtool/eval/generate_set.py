@@ -59,12 +59,14 @@ def _spatial_entries(b, spatial: list, folders: dict, manifest, n: int, tmp: Pat
         rec = manifest.condition(c.kind) if manifest else None
         if c.fixed_size and not (rec or {}).get("inputs"):  # a low-res image: made from the source images
             return Path(manifest.source) if manifest else None
-        return Path((rec or {}).get("inputs") or "")
+        inputs = (rec or {}).get("inputs")
+        return Path(inputs) if inputs else None
 
     first = spatial[0]
     root = folder_of(first)
     if not root or not root.is_dir():
-        raise VqtoolError(f"the {first.input_name} folder {root} is not there; name one with --cond {first.kind}=DIR")
+        raise VqtoolError(f"the {first.input_name} folder {root or '(none recorded)'} is not there; name one with "
+                          f"--labels DIR or --cond {first.kind}=DIR")
     listing = first.set_entries(n, imgs.list_images(root))
     out = {}
     for c in spatial:
