@@ -155,8 +155,8 @@ class Layout:
             if c.fixed_size and entry.get(c.kind) is not None:
                 need = c.size_of(entry[c.kind])
                 if size is not None and tuple(size) != tuple(need):
-                    raise VqtoolError(f"--size {size[0]}x{size[1]}: this model is {self.adjective} and "
-                                      f"{entry[c.kind]} gives {need[0]}x{need[1]} ({c.describe()}); leave --size "
+                    raise VqtoolError(f"--size {size[0]}x{size[1]}: this model is {self.adjective} and the "
+                                      f"{c.input_name} {entry[c.kind]} gives {need[0]}x{need[1]}; leave --size "
                                       f"out or give {need[0]}x{need[1]}")
                 return need
         if size is not None:
