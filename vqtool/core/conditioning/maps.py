@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqtool.core.conditioning.base import SkipInput
 from vqtool.core.conditioning.spatial import FolderMap
 from vqtool.core.imagefile import load_map
 from vqtool.core.tokenizer.inputs import input_of
@@ -58,13 +57,8 @@ class OneChannelMap(FolderMap):
     def read_input(self, path: Path, where: dict, channels: int) -> torch.Tensor:
         """(H', W') map of an image, brought to the image's preparation ``where`` (resized, then
         cropped: data.images.fit). A map of another size than its image is a SkipInput."""
-        (x0, y0, Wt, Ht), (W, H), (w, h) = where["box"], where["resized"], where["orig"]
-        a = load_map(path, self.input_name)
-        if a.shape != (h, w):
-            raise SkipInput(f"{self.input_name} {path} is {a.shape[1]}x{a.shape[0]}, image is {w}x{h}")
-        im = Image.fromarray(self.normalise(a), mode="F")
-        im = im.resize((W, H), Image.BILINEAR).crop((x0, y0, x0 + Wt, y0 + Ht))
-        return torch.from_numpy(np.asarray(im, dtype=np.float32).copy())
+        a = self.normalise(load_map(path, self.input_name))  # float32: PIL mode F
+        return torch.from_numpy(self.prepared(a, path, where, Image.BILINEAR).astype(np.float32))
 
     def encode_inputs(self, stage, batch: torch.Tensor, flip: bool, images=None) -> dict:
         """Shard fields of a batch of prepared maps (B, H, W): their codes (and the mirrored maps')."""

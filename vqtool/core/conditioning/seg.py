@@ -70,16 +70,15 @@ class Segmentation(FolderMap):
         """(H', W') class ids of an image's label map, brought to the image's preparation ``where``
         (resized, then cropped: data.images.fit). A map of another size is a SkipInput; an id the
         segmentation VQGAN does not know stops the job."""
-        (x0, y0, Wt, Ht), (W, H), (w, h) = where["box"], where["resized"], where["orig"]
         lab = load_labels(path, self.palette)
+        w, h = where["orig"]  # checked before the ids: a map of another size is skipped, not fatal
         if lab.shape != (h, w):
             raise SkipInput(f"label map {path} is {lab.shape[1]}x{lab.shape[0]}, image is {w}x{h}")
         bad = lab.max()
         if bad >= n_labels or lab.min() < 0:
             raise VqtoolError(f"label map {path} has class id {int(bad)}, but the segmentation VQGAN knows "
                               f"{n_labels} classes (ids 0..{n_labels - 1})")
-        li = Image.fromarray(lab.astype(np.int32)).resize((W, H), Image.NEAREST).crop((x0, y0, x0 + Wt, Ht + y0))
-        return torch.from_numpy(np.asarray(li, dtype=np.int64).copy())
+        return torch.from_numpy(self.prepared(lab.astype(np.int32), path, where, Image.NEAREST).astype(np.int64))
 
     def encode_inputs(self, stage, batch: torch.Tensor, flip: bool, images=None) -> dict:
         """Shard fields of a batch of prepared label maps (B, H, W): their codes (and the mirrored maps')."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import torch
+from PIL import Image
 
 from vqtool.core import memory
-from vqtool.core.conditioning.base import Condition, as_ids
+from vqtool.core.conditioning.base import Condition, SkipInput, as_ids
 from vqtool.core.errors import VqtoolError
 from vqtool.core.imagefile import image_size
 
@@ -59,6 +61,14 @@ class FolderMap(Condition):
     def from_sample(self, s: dict, flip: bool) -> torch.Tensor:
         stem = self.field.removesuffix(".npy")
         return as_ids(s[f"{stem}_flip.npy" if flip else self.field], self.offset)
+
+    def prepared(self, a: np.ndarray, path: Path, where: dict, resample) -> np.ndarray:
+        """An image's map ``a`` (H, W) brought to the image's preparation ``where`` (resized, then cropped:
+        data.images.fit); a map of another size than its image is a SkipInput."""
+        (x0, y0, Wt, Ht), (W, H), (w, h) = where["box"], where["resized"], where["orig"]
+        if a.shape != (h, w):
+            raise SkipInput(f"{self.input_name} {path} is {a.shape[1]}x{a.shape[0]}, image is {w}x{h}")
+        return np.asarray(Image.fromarray(a).resize((W, H), resample).crop((x0, y0, x0 + Wt, y0 + Ht))).copy()
 
     def find_input(self, folder: Path, rel: Path) -> Path | None:
         """The map of the image at ``rel``: the same relative path, as PNG or the image's type."""
