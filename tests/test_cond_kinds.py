@@ -28,11 +28,11 @@ WANTED = {"depth": {"kind": "depth", "codebook_size": 7}, "edges": {"kind": "edg
 LAYOUTS = ["depth", "edges", "lowres", "seg+lowres", "depth+edges"]
 
 
-def _model(kinds, attention="global", W=4, seed=0):
+def _model(kinds, attention="global", W=4, seed=0, cond_layers=0):
     lay = Layout.for_codes(N, W, [WANTED[k] for k in kinds.split("+")])
     torch.manual_seed(seed)
     cfg = dict(vocab_size=lay.vocab_size, n_layer=2, n_head=2, n_embd=16, attention=attention)
-    cfg |= {"radius": W // 2} if attention == "local" else {"block_size": lay.block_size}
+    cfg |= {"radius": W // 2, "cond_layers": cond_layers} if attention == "local" else {"block_size": lay.block_size}
     m = build_gpt(GPTConfig(**cfg), lay).eval()
     for p in m.parameters():
         p.data.normal_(0, 0.3)
@@ -60,10 +60,10 @@ def test_sliding_window_logits_equal_the_naive_loop(kinds, hw):
 
 
 @pytest.mark.parametrize("kinds", LAYOUTS)
-@pytest.mark.parametrize("hw", [(2, 3), (5, 9)])
-def test_local_rolling_cache_equals_each_receptive_field_crop(kinds, hw):
+@pytest.mark.parametrize("hw,cond_layers", [((2, 3), 0), ((5, 9), 0), ((5, 9), 1)])
+def test_local_rolling_cache_equals_each_receptive_field_crop(kinds, hw, cond_layers):
     h, w = hw
-    m, lay = _model(kinds, "local")
+    m, lay = _model(kinds, "local", cond_layers=cond_layers)
     cond = _cond(lay, 2, h, w)
     rec = {}
     z = sample_local(m, lay, h, w, cond, Rule(seed=2), record=rec)
@@ -420,3 +420,41 @@ def test_eval_fid_without_a_map_folder_never_reads_the_working_folder(tmp_path, 
     fail(["eval-fid", tmp_path / "g", ref, "--model", m, "--n", "2", "--weights-dir", inception_weights],
          "the depth map folder (none recorded) is not there; name one with --labels DIR or --cond depth=DIR")
     assert not (tmp_path / "g").exists()
+
+
+def test_coarse_to_fine_end_to_end(made, tmp_path, inception_weights):
+    """Coarse shards (the scenes at half size, label maps only), fine shards (full size, seg + lowres=2),
+    a model on each, then sample, eval-fid and bench quality coarse to fine."""
+    from tests_helpers import TINY_GPT_WINDOW4
+
+    scenes, seg_vq = made / "scenes", f"seg={made / 'vq-seg/last.pt'}"
+    common = ["--vqgan", made / "vq-image/last.pt", "--no-auto-cond", "--cond", f"seg={scenes / 'seg'}",
+              "--cond-vqgan", seg_vq, "--val", "1", "--device", "cpu"]
+    ok(["tokenize", scenes / "images", "--out", tmp_path / "coarse-sh", "--size", "24", *common])
+    ok(["tokenize", scenes / "images", "--out", tmp_path / "fine-sh", "--cond", "lowres=2", *common])
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    for name, extra in (("coarse", []), ("fine", ["--set", "gpt.attention=local", "--set", "gpt.radius=2",
+                                                  "--set", "gpt.cond_layers=1"])):
+        ok(["train-transformer", tmp_path / f"{name}-sh", "--recipe", tmp_path / "g.toml", "--out", tmp_path / name,
+            "--set", "train.image_every=0", "--device", "cpu", *extra])
+    fine, coarse = tmp_path / "fine/last.pt", tmp_path / "coarse/last.pt"
+    label = scenes / "seg/alpine/00000.png"
+    r = ok(["sample", "--model", fine, "--coarse", coarse, "--cond", label, "--n", "2", "--out", tmp_path / "s",
+            "--device", "cpu"])
+    assert [Image.open(p).size for p in r.stdout.split()] == [(64, 48)] * 2
+    assert [Image.open(p).size for p in sorted((tmp_path / "s/coarse").glob("*.png"))] == [(32, 24)] * 2
+    gens = []
+    for bs in (1, 3):
+        gen = tmp_path / f"fid{bs}"
+        r = ok(["eval-fid", gen, "--model", fine, "--coarse", coarse, "--n", "3", "--batch-size", bs,
+                "--weights-dir", inception_weights, "--json", "--device", "cpu"])
+        assert json.loads(r.stdout)["protocol"]["n_generated"] == 3
+        gens.append(sorted(gen.glob("*.png")))
+    assert [p.read_bytes() for p in gens[0]] == [p.read_bytes() for p in gens[1]]
+    rows = json.loads(ok(["bench", "quality", "--model", fine, "--coarse", coarse, "--cond", label, "--size", "64x48",
+                          "--n", "1", "--json", "--device", "cpu"]).stdout)
+    assert [r["mode"] for r in rows] == ["reconstruction of the real scene", "coarse to fine (exact)",
+                                         "coarse to fine (fast)"]
+    assert all(0 <= r["label_agreement"] <= 1 for r in rows)
+    fail(["eval-fid", tmp_path / "x", "--model", fine, "--coarse", coarse, "--weights-dir", inception_weights],
+         "give --n N too")

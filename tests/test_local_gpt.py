@@ -21,11 +21,11 @@ WANTED = {"seg": {"kind": "seg", "codebook_size": 8}, "class": {"kind": "class",
           "uncond": {"kind": "uncond"}}
 
 
-def _model(mode, R=2, layers=2, seed=0):
+def _model(mode, R=2, layers=2, seed=0, cond_layers=0):
     lay = Layout.for_codes(16, 2 * R, [{**WANTED[mode], "null_trained": True}])
     torch.manual_seed(seed)
     m = build_gpt(GPTConfig(vocab_size=lay.vocab_size, n_layer=layers, n_head=2, n_embd=16, attention="local",
-                            radius=R), lay).eval()
+                            radius=R, cond_layers=cond_layers), lay).eval()
     for p in m.parameters():
         p.data.normal_(0, 0.3)  # far from the tiny init: every position's logits differ
     return m, lay
@@ -66,6 +66,63 @@ def test_rolling_cache_equals_the_model_on_each_receptive_field_crop(mode, h, w)
 def test_exact_for_any_grid_radius_and_seed(h, w, R, seed):
     m, lay = _model("seg", R=R, layers=2 if R < 3 else 1)
     _check_exact(m, lay, h, w, seed=seed, top_k=5)
+
+
+@pytest.mark.parametrize("mode", ["seg", "class"])
+@pytest.mark.parametrize("h,w", [(1, 1), (3, 2), (5, 9), (9, 13)])
+def test_rolling_cache_is_exact_with_condition_blocks(mode, h, w):
+    m, lay = _model(mode, cond_layers=2)
+    _check_exact(m, lay, h, w)
+
+
+@settings(max_examples=10, deadline=None)
+@given(h=st.integers(1, 8), w=st.integers(1, 11), R=st.integers(1, 3), cl=st.integers(1, 2),
+       seed=st.integers(-2**63, 2**63 - 1))
+def test_exact_with_condition_blocks_for_any_grid_radius_and_seed(h, w, R, cl, seed):
+    m, lay = _model("seg", R=R, layers=1, cond_layers=cl)
+    _check_exact(m, lay, h, w, seed=seed, top_k=5)
+
+
+def test_the_condition_blocks_computed_in_chunks_equal_the_dense_grid():
+    from vqtool.core.sampling.local import _conditions
+
+    m, lay = _model("seg", R=2, cond_layers=2)
+    cg = lay.position_grids(_cond(lay, 3, 7, 10), 7, 10, m.none)
+    dense = m.cond_grid(cg)
+    for chunk in (1, 200, 5000, 2 ** 24):  # one position at a time .. the whole grid at once
+        torch.testing.assert_close(_conditions(m, cg, chunk_elems=chunk), dense, rtol=1e-5, atol=1e-5)
+
+
+def test_condition_blocks_let_a_token_see_the_map_below_it_and_still_no_later_token():
+    h, w, R = 6, 20, 2
+    for cond_layers, reaches in ((0, False), (1, True)):
+        m, lay = _model("seg", R=R, layers=2, cond_layers=cond_layers)
+        cond = _cond(lay, 1, h, w)
+        z = torch.randint(0, 16, (1, h, w))
+        base = m.forward_grid(*m.inputs(z, cond))[0, 1, 3]  # token (1, 3)
+        below = [t.clone() for t in cond]
+        below[0][0, 1 + R, 3] = (below[0][0, 1 + R, 3] - lay.conditions[0].offset + 1) % 8 + lay.conditions[0].offset
+        moved = m.forward_grid(*m.inputs(z, below))[0, 1, 3]
+        assert (not torch.allclose(base, moved)) == reaches  # the label R rows below reaches it only through them
+        far = [t.clone() for t in cond]  # beyond every block's reach: nothing changes
+        far[0][0, 1 + R + 1:, :] = lay.conditions[0].offset
+        far[0][0, :, 3 + 2 * (R + 2) + R + 2:] = lay.conditions[0].offset
+        if cond_layers:
+            torch.testing.assert_close(m.forward_grid(*m.inputs(z, far))[0, 1, 3], base)
+        z2 = z.clone().view(-1)
+        z2[1 * w + 3:] = (z2[1 * w + 3:] + 1) % 16  # the token and every later one
+        torch.testing.assert_close(m.forward_grid(*m.inputs(z2.view(1, h, w), cond))[0, 1, 3], base)
+
+
+def test_condition_blocks_are_a_local_models_only(tmp_path):
+    from vqtool.core.config import load_recipe
+    from vqtool.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gpt.cond_layers"):
+        load_recipe("scenes-transformer-demo", ["gpt.cond_layers=2"])
+    with pytest.raises(ConfigError, match="gpt.cond_layers"):
+        load_recipe("scenes-transformer-local-demo", ["gpt.cond_layers=-1"])
+    assert load_recipe("scenes-transformer-local-demo", ["gpt.cond_layers=2"]).gpt.cond_layers == 2
 
 
 def test_nothing_at_or_after_a_token_reaches_its_logits():
@@ -137,6 +194,20 @@ def test_local_seg_model_samples_through_the_cli(tmp_path):
     assert all(Image.open(p).size == (60, 44) for p in r.stdout.split())
     pre = ok(["sample", "--model", m, "--cond", seg, "--out", tmp_path / "p", "--prefix", r.stdout.split()[0]])
     assert Image.open(pre.stdout.split()[0]).size == (60, 44)
+
+
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(-2**63, 2**63 - 1), n=st.integers(1, 4), batch=st.integers(1, 4))
+def test_condition_blocks_through_the_cli_any_seed_and_batch(tmp_path_factory, seed, n, batch):
+    tmp = tmp_path_factory.mktemp("cb")
+    m = tiny_transformer(tmp / "m.pt", mode="seg", attention="local", cond_layers=1)
+    assert "1 condition blocks" in ok(["info", m]).output
+    seg = label_map(tmp / "seg.png", size=(93, 61))  # an odd size beyond the 16x16-pixel window
+    base = ["sample", "--model", m, "--cond", seg, "--seed", str(seed), "--n", str(n)]
+    a = ok([*base, "--batch-size", str(batch), "--out", tmp / "a"]).stdout.split()
+    b = ok([*base, "--batch-size", "1", "--out", tmp / "b"]).stdout.split()
+    assert len(a) == n and all(Image.open(p).size == (93, 61) for p in a)
+    assert [Image.open(p).tobytes() for p in a] == [Image.open(p).tobytes() for p in b]
 
 
 def test_bench_sample_has_a_local_row(tmp_path):

@@ -77,7 +77,7 @@ image_every = 6
 
 
 def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, n_labels=9, seed=0,
-                     attention="global"):
+                     attention="global", cond_layers=0):
     """A randomly initialised transformer checkpoint (f=4 VQGANs, 2-layer GPT) written in
     vqtool's format without training: for fast CLI tests of sampling. ``mode``: a conditioning kind,
     or several joined by '+' ("seg+lowres"; lowres has factor 2)."""
@@ -109,7 +109,7 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
     lay = Layout.for_codes(n_embed, window, [kinds[m] for m in modes])
     gcfg = GPTConfig(vocab_size=lay.vocab_size, block_size=lay.block_size,
                      n_layer=2, n_head=2, n_embd=16, attention=attention,
-                     radius=window // 2 if attention == "local" else 0)
+                     radius=window // 2 if attention == "local" else 0, cond_layers=cond_layers)
     gpt = build_gpt(gcfg, lay)
     for p in gpt.parameters():
         p.data.normal_(0, 0.3)

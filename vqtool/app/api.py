@@ -7,6 +7,8 @@
     t = vqtool.load("runs/transformer/last.pt")
     imgs = vqtool.sample(t, n=2, size=(1280, 832), cond="seg.png", mode="fast")
     sr = vqtool.sample(vqtool.load("runs/sr/last.pt"), cond={"lowres": "small.png"})  # 4x the small image
+    big = vqtool.sample(vqtool.load("runs/fine/last.pt"), coarse=vqtool.load("runs/coarse/last.pt"),
+                        cond="seg.png", size=(1280, 832))  # coarse to fine
 """
 
 from __future__ import annotations
@@ -64,10 +66,14 @@ def decode(model, indices: torch.Tensor) -> Image.Image:
 
 
 def sample(bundle, n: int = 1, size: tuple[int, int] | None = None, cond: str | Path | dict | list | None = None,
-           class_: str | None = None, **kw) -> list[Image.Image]:
+           class_: str | None = None, coarse=None, **kw) -> list[Image.Image]:
     """Images from a transformer bundle (see `vqtool sample --help` for the keyword options). ``cond``:
     the file of a model with one map kind, ``{"seg": "lab.png", "lowres": "small.png"}``, or a list of
-    "KIND=FILE" strings as --cond takes them."""
-    from vqtool.pipeline.generate import generate
+    "KIND=FILE" strings as --cond takes them. ``coarse``: a bundle that samples the scene small first
+    (coarse to fine; ``bundle`` then takes its samples as its low-res input)."""
+    from vqtool.pipeline.coarse import CoarseToFine
+    from vqtool.pipeline.generate import SampleOptions, generate
 
+    if coarse is not None:
+        return CoarseToFine.pair(bundle, coarse).generate(n, size, cond, class_, SampleOptions(**kw))[0]
     return generate(bundle, n=n, size=size, cond_path=cond, class_=class_, **kw)

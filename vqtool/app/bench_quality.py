@@ -15,26 +15,31 @@ from vqtool.core.errors import VqtoolError
 
 
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
-                  device: str = "auto", sample: str | None = None) -> list[dict]:
+                  device: str = "auto", sample: str | None = None, coarse: str | None = None) -> list[dict]:
     """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of
     make-scenes data; ``cond``: the --cond values), or on one given ``sample`` image: label-map
     agreement with the scene's label map and sharpness (mean pixel gradient / the real scene's) of the
     decoded samples, bits/token of the sampled grids under the paper's exact windows, and the same
     figures for the real scene through the VQGAN. The real scene and its label map sit beside the
-    map (.../images/..., .../seg/...)."""
+    map (.../images/..., .../seg/...). ``coarse``: sample coarse to fine with this coarse model
+    (``model`` the fine one)."""
     from vqtool.core.imagefile import load_labels
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import bits_per_token, score_against_real
     from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.coarse import CoarseToFine
     from vqtool.pipeline.conditioning import cond_batch, condition
     from vqtool.pipeline.generate import SampleOptions, padded, sample_tokens, to_images
 
-    b = load_transformer(model, runtime.resolve_device(device))
+    dev = runtime.resolve_device(device)
+    b = load_transformer(model, dev)
+    pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
     maps = [c for c in b.layout.conditions if c.scene_folder]
     if not maps:
         raise VqtoolError("bench quality needs a model conditioned on a scene's map (label, depth or edge map); "
                           f"this one is {b.layout.adjective}")
-    entry = condition(b, [cond] if isinstance(cond, (str, Path)) else cond)
+    cond = [cond] if isinstance(cond, (str, Path)) else cond
+    entry = pair.entry(cond) if pair else condition(b, cond)
     first = Path(entry[maps[0].kind])
     truth, labels = (Path(str(first).replace(f"/{maps[0].scene_folder}/", f"/{d}/")) for d in ("images", "seg"))
     for what, p in (("real scene", truth), ("label map", labels)):
@@ -55,9 +60,18 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
                              f"{im.width}x{im.height}", 1)
     W, H = padded(size, b.factor)
     h, w = H // b.factor, W // b.factor
-    toks = cond_batch(b, [entry] * n, h, w)
     lab = scene_labels((W, H))
     rows = []
+    if pair:  # each mode in both stages; bits/token need the thumbnails' tokens: the sampled grids are not kept
+        for mode in ("exact", "fast"):
+            t = time.perf_counter()
+            ims = pair.generate(n, (W, H), cond, None, SampleOptions(seed=seed, mode=mode, top_k=100))[0]
+            r = _quality_rows(score_against_real(b, lab, real, ims), f"coarse to fine ({mode})",
+                              f"{size[0]}x{size[1]}", n)
+            r[-1]["seconds"] = time.perf_counter() - t
+            rows += r if not rows else r[1:]
+        return rows
+    toks = cond_batch(b, [entry] * n, h, w)
     for mode in ("exact", "fast"):
         t = time.perf_counter()
         z = sample_tokens(b, toks, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))

@@ -289,6 +289,7 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
     d.figures["transformer"] = seg_model.get("metrics", {})
     gpt = seg_model["config"].get("gpt", {})
     d.figures["attention"] = {"kind": gpt.get("attention", "global"), "radius": gpt.get("radius"),
+                              "cond_layers": gpt.get("cond_layers", 0),
                               "window": seg_model["config"].get("data", {}).get("window")}
     d.figures["class_transformer"] = ck.load_checkpoint(d.runs / "class-transformer" / "last.pt").get("metrics", {})
     d.figures["timings"], d.figures["commands"] = d.timings, d.commands

@@ -70,7 +70,9 @@ def _transformer(c: TransformerCheckpoint) -> dict:
     d = {"kind": "transformer", "format": ck.TRANSFORMER, "step": c.step, "file": c.path,
          "created": (c.provenance or {}).get("time"), "vqtool": (c.provenance or {}).get("vqtool"),
          "params_m": round(_params(c.model), 3), "layers": g["n_layer"], "heads": g["n_head"], "width": g["n_embd"],
-         "attention": f"local (radius {g.get('radius')})" if local else "global (the paper's)",
+         "attention": (f"local (radius {g.get('radius')}" + (f", {g['cond_layers']} condition blocks seeing the rows "
+                                                              "below" if g.get("cond_layers") else "") + ")")
+         if local else "global (the paper's)",
          "block_size": None if local else g["block_size"], "vocab": g["vocab_size"],
          "conditioning": lay.adjective, "conditions": [x.describe() for x in lay.conditions],
          "window": lay.window, "resumable": c.train_state is not None}

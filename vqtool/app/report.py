@@ -129,7 +129,9 @@ def _how_sampled(fig: dict) -> str:
                 f"those codes samples new grids. Each token attends to its causal neighbourhood (the {R} rows "
                 f"above within &plusmn;{R} columns and the {R} tokens to its left, with the label map's codes "
                 f"of the same places): the paper's sliding window made part of the model, so the whole grid "
-                f"is sampled exactly in raster order with one rolling cache.")
+                f"is sampled exactly in raster order with one rolling cache."
+                + (f" The label codes are known before sampling, so {att['cond_layers']} blocks of their own first "
+                   f"let each place see the labels {R} rows above and below it." if att.get("cond_layers") else ""))
     return (f"A VQGAN turns images into a grid of codes; a transformer trained on {W}x{W}-token windows of those "
             f"codes samples new grids. Beyond its window it slides: every token is sampled with the window "
             f"placed around it (the paper's rule), conditioned on the same window of the label map's codes.")

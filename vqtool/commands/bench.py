@@ -123,12 +123,13 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             size: Annotated[str, typer.Option("--size")] = "1280x832",
             n: Annotated[int, typer.Option("--n", min=1)] = 2,
             sample: Annotated[Optional[str], typer.Option("--sample", help="Score this image (sampled from --cond) instead of sampling.")] = None,
+            coarse: Annotated[Optional[str], typer.Option("--coarse", help="Sample coarse to fine with this coarse model (--model: the fine one).")] = None,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
     from vqtool.app.bench_quality import bench_quality
     from vqtool.commands._options import parse_size
 
-    _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample), json_)
+    _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample, coarse=coarse), json_)
 
 
 @app.command("superres")

@@ -26,6 +26,7 @@ def eval_fid(
     mode: ModeOpt = "exact",
     labels: Annotated[Optional[Path], typer.Option("--labels", help="Maps for --n with a model of one map kind (default: the folder in the model's manifest).")] = None,
     cond: Annotated[Optional[list[str]], typer.Option("--cond", help="KIND=DIR: the inputs of a spatial condition for --n (seg, depth, edges maps; lowres: small images, default the shards' images downscaled); repeatable.")] = None,
+    coarse: Annotated[Optional[Path], typer.Option("--coarse", help="With --n: sample coarse to fine with this coarse model (--model: the fine one).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, metavar="N", help="Samples generated per batch (with --n).")] = 16,
     kid: Annotated[bool, typer.Option("--kid")] = False,
     isc: Annotated[bool, typer.Option("--isc")] = False,
@@ -53,6 +54,10 @@ def eval_fid(
 
             raise VqtoolError(f"no REFERENCE given and no model at {model} to read the reference folder from")
         reference = reference_from_model(model)
+    if coarse and not n:
+        from vqtool.core.errors import VqtoolError
+
+        raise VqtoolError("--coarse samples the set coarse to fine: give --n N too")
     checked = None
     if n:
         from vqtool.eval.generate_set import generate_set
@@ -62,7 +67,7 @@ def eval_fid(
         with _ui.progress("generate", total=n) as advance:
             generate_set(model, generated, n, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg,
                          mode=mode, seed=seed, device=device, batch_size=batch_size, max_memory=limit, labels=labels,
-                         conds=parse_conds(cond), progress=advance)
+                         conds=parse_conds(cond), coarse=coarse, progress=advance)
     r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed,
                         resolution=resolution, ref_stats=ref_stats, save_stats=save_stats, checked=checked)
     path = write_result(generated, r)

@@ -26,6 +26,7 @@ def sample(
     grid: Annotated[bool, typer.Option("--grid", help="Also write all samples as one grid.png.")] = False,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option("--out", help="Folder for the PNGs.")] = Path("samples"),
+    coarse: Annotated[Optional[Path], typer.Option("--coarse", help="Coarse to fine: this model samples the scene at 1/K the size first, then --model (conditioned on a low-res image, factor K) the full size from it; the coarse samples go to OUT/coarse/.")] = None,
     device: DeviceOpt = "auto",
     max_memory: MaxMemoryOpt = None,
 ):
@@ -37,6 +38,7 @@ def sample(
     from vqtool.core.errors import check_writable
     from vqtool.data.images import save_grid
     from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.coarse import CoarseToFine
     from vqtool.pipeline.conditioning import condition
     from vqtool.pipeline.generate import SampleOptions, generate, grid_size, padded
 
@@ -45,10 +47,14 @@ def sample(
     check_writable(out, "--out")
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
-    W, H = grid_size(b, wh, condition(b, cond, class_))
-    f = b.factor
-    Wf, Hf = padded((W, H), f)
-    total = n * (Wf // f) * (Hf // f)
+    pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
+    if pair:
+        W, H = grid_size(b, wh, pair.entry(cond, class_))
+        total = pair.tokens(n, (W, H))
+    else:
+        W, H = grid_size(b, wh, condition(b, cond, class_))
+        Wf, Hf = padded((W, H), b.factor)
+        total = n * (Wf // b.factor) * (Hf // b.factor)
 
     t0, done = time.time(), [0]
 
@@ -59,7 +65,10 @@ def sample(
     with _ui.progress("sample", total=total) as advance:
         opts = SampleOptions(top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg, seed=seed, mode=mode,
                              batch_size=batch_size, prefix=prefix, max_memory=limit)
-        ims = generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick)
+        if pair:
+            ims, thumbs = pair.generate(n, wh, cond, class_, opts, tick)
+        else:
+            ims, thumbs = generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick), []
     _warn_flat(ims)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{_name(cond, class_)}-{W}x{H}-s{seed}-{mode}"
@@ -67,6 +76,11 @@ def sample(
         p = out / f"{stem}-{i:04d}.png"
         im.save(p)
         _ui.result(str(p))
+    if thumbs:
+        (out / "coarse").mkdir(exist_ok=True)
+        for i, im in enumerate(thumbs):
+            im.save(out / "coarse" / f"{stem}-{i:04d}.png")
+        _ui.info(f"the coarse samples ({thumbs[0].size[0]}x{thumbs[0].size[1]}) they grew from: {out / 'coarse'}")
     if grid:
         save_grid(ims, out / "grid.png", cols=min(len(ims), 4))
         _ui.result(str(out / "grid.png"))

@@ -14,20 +14,24 @@ from vqtool.core.errors import VqtoolError
 from vqtool.data import images as imgs
 from vqtool.data.shards import Manifest
 from vqtool.pipeline.bundle import load_transformer
+from vqtool.pipeline.coarse import CoarseToFine
 from vqtool.pipeline.generate import SampleOptions, generate_each
 
 
 def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "auto", batch_size: int = 16,
                  progress=None, max_memory: int | None = None, labels: Path | None = None, conds: dict | None = None,
-                 **sampling) -> list[Path]:
+                 coarse: Path | None = None, **sampling) -> list[Path]:
     """``conds``: the folders of the model's spatial conditions, by kind (default: the folders its
     shards were made from); ``labels``: the folder of its one map kind (the older spelling). Sample
     k takes the k-th input (in turn) of the first kind, and the other kinds' files at the same
     relative path; a low-res image is made from the image there (the shards' source images by
-    default), downscaled by the model's factor as tokenize does."""
-    b = load_transformer(model, runtime.resolve_device(device))
+    default), downscaled by the model's factor as tokenize does. ``coarse``: sample coarse to fine
+    with this coarse model (the low-res inputs are its samples)."""
+    dev = runtime.resolve_device(device)
+    b = load_transformer(model, dev)
+    pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
     out = Path(out)
-    spatial = [c for c in b.layout.conditions if c.spatial]
+    spatial = [c for c in b.layout.conditions if c.spatial and (pair is None or c is not b.layout.from_coarse)]
     folders = dict(conds or {})
     if labels is not None:
         maps = [c.kind for c in spatial if c.scene_folder]
@@ -41,11 +45,11 @@ def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "a
     manifest = Manifest.from_dict(b.ckpt.manifest) if b.ckpt.manifest else None
     with tempfile.TemporaryDirectory() as tmp:
         per_kind = _spatial_entries(b, spatial, folders, manifest, n, Path(tmp))
-        for c in b.layout.conditions:
+        for c in (pair.coarse if pair else b).layout.conditions:
             if not c.spatial:
                 per_kind[c.kind] = c.set_entries(n, None)
         conds_ = [{k: v[i] for k, v in per_kind.items()} for i in range(n)]
-        return _write(b, conds_, out, n, seed, batch_size, max_memory, progress, sampling)
+        return _write(pair or b, conds_, out, n, seed, batch_size, max_memory, progress, sampling)
 
 
 def _spatial_entries(b, spatial: list, folders: dict, manifest, n: int, tmp: Path) -> dict:
@@ -107,11 +111,15 @@ def _downscaled(path: Path, k: int, dest: Path, f: int) -> Path:
 
 
 def _write(b, conds: list, out: Path, n: int, seed: int, batch_size: int, max_memory, progress, sampling) -> list:
+    """``b``: a bundle, or a coarse-to-fine pair."""
     opts = SampleOptions(seed=seed, batch_size=batch_size, max_memory=max_memory, **sampling)
     written = []
     for start in range(0, n, batch_size):
         part = conds[start:start + batch_size]
-        ims = generate_each(b, part, opts=opts, first_sample=start)
+        if isinstance(b, CoarseToFine):
+            ims = b.generate_each(part, opts=opts, first_sample=start)[0]
+        else:
+            ims = generate_each(b, part, opts=opts, first_sample=start)
         out.mkdir(parents=True, exist_ok=True)  # after the first batch: a refused option leaves no folder
         for k, im in enumerate(ims, start):
             p = out / f"{k:06d}.png"

@@ -31,6 +31,7 @@ class Condition:
     job_names: ClassVar[dict] = {}  # its keys in a tokenize job record (job.json) -> how the user names them
     scene_folder: ClassVar[str | None] = None  # where make-scenes writes its inputs, beside images/ (seg, depth)
     fixed_size: ClassVar[bool] = False  # its input fixes the output size (a low-res image), not just suggests it
+    from_coarse: ClassVar[bool] = False  # its input is the output itself made small: a coarse sample can give it
 
     offset: int = 0  # its first id in the transformer's vocabulary
     vocab: int = 0  # the ids it adds after the image codes (0: taming's shared ids)

@@ -101,6 +101,11 @@ class Layout:
     def spatial(self) -> bool:
         return any(c.spatial for c in self.conditions)
 
+    @property
+    def from_coarse(self):
+        """The condition whose input a coarse sample gives (a low-res image), or None."""
+        return next((c for c in self.conditions if c.from_coarse), None)
+
     # ---- tokens --------------------------------------------------------------------------------
 
     def entries(self, options: dict) -> dict:

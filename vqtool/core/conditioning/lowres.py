@@ -63,6 +63,7 @@ class LowRes(FolderMap):
     input_name = "low-resolution image"
     job_names = {"lowres": "the low-resolution factor (--cond lowres=K)"}
     fixed_size = True  # the output is factor x the input: --size must agree
+    from_coarse = True  # coarse to fine: a coarse model's sample at 1/factor the size is this input
 
     factor: int = 4  # the image is this many times larger than its low-res input, per side
 

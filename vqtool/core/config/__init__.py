@@ -146,6 +146,9 @@ class GPTConfig:
     # "local": each token attends to its causal 2-D neighbourhood, relative positions, one rolling cache
     attention: Literal["global", "local"] = "global"
     radius: int = 0  # local: neighbourhood radius R in tokens (0: data.window // 2, the paper's context)
+    # local: blocks that read the conditions alone before the causal ones, each condition token seeing the
+    # others within R rows above and below (they are known before sampling); 0: each position adds its own
+    cond_layers: int = 0
 
 
 @dataclass

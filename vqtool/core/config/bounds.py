@@ -32,6 +32,7 @@ BOUNDS = {
     "gpt.vocab_size": NON_NEGATIVE, "gpt.block_size": NON_NEGATIVE, "gpt.n_layer": POSITIVE,
     "gpt.n_head": POSITIVE, "gpt.n_embd": POSITIVE, "gpt.embd_pdrop": PROBABILITY,
     "gpt.resid_pdrop": PROBABILITY, "gpt.attn_pdrop": PROBABILITY, "gpt.radius": NON_NEGATIVE,
+    "gpt.cond_layers": NON_NEGATIVE,
     "class_dropout": PROBABILITY, "fid_every": NON_NEGATIVE, "fid_n": POSITIVE,
 }
 
@@ -60,3 +61,6 @@ def check_bounds(recipe) -> None:
     gpt = _get(recipe, "gpt")
     if gpt is not None and gpt.n_embd % gpt.n_head:
         raise ConfigError(f"'gpt.n_embd' ({gpt.n_embd}) must be a multiple of 'gpt.n_head' ({gpt.n_head})")
+    if gpt is not None and gpt.cond_layers and gpt.attention != "local":
+        raise ConfigError("'gpt.cond_layers' is a local transformer's (gpt.attention = \"local\"); the paper's GPT "
+                          "attends its conditioning tokens in its window already")

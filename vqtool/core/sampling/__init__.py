@@ -75,10 +75,14 @@ class LocalSampler:
 
     @staticmethod
     def cache_bytes(cfg, layout, batch: int, h: int, w: int, guided: bool) -> int:
-        """The ring of keys and values: R + w/(R+2) + 1 rows of w+1 positions, every layer."""
-        R = cfg.radius
+        """The ring of keys and values: R + w/(R+2) + 1 rows of w+1 positions, every layer; and the
+        conditions of the whole grid (with condition blocks: one block's queries, keys, values and
+        output too, and the neighbours a chunk gathers)."""
+        R, b = cfg.radius, batch * (2 if guided else 1)
         rows = R + w // (R + 2) + 1
-        return batch * (2 if guided else 1) * cfg.n_layer * 2 * rows * (w + 1) * cfg.n_embd * 4
+        grid = b * h * (w + 1) * cfg.n_embd * 4
+        blocks = 4 * grid + 2 * 4 * 2 ** 24 if cfg.cond_layers else 0
+        return b * cfg.n_layer * 2 * rows * (w + 1) * cfg.n_embd * 4 + grid + blocks
 
 
 _SAMPLERS = ((LocalGPT, LocalSampler), (GPT, WindowSampler))

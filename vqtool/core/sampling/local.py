@@ -6,6 +6,10 @@ are written once into a ring of rows and read by the positions below and to the 
 is at column t - D*r with D = R + 2, and every row of the step is one batched forward. The ring
 holds the rows a step touches plus R above them.
 
+The conditions are known before the first token: the model's condition blocks (``gpt.cond_layers``)
+run over the whole grid first, in chunks of positions, each reading its neighbours as the wavefront
+does (``_conditions``); the wavefront then adds the result at each position.
+
 The logits equal the model's own full-grid forward (``LocalGPT.forward_grid``) at every position,
 hence a naive crop of each token's receptive field, up to float rounding (tested). Tokens are drawn
 with ``sampling.position_uniform(seed, sample, i, j)``: batch size and order never change a sample.
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 
 from vqtool.core.conditioning.layout import Layout
 from vqtool.core.sampling.rule import Rule, draw, position_uniform
-from vqtool.core.transformer.local import LocalGPT, offsets
+from vqtool.core.transformer.local import LocalGPT, cond_offsets, offsets
 
 
 class _Ring:
@@ -37,19 +41,53 @@ class _Ring:
 
 def _attend(blk, x, ring: _Ring, layer: int, r, c, off):
     """One block for positions (r, c) (n,) of a step: x (B, n, C)."""
-    B, n, C = x.shape
-    a = blk.attn
-    q, k, v = a.heads(blk.ln1(x), r, c)  # (B, nh, n, hs)
+    q, k, v = blk.attn.heads(blk.ln1(x), r, c)  # (B, nh, n, hs)
     slot = r % ring.rows
     ring.k[layer][:, :, slot, c] = k
     ring.v[layer][:, :, slot, c] = v
+    # causal offsets never reach a row below r: no lower bound (h None)
+    return blk.rest(x, _neighbours(blk, q, ring.k[layer], ring.v[layer], r, c, off, None, ring.w1))
+
+
+def _neighbours(blk, q, k, v, r, c, off, h: int | None, w1: int):
+    """Attention of queries q (B, nh, n, hs) at positions (r, c) (n,) over the keys/values k, v
+    (B, nh, rows, w1, hs) at their ``off`` neighbours (row index taken modulo ``rows``; positions
+    outside 0..h-1 x 0..w1-1 masked), then the attention's projection: (B, n, C)."""
+    B, nh, n, hs = q.shape
     kr, kc = r[:, None] - off[:, 0], c[:, None] + off[:, 1]  # (n, M) key positions
-    ok = (kr >= 0) & (kc >= 0) & (kc < ring.w1)
-    ks = ring.k[layer][:, :, kr % ring.rows, kc.clamp(0, ring.w1 - 1)]  # (B, nh, n, M, hs)
-    vs = ring.v[layer][:, :, kr % ring.rows, kc.clamp(0, ring.w1 - 1)]
+    ok = (kr >= 0) & (kc >= 0) & (kc < w1)
+    if h is not None:
+        ok &= kr < h
+    rows = k.shape[2]
+    ks = k[:, :, kr % rows, kc.clamp(0, w1 - 1)]  # (B, nh, n, M, hs)
+    vs = v[:, :, kr % rows, kc.clamp(0, w1 - 1)]
     # (B, nh, n, 1, hs) against (B, nh, n, M, hs): one query per position over its own keys
     y = F.scaled_dot_product_attention(q.unsqueeze(3), ks, vs, attn_mask=ok[:, None, :].expand(n, 1, -1))
-    return blk.rest(x, a.proj(y.squeeze(3).transpose(1, 2).reshape(B, n, C)))
+    return blk.attn.proj(y.squeeze(3).transpose(1, 2).reshape(B, n, nh * hs))
+
+
+def _conditions(m: LocalGPT, cg: torch.Tensor, chunk_elems: int = 2 ** 24) -> torch.Tensor:
+    """(B, h, w1, C): the grid's conditions (B, h, w1, K) through the condition blocks, equal to
+    ``m.cond_grid`` without its N x N mask: every block's queries in chunks of positions, each over
+    its ``cond_offsets`` neighbours (a chunk gathers about ``chunk_elems`` keys' values)."""
+    e = m.cond_embed(cg)
+    if not len(m.cond_blocks):
+        return e
+    B, h, w1, C = e.shape
+    off = cond_offsets(m.R).to(cg.device)
+    n = torch.arange(h * w1, device=cg.device)
+    r, c = n // w1, n % w1
+    step = max(1, chunk_elems // (B * len(off) * C))
+    for blk in m.cond_blocks:
+        x = e.view(B, h * w1, C)
+        q, k, v = blk.attn.heads(blk.ln1(x), r, c)  # (B, nh, N, hs)
+        k, v = (t.reshape(*t.shape[:2], h, w1, -1) for t in (k, v))
+        out = torch.empty_like(x)
+        for i in range(0, h * w1, step):
+            j = slice(i, i + step)
+            out[:, j] = blk.rest(x[:, j], _neighbours(blk, q[:, :, j], k, v, r[j], c[j], off, h, w1))
+        e = out.view(B, h, w1, C)
+    return e
 
 
 @torch.no_grad()
@@ -71,14 +109,14 @@ def sample_local(m: LocalGPT, layout: Layout, h: int, w: int, cond: list, rule: 
     ring = _Ring(m, layout.batch_of(cond2), w // D + 1 + R, w1, dev, next(m.parameters()).dtype)
     off = offsets(R).to(dev)
     z = torch.zeros(B, h, w, dtype=torch.long, device=dev)
-    c_all = layout.position_grids(cond2, h, w, m.none)  # (B2, h, w1, K)
+    e_all = _conditions(m, layout.position_grids(cond2, h, w, m.none))  # (B2, h, w1, C)
     sample_ids = torch.arange(first_sample, first_sample + B, device=dev)[:, None]
     for t in range(w1 + D * (h - 1)):
         lo, hi = max(0, math.ceil((t - w) / D)), min(h - 1, t // D)
         r = torch.arange(lo, hi + 1, device=dev)
         c = t - D * r
         tok = torch.where(c > 0, z[:, r, (c - 1).clamp(min=0)], m.none)  # (B, n): the token to the left
-        x = m.embed(torch.cat([tok, tok]) if guided else tok, c_all[:, r, c])
+        x = m.embed(torch.cat([tok, tok]) if guided else tok, e_all[:, r, c])
         for i, blk in enumerate(m.blocks):
             x = _attend(blk, x, ring, i, r, c, off)
         live = c < w  # the extra column carries z[r, w-1] and predicts nothing
@@ -109,12 +147,14 @@ def naive_logits(m: LocalGPT, z: torch.Tensor, cond: list) -> dict:
     side), read at that position. {(r, c): logits (B, V)}."""
     s, cg = m.inputs(z, cond)
     B, h, w1 = s.shape
-    L, R = len(m.blocks), m.R
+    L, R, Lc = len(m.blocks), m.R, len(m.cond_blocks)
+    up, side = L * R + Lc * R, L * (R + 2) + Lc * (R + 1)  # the condition blocks also reach Lc*R rows down
     out = {}
     for r in range(h):
         for c in range(w1 - 1):
-            r0, c0, c1 = max(0, r - L * R), max(0, c - L * (R + 2)), min(w1, c + L * (R + 2) + 1)
-            logits = m.forward_grid(s[:, r0:r + 1, c0:c1], cg[:, r0:r + 1, c0:c1])
+            r0, r1 = max(0, r - up), min(h, r + Lc * R + 1)
+            c0, c1 = max(0, c - side), min(w1, c + side + 1)
+            logits = m.forward_grid(s[:, r0:r1, c0:c1], cg[:, r0:r1, c0:c1])
             out[(r, c)] = logits[:, r - r0, c - c0]
     return out
 

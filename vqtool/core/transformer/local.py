@@ -14,6 +14,12 @@ the extra last column), or the class / start token at every position. Its output
 (R = ``gpt.radius``, default window/2: the paper's context), so nothing at or after z[r, c] in
 raster order is seen, in any layer. Training crops are fed like any grid: a token near a crop
 edge sees a cut neighbourhood, as tokens at the image's true borders do when sampling.
+
+Conditions are known before sampling starts, so with ``gpt.cond_layers`` > 0 they first pass
+through blocks of their own that are not causal: each position's condition sees the conditions
+within R rows above and below and R+1 columns each side (the rows below included). The causal
+blocks then add the result where they added the raw condition, so a token knows what the map
+holds below it before it is drawn.
 """
 
 from __future__ import annotations
@@ -32,6 +38,12 @@ def offsets(R: int) -> torch.Tensor:
     same = [(0, dc) for dc in range(-R + 1, 1)]
     above = [(dr, dc) for dr in range(1, R + 1) for dc in range(-R + 1, R + 2)]
     return torch.tensor(same + above, dtype=torch.long)
+
+
+def cond_offsets(R: int) -> torch.Tensor:
+    """(M, 2) offsets (rows up, columns right) a condition sees in the condition blocks: R rows
+    above and below, R+1 columns each side, itself included."""
+    return torch.tensor([(dr, dc) for dr in range(-R, R + 1) for dc in range(-R - 1, R + 2)], dtype=torch.long)
 
 
 def rope(x: torch.Tensor, r: torch.Tensor, c: torch.Tensor, base: float = 100.0) -> torch.Tensor:
@@ -57,6 +69,13 @@ def grid_mask(h: int, w1: int, R: int, device) -> torch.Tensor:
     same = (dr == 0) & (dc <= 0) & (dc > -R)
     above = (dr >= 1) & (dr <= R) & (dc > -R) & (dc <= R + 1)
     return same | above
+
+
+def cond_mask(h: int, w1: int, R: int, device) -> torch.Tensor:
+    """(N, N) bool of the condition blocks: the ``cond_offsets`` neighbourhood, in both directions."""
+    n = torch.arange(h * w1, device=device)
+    r, c = n // w1, n % w1
+    return ((r[:, None] - r[None, :]).abs() <= R) & ((c[:, None] - c[None, :]).abs() <= R + 1)
 
 
 class LocalAttention(nn.Module):
@@ -114,6 +133,8 @@ class LocalGPT(nn.Module):
         self.blocks = nn.ModuleList([LocalBlock(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        # registered last: with none, a model is built (and initialised) as before they existed
+        self.cond_blocks = nn.ModuleList([LocalBlock(cfg) for _ in range(cfg.cond_layers)])
         self.apply(init_weights)  # the paper GPT's initialisation
 
     def inputs(self, z: torch.Tensor, cond: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,12 +145,30 @@ class LocalGPT(nn.Module):
         # position c holds z[r, c-1]
         return torch.cat([none, z.long()], 2), self.layout.position_grids(cond, h, w, self.none)
 
-    def embed(self, s: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
-        """Token embeddings plus each condition's (``cg``: (..., K) ids per position)."""
-        x = self.tok_emb(s)
-        for k in range(cg.shape[-1]):
-            x = x + self.tok_emb(cg[..., k])
-        return self.drop(x)
+    def cond_embed(self, cg: torch.Tensor) -> torch.Tensor:
+        """(..., C): the sum of each condition's embedding at each position (``cg``: (..., K) ids)."""
+        e = self.tok_emb(cg[..., 0])
+        for k in range(1, cg.shape[-1]):
+            e = e + self.tok_emb(cg[..., k])
+        return e
+
+    def cond_grid(self, cg: torch.Tensor) -> torch.Tensor:
+        """(B, h, w1, C): the conditions of a whole grid (B, h, w1, K) through the condition blocks
+        (dense: training crops; the sampler computes the same in chunks)."""
+        e = self.cond_embed(cg)
+        if not len(self.cond_blocks):
+            return e
+        B, h, w1, C = e.shape
+        n = torch.arange(h * w1, device=cg.device)
+        r, c, mask = n // w1, n % w1, cond_mask(h, w1, self.R, cg.device)
+        e = e.view(B, h * w1, C)
+        for blk in self.cond_blocks:
+            e = blk(e, r, c, mask)
+        return e.view(B, h, w1, C)
+
+    def embed(self, s: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """Token embeddings plus the conditions' ``e`` (..., C) at the same positions."""
+        return self.drop(self.tok_emb(s) + e)
 
     def forward_grid(self, s: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
         """Logits (B, h, w1, V) of every position of input grids (B, h, w1); positions are
@@ -138,7 +177,7 @@ class LocalGPT(nn.Module):
         n = torch.arange(h * w1, device=s.device)
         r, c = n // w1, n % w1
         mask = grid_mask(h, w1, self.R, s.device)
-        x = self.embed(s, cg).view(B, h * w1, -1)
+        x = self.embed(s, self.cond_grid(cg)).view(B, h * w1, -1)
         for blk in self.blocks:
             x = blk(x, r, c, mask)
         return self.head(self.ln_f(x)).view(B, h, w1, -1)
