@@ -75,7 +75,7 @@ def _net2net(tmp_path, mode, window):
     """A Net2NetTransformer checkpoint (first stage, cond stage, GPT) of reference modules."""
     first = TamingVQ(3, seed=1)
     sd = {f"first_stage_model.{k}": v for k, v in first.state_dict().items()}
-    lc = window * window if mode == "seg" else 1
+    lc = window * window if mode in ("seg", "depth") else 1
     gpt = _gpt(N_EMBED, lc + window * window)  # taming's configs: block = the whole sequence
     sd.update({f"transformer.{k}": v for k, v in gpt.state_dict().items()})  # with minGPT's attn.mask buffers
     first_cfg = {"target": "taming.models.vqgan.VQModel",
@@ -85,7 +85,14 @@ def _net2net(tmp_path, mode, window):
                                                 "n_head": 2, "n_embd": 32}},
               "first_stage_config": first_cfg}
     cond = None
-    if mode == "seg":
+    if mode == "depth":  # D-RIN: a one-channel VQModel cond stage on depth (configs/drin_transformer.yaml)
+        cond = TamingVQ(1, seed=3)
+        sd.update({f"cond_stage_model.{k}": v for k, v in cond.state_dict().items()})
+        params["cond_stage_key"] = "depth"
+        params["cond_stage_config"] = {"target": "taming.models.vqgan.VQModel",
+                                       "params": {"embed_dim": EMBED_DIM, "n_embed": N_EMBED,
+                                                  "ddconfig": {**DD, "in_channels": 1, "out_ch": 1}}}
+    elif mode == "seg":
         cond = TamingVQ(N_LABELS, seed=3)
         sd.update({f"cond_stage_model.{k}": v for k, v in cond.state_dict().items()})
         sd["cond_stage_model.colorize"] = torch.randn(3, N_LABELS, 1, 1)
@@ -224,6 +231,84 @@ def test_greedy_sliding_window_matches_sample_conditional(tmp_path, window, grid
     from PIL import Image
 
     assert Image.open(r.stdout.split()[0]).size == (w * 4, h * 4)
+
+
+def _depth_png(path, w, h, seed=0, rgba=False):
+    """A smooth inverse-depth map as a 16-bit PNG, or the same values (k / 65535) as taming's RGBA
+    float32 file; returns the float32 values."""
+    import numpy as np
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    rng = np.random.default_rng(seed)
+    k = (np.clip(yy / h * 0.8 + 0.15 * np.sin(xx / 5 + rng.uniform(0, 6)) + 0.05, 0, 1) * 65535).astype(np.uint16)
+    vals = k.astype(np.float32) / np.float32(65535.0)
+    if rgba:  # rgba_to_depth's inverse: the float32 bytes as four uint8 channels
+        Image.fromarray(vals.view(np.uint8).reshape(h, w, 4), "RGBA").save(path)
+    else:
+        Image.fromarray(k).save(path)
+    return vals
+
+
+def test_drin_converts_to_a_depth_model_and_samples_as_the_reference(tmp_path):
+    """A D-RIN-shaped checkpoint (one-channel VQModel cond stage, cond_stage_key depth) becomes a
+    depth-conditional model (it was taken for a segmentation one); its depth codes, logits and greedy
+    sliding-window samples are the reference's."""
+    import numpy as np
+
+    b, first, cond, gpt = _net2net(tmp_path, "depth", 8)
+    assert [c.kind for c in b.layout.conditions] == ["depth"] and b.layout.cond_len() == 64
+    h, w = 11, 13
+    vals = _depth_png(tmp_path / "d16.png", w * 4, h * 4)
+    _depth_png(tmp_path / "drgba.png", w * 4, h * 4, rgba=True)
+    from vqtool.core.sampling import Rule
+    from vqtool.core.sampling.window import sample_grid
+
+    toks = b.layout.tokens([{"depth": tmp_path / "d16.png"}], h, w, b.stages, b.factor, {})
+    rgba = b.layout.tokens([{"depth": tmp_path / "drgba.png"}], h, w, b.stages, b.factor, {})
+    assert torch.equal(toks[0], rgba[0])  # taming's RGBA float file and the 16-bit PNG: the same tokens
+    d = (vals - vals.min()) / max(1e-8, vals.max() - vals.min()) * 2 - 1  # taming's preprocess_depth
+    cidx = cond.codes(torch.from_numpy(d)[None, None])
+    assert torch.equal(toks[0], cidx) and len(cidx.unique()) > 2
+    x = torch.randint(0, N_EMBED, (2, 100))
+    torch.testing.assert_close(b.gpt(x), gpt(x)[0], atol=1e-5, rtol=1e-5)
+    assert torch.equal(sample_grid(b.gpt, b.layout, h, w, toks, Rule(top_k=1)), taming_sliding_greedy(gpt, cidx, h, w, 8))
+    ours, theirs = {}, {}
+    z = sample_grid(b.gpt, b.layout, h, w, toks, Rule(seed=3), record=ours)
+    taming_sliding_greedy(gpt, cidx, h, w, 8, force=z, record=theirs)
+    for k in ours:
+        torch.testing.assert_close(ours[k], theirs[k], atol=2e-5, rtol=1e-5)
+    from PIL import Image
+
+    r = ok(["sample", "--model", tmp_path / "t.pt", "--cond", tmp_path / "drgba.png", "--out", tmp_path / "s"])
+    assert Image.open(r.stdout.split()[0]).size == (w * 4, h * 4)
+    assert "depth" in ok(["info", tmp_path / "t.pt"]).output
+    assert np.isfinite(vals).all()
+
+
+def test_one_channel_vqmodel_converts_to_a_depth_vqgan(tmp_path):
+    ref = TamingVQ(1, seed=4)
+    ok(["convert-taming", lightning_file(ref.state_dict(), tmp_path, "d.ckpt"), "--out", tmp_path / "d.pt"])
+    from vqtool.core.tokenizer.loading import load_vqgan
+
+    vq, c = load_vqgan(tmp_path / "d.pt")
+    assert c["encodes"] == "depth"
+    x = torch.rand(1, 1, 32, 40) * 2 - 1
+    assert torch.equal(vq.encode(x).indices, ref.codes(x))
+
+
+def test_cond_stages_it_cannot_convert_are_named(tmp_path):
+    first = TamingVQ(3, seed=1)
+    sd = {f"first_stage_model.{k}": v for k, v in first.state_dict().items()}
+    sd.update({f"transformer.{k}": v for k, v in _gpt(N_EMBED, 128).state_dict().items()})
+    sd.update({f"cond_stage_model.{k}": v for k, v in TamingVQ(1, seed=3).state_dict().items()})
+    params = {"transformer_config": {"params": {"n_head": 2}}, "cond_stage_key": "edges",
+              "first_stage_config": {"params": {"ddconfig": {**DD, "in_channels": 3, "out_ch": 3}}},
+              "cond_stage_config": {"target": "taming.models.vqgan.VQModel", "params": {}}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(_project(params)))
+    fail(["convert-taming", lightning_file(sd, tmp_path, "e.ckpt"), "--config", tmp_path / "p.yaml", "--out",
+          tmp_path / "e.pt"], "a 1-channel VQModel cond stage with cond_stage_key 'edges'")
+    assert not (tmp_path / "e.pt").exists()
 
 
 def test_block_size_that_gives_no_window_is_refused(tmp_path):

@@ -15,17 +15,19 @@ from vqtool.core.errors import VqtoolError
 
 
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
-                  device: str = "auto", sample: str | None = None, coarse: str | None = None) -> list[dict]:
+                  device: str = "auto", sample: str | None = None, coarse: str | None = None,
+                  classifier: str | None = None) -> list[dict]:
     """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of
     make-scenes data; ``cond``: the --cond values), or on one given ``sample`` image: label-map
     agreement with the scene's label map and sharpness (mean pixel gradient / the real scene's) of the
     decoded samples, bits/token of the sampled grids under the paper's exact windows, and the same
     figures for the real scene through the VQGAN. The real scene and its label map sit beside the
     map (.../images/..., .../seg/...). ``coarse``: sample coarse to fine with this coarse model
-    (``model`` the fine one)."""
+    (``model`` the fine one). ``classifier`` (eval.classifier): each row also gets the per-class IoU of
+    its images' predicted classes against the label map, pooled over its samples, and their mean."""
     from vqtool.core.imagefile import load_labels
     from vqtool.data import images as imgs
-    from vqtool.eval.agreement import bits_per_token, score_against_real
+    from vqtool.eval.agreement import bits_per_token
     from vqtool.pipeline.bundle import load_transformer
     from vqtool.pipeline.coarse import CoarseToFine
     from vqtool.pipeline.conditioning import cond_batch, condition
@@ -51,13 +53,13 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     def scene_labels(wh):
         return np.asarray(Image.fromarray(load_labels(labels).astype(np.int32)).resize(wh, Image.NEAREST))
 
+    score = _scorer(b, real, classifier, dev)
     if sample is not None:
         im = imgs.load_rgb(Path(sample))
         mw, mh = imgs.image_size(first)
         if (mw, mh) != im.size:
             raise VqtoolError(f"the sample is {im.width}x{im.height}, the {maps[0].input_name} {mw}x{mh}")
-        return _quality_rows(score_against_real(b, scene_labels(im.size), real, [im]), "given sample",
-                             f"{im.width}x{im.height}", 1)
+        return _quality_rows(score(scene_labels(im.size), [im]), "given sample", f"{im.width}x{im.height}", 1)
     W, H = padded(size, b.factor)
     h, w = H // b.factor, W // b.factor
     lab = scene_labels((W, H))
@@ -66,7 +68,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
         for mode in ("exact", "fast"):
             t = time.perf_counter()
             ims = pair.generate(n, (W, H), cond, None, SampleOptions(seed=seed, mode=mode, top_k=100))[0]
-            r = _quality_rows(score_against_real(b, lab, real, ims), f"coarse to fine ({mode})",
+            r = _quality_rows(score(lab, ims), f"coarse to fine ({mode})",
                               f"{size[0]}x{size[1]}", n)
             r[-1]["seconds"] = time.perf_counter() - t
             rows += r if not rows else r[1:]
@@ -76,7 +78,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
         t = time.perf_counter()
         z = sample_tokens(b, toks, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))
         dt = time.perf_counter() - t
-        r = _quality_rows(score_against_real(b, lab, real, to_images(b, z)), mode, f"{size[0]}x{size[1]}", n)
+        r = _quality_rows(score(lab, to_images(b, z)), mode, f"{size[0]}x{size[1]}", n)
         r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
         rows += r if not rows else r[1:]  # the real scene's row once
     return rows
@@ -135,9 +137,38 @@ def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: s
          **score(samples), "seconds": dt}]
 
 
+def _scorer(b, real, classifier: str | None, dev):
+    """score(labels, samples) -> the figures of eval.agreement.score_against_real, and with a
+    classifier the IoU of the samples and of the real scene's reconstruction."""
+    from vqtool.eval.agreement import score_against_real
+
+    if classifier is None:
+        return lambda labels, ims: score_against_real(b, labels, real, ims)
+    from vqtool.eval.classifier import iou, load_classifier, predict
+
+    net, cfg = load_classifier(Path(classifier), dev)
+
+    def score(labels, ims):
+        s = score_against_real(b, labels, real, ims, keep_recon=True)
+        k = cfg["n_classes"]
+        if int(labels.max()) >= k:
+            raise VqtoolError(f"the classifier {classifier} knows {k} classes; the label map has id {int(labels.max())}")
+        names = cfg.get("classes") or [str(i) for i in range(k)]
+
+        def named(r, who):
+            return {f"{who}_miou": r["miou"], f"{who}_class_iou": {names[c]: v for c, v in r["per_class_iou"].items()}}
+        return s | named(iou([predict(net, im) for im in ims], labels, k), "sample") \
+            | named(iou([predict(net, s.pop("recon"))], labels, k), "real_recon")
+    return score
+
+
 def _quality_rows(score: dict, mode: str, size: str, n: int) -> list[dict]:
     """The real scene through the VQGAN (the ceiling of both measures), then the samples."""
+    def extra(who):
+        return {k.removeprefix(who + "_"): v for k, v in score.items() if k in (f"{who}_miou", f"{who}_class_iou")}
     return [{"stage": "quality", "mode": "reconstruction of the real scene", "size": size, "samples": 1,
-             "label_agreement": score["real_recon_label_agreement"], "sharpness": score["real_recon_sharpness"]},
+             "label_agreement": score["real_recon_label_agreement"], "sharpness": score["real_recon_sharpness"],
+             **extra("real_recon")},
             {"stage": "quality", "mode": mode, "size": size, "samples": n,
-             "label_agreement": score["sample_label_agreement"], "sharpness": score["sample_sharpness"]}]
+             "label_agreement": score["sample_label_agreement"], "sharpness": score["sample_sharpness"],
+             **extra("sample")}]

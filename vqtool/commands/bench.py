@@ -124,12 +124,34 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             n: Annotated[int, typer.Option("--n", min=1)] = 2,
             sample: Annotated[Optional[str], typer.Option("--sample", help="Score this image (sampled from --cond) instead of sampling.")] = None,
             coarse: Annotated[Optional[str], typer.Option("--coarse", help="Sample coarse to fine with this coarse model (--model: the fine one).")] = None,
+            classifier: Annotated[Optional[str], typer.Option("--classifier", help="A pixel classifier (`vqtool bench classifier`): adds per-class IoU against the label map.")] = None,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
     from vqtool.app.bench_quality import bench_quality
     from vqtool.commands._options import parse_size
 
-    _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample, coarse=coarse), json_)
+    _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample, coarse=coarse,
+                          classifier=classifier), json_)
+
+
+@app.command("classifier")
+@user_errors
+def classifier(scenes: Annotated[Path, typer.Argument(help="make-scenes data (images/ and seg/) to train on; not the scenes you will score.")],
+               out: Annotated[Path, typer.Option("--out", help="The classifier file.")] = Path("runs/classifier.pt"),
+               steps: Annotated[int, typer.Option("--steps", min=1)] = 1500, seed: SeedOpt = 0):
+    """Train the pixel classifier `bench quality --classifier` scores samples with (per-class IoU)."""
+    import torch
+
+    from vqtool.commands import _ui
+    from vqtool.core.errors import check_writable
+    from vqtool.eval.classifier import train_classifier
+
+    check_writable(out, "--out", folder=False)
+    with _ui.progress("classifier", total=steps) as advance:
+        c = train_classifier(scenes, steps=steps, seed=seed, progress=advance)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(c, out)
+    _ui.result(str(out))
 
 
 @app.command("superres")

@@ -186,10 +186,18 @@ def say_once(key: str, message: str) -> None:
         warnings.warn(message, MapNote, stacklevel=3)
 
 
+def _rgba_floats(im: Image.Image) -> np.ndarray:
+    """(H, W) float32 from the four bytes of each RGBA pixel, as taming's rgba_to_depth reads them
+    (little-endian: the alpha byte holds the sign and exponent)."""
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)).view("<f4")[..., 0].astype(np.float32)
+
+
 def load_map(path, what: str = "map") -> np.ndarray:
     """A one-channel map (a depth map, an edge map) as (H, W) float32 in [0, 1]: 8-bit and 16-bit
-    grayscale PNGs scaled by their range (255, 65535), float TIFFs as they are. An RGB file is
-    converted to grayscale, which is said once."""
+    grayscale PNGs scaled by their range (255, 65535), float TIFFs as they are, and taming's depth
+    files (float32 packed into the bytes of an RGBA PNG: its ``rgba_to_depth``) as they are. An RGB
+    file (or an RGBA one whose bytes are not finite floats: an opaque alpha never is) is converted
+    to grayscale, which is said once."""
     try:
         with Image.open(opened(path)) as im:
             why = pixel_problem(im.size)
@@ -205,6 +213,8 @@ def load_map(path, what: str = "map") -> np.ndarray:
                     a = np.asarray(im, dtype=np.float32)
                 elif mode in ("L", "1"):
                     a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+                elif mode == "RGBA" and np.isfinite(packed := _rgba_floats(im)).all():
+                    a = packed
                 else:
                     say_once(f"rgb-{what}", f"{what}s given as colour images are converted to grayscale "
                                             f"(the first: {path}); save them as one-channel PNGs to skip this")

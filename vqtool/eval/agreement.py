@@ -49,10 +49,10 @@ def sharpness(images: list, reference: list) -> float:
     return g(images) / g(reference)
 
 
-def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list) -> dict:
+def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list, keep_recon: bool = False) -> dict:
     """Label agreement and sharpness of samples of one label map, beside the real scene of that
     map through the VQGAN (the ceiling of both). Class colours come from that reconstruction:
-    a sample can only use the decoder's palette."""
+    a sample can only use the decoder's palette. ``keep_recon``: the reconstruction too ("recon")."""
     from vqtool.data.images import to_image, to_tensor
     from vqtool.core.tokenizer.tiles import decode
 
@@ -62,4 +62,5 @@ def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list) 
     colours = class_colours([recon], [labels], int(np.max(labels)) + 1)
     return {"sample_label_agreement": float(np.mean([label_agreement(s, labels, colours) for s in samples])),
             "real_recon_label_agreement": label_agreement(recon, labels, colours),
-            "sample_sharpness": sharpness(samples, [real]), "real_recon_sharpness": sharpness([recon], [real])}
+            "sample_sharpness": sharpness(samples, [real]), "real_recon_sharpness": sharpness([recon], [real]),
+            **({"recon": recon} if keep_recon else {})}

@@ -23,6 +23,7 @@ from vqtool.core.errors import CheckpointError, check_writable
 from vqtool.core.conditioning.base import Condition
 from vqtool.core.conditioning.classes import ClassLabel
 from vqtool.core.conditioning.layout import Layout
+from vqtool.core.conditioning.maps import Depth
 from vqtool.core.conditioning.seg import Segmentation
 from vqtool.core.conditioning.uncond import Uncond
 from vqtool.core.formats import Stage, TransformerCheckpoint
@@ -159,7 +160,10 @@ def model_kind(sd: dict) -> str:
     if "transformer.tok_emb.weight" in sd:
         return "transformer"
     if "encoder.conv_in.weight" in sd and ("quantize.embedding.weight" in sd or "quantize.embed.weight" in sd):
-        return "seg-vqgan" if "colorize" in sd or sd["encoder.conv_in.weight"].shape[1] != 3 else "vqgan"
+        ch = sd["encoder.conv_in.weight"].shape[1]
+        if "colorize" in sd or ch not in (1, 3):
+            return "seg-vqgan"
+        return "depth-vqgan" if ch == 1 else "vqgan"  # a one-channel VQModel: taming's imagenetdepth_vqgan
     sample = ", ".join(sorted(sd)[:5])
     raise CheckpointError(f"unknown model type: the state dict is neither a VQModel, GumbelVQ, VQSegmentationModel "
                           f"nor a Net2NetTransformer (first keys: {sample})")
@@ -194,7 +198,7 @@ def convert(ckpt_path: Path, out: Path, config_path: Path | None = None) -> dict
     kind = model_kind(sd)
     prov = {**ck.provenance(), "converted_from": str(Path(ckpt_path).resolve()),
             "taming_global_step": raw.get("global_step"), "lightning": raw.get("pytorch-lightning_version")}
-    if kind in ("vqgan", "seg-vqgan"):
+    if kind in ("vqgan", "seg-vqgan", "depth-vqgan"):
         mcfg, state = _vqgan_payload(sd, params.get("ddconfig"), "VQGAN")
         recipe = {"kind": kind, "model": to_dict(mcfg), "data": {"size": mcfg.resolution, "resize": 0}}
         ck.save_checkpoint(out, {"format": ck.VQGAN, "encodes": BY_RECIPE[kind].name, "config": recipe, "model": state, "step": raw.get("global_step", 0),
@@ -246,10 +250,15 @@ def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:
         return ClassLabel(vocab=0, classes=[str(i) for i in range(int(cparams.get("n_classes", 1000)))]), {}
     if csd and "encoder.conv_in.weight" in csd:
         ccfg, cstate = _vqgan_payload(csd, cparams.get("ddconfig"), "cond stage")
-        if ccfg.in_channels == 3:
-            raise CheckpointError("image-conditioned cond stages (depth, __is_first_stage__) are not supported; "
-                                  "segmentation cond stages are")
-        seg = Segmentation(vocab=0)
-        return seg, {seg.stage: Stage(to_dict(ccfg), cstate)}
+        key = params.get("cond_stage_key", "depth")  # Net2NetTransformer's default
+        if target.endswith("VQSegmentationModel") or "colorize" in csd or key == "segmentation":
+            cond = Segmentation(vocab=0)
+        elif ccfg.in_channels == 1 and key == "depth":  # D-RIN: a one-channel VQModel on MiDaS depth
+            cond = Depth(vocab=0)
+        else:
+            raise CheckpointError(f"a {ccfg.in_channels}-channel {target.rsplit('.', 1)[-1] or 'VQModel'} cond stage "
+                                  f"with cond_stage_key {key!r}: vqtool converts segmentation (VQSegmentationModel) "
+                                  "and depth (a one-channel VQModel, cond_stage_key depth: D-RIN) cond stages")
+        return cond, {cond.stage: Stage(to_dict(ccfg), cstate)}
     raise CheckpointError(f"unsupported cond stage {target!r}: vqtool converts unconditional (SOSProvider), "
-                          "class (Labelator) and segmentation (VQSegmentationModel) transformers")
+                          "class (Labelator), segmentation (VQSegmentationModel) and depth (D-RIN) transformers")

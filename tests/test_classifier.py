@@ -1,0 +1,58 @@
+"""The pixel classifier behind bench quality's per-class IoU: IoU arithmetic, training learns the
+scenes, the checkpoint describes itself, and bench quality reports IoU beside label agreement."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from tests_helpers import fail, ok, tiny_transformer
+
+from vqtool.eval.classifier import FORMAT, PixelClassifier, iou
+
+
+def test_iou_pools_pixels_over_samples_and_counts_only_the_maps_classes():
+    lab = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
+    a = np.array([[0, 0, 0, 1], [0, 0, 1, 1]])  # class 0: 4/5, class 1: 3/4
+    b = lab.copy()  # perfect
+    r = iou([a], lab, 4)
+    assert r["per_class_iou"] == pytest.approx({0: 4 / 5, 1: 3 / 4}) and r["miou"] == pytest.approx((0.8 + 0.75) / 2)
+    assert r["pixel_accuracy"] == pytest.approx(7 / 8)
+    pooled = iou([a, b], lab, 4)  # class 0: (4 + 4) / (5 + 4)
+    assert pooled["per_class_iou"][0] == pytest.approx(8 / 9) and set(pooled["per_class_iou"]) == {0, 1}
+    wrong = iou([np.full_like(lab, 3)], lab, 4)  # a class the map does not hold: every present class 0
+    assert wrong["miou"] == 0 and set(wrong["per_class_iou"]) == {0, 1}
+
+
+def test_the_classifier_keeps_the_image_size():
+    net = PixelClassifier(5)
+    assert net(torch.zeros(2, 3, 37, 53)).shape == (2, 5, 37, 53)
+
+
+def test_bench_classifier_learns_the_scenes_and_bench_quality_reports_iou(scenes, tmp_path):
+    out = tmp_path / "clf.pt"
+    r = ok(["bench", "classifier", scenes, "--out", out, "--steps", "120"])
+    assert r.stdout.strip() == str(out)
+    c = torch.load(out, weights_only=True)
+    assert c["format"] == FORMAT and c["config"]["classes"][0] == "sky" and c["config"]["steps"] == 120
+    from vqtool.core.imagefile import load_labels
+    from vqtool.data.images import load_rgb
+    from vqtool.eval.classifier import load_classifier, predict
+
+    net, _ = load_classifier(out)
+    ims = sorted((scenes / "images").rglob("*.png"))[:4]
+    labs = [load_labels(scenes / "seg" / p.relative_to(scenes / "images")) for p in ims]
+    acc = np.mean([(predict(net, load_rgb(p)) == lab).mean() for p, lab in zip(ims, labs)])
+    majority = np.mean([(lab == np.bincount(lab.ravel()).argmax()).mean() for lab in labs])
+    assert acc > majority + 0.05, (acc, majority)  # it learns more than the most common class
+    model = tiny_transformer(tmp_path / "seg.pt", mode="seg")
+    lab = sorted((scenes / "seg").rglob("*.png"))[0]
+    rows = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", "--n", "2",
+                          "--classifier", out, "--json"]).stdout)
+    for row in rows:
+        assert 0 <= row["miou"] <= 1 and 0 <= row["label_agreement"] <= 1
+        assert set(row["class_iou"]) <= set(c["config"]["classes"]) and row["class_iou"]
+    fail(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", "--classifier", model],
+         "is not a vqtool pixel classifier")
+    fail(["bench", "classifier", tmp_path / "nowhere", "--out", tmp_path / "x.pt"], "image folder not found")
+    assert not (tmp_path / "x.pt").exists()
