@@ -458,3 +458,32 @@ def test_coarse_to_fine_end_to_end(made, tmp_path, inception_weights):
     assert all(0 <= r["label_agreement"] <= 1 for r in rows)
     fail(["eval-fid", tmp_path / "x", "--model", fine, "--coarse", coarse, "--weights-dir", inception_weights],
          "give --n N too")
+
+
+def test_coordinates_need_nothing_from_the_user(made, tmp_path):
+    """tokenize --cond coord=N (FacesHQ's CoordStage levels) stores nothing; both families train on the
+    crops' places and sample any size with no input; a --cond given to such a model is refused."""
+    from tests_helpers import TINY_GPT_WINDOW4
+
+    ok(["tokenize", made / "scenes/images", "--out", tmp_path / "sh", "--vqgan", made / "vq-image/last.pt",
+        "--no-auto-cond", "--cond", "coord=64", "--val", "1", "--device", "cpu"])
+    man = json.loads((tmp_path / "sh/manifest.json").read_text())
+    assert [(c["kind"], c["levels"], c["factor"]) for c in man["conditions"]] == [("coord", 64, 4)]
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    for attention in ("global", "local"):
+        run = tmp_path / attention
+        ok(["train-transformer", tmp_path / "sh", "--recipe", tmp_path / "g.toml", "--out", run, "--force",
+            "--set", f"gpt.attention={attention}", "--set", "train.image_every=0", "--device", "cpu"]
+           + (["--set", "gpt.radius=2"] if attention == "local" else []))
+        assert "position-conditional" in ok(["info", run / "last.pt"]).output
+        a = ok(["sample", "--model", run / "last.pt", "--size", "333x197", "--n", "3", "--batch-size", "2",
+                "--seed", "9007199254740993", "--out", tmp_path / f"a-{attention}", "--device", "cpu"]).stdout.split()
+        b = ok(["sample", "--model", run / "last.pt", "--size", "333x197", "--n", "3", "--batch-size", "3",
+                "--seed", "9007199254740993", "--out", tmp_path / f"b-{attention}", "--device", "cpu"]).stdout.split()
+        assert [Image.open(p).size for p in a] == [(333, 197)] * 3
+        assert [Image.open(p).tobytes() for p in a] == [Image.open(p).tobytes() for p in b]
+    fail(["sample", "--model", run / "last.pt", "--cond", f"seg={made / 'scenes/seg/alpine/00000.png'}",
+          "--out", tmp_path / "x"], "this model is position-conditional")
+    fail(["tokenize", made / "scenes/images", "--out", tmp_path / "sh2", "--vqgan", made / "vq-image/last.pt",
+          "--no-auto-cond", "--cond", "coord=one", "--device", "cpu"], "give the number of coordinate levels")
+    assert not (tmp_path / "sh2").exists()

@@ -75,7 +75,7 @@ def _net2net(tmp_path, mode, window):
     """A Net2NetTransformer checkpoint (first stage, cond stage, GPT) of reference modules."""
     first = TamingVQ(3, seed=1)
     sd = {f"first_stage_model.{k}": v for k, v in first.state_dict().items()}
-    lc = window * window if mode in ("seg", "depth") else 1
+    lc = window * window if mode in ("seg", "depth", "coord") else 1
     gpt = _gpt(N_EMBED, lc + window * window)  # taming's configs: block = the whole sequence
     sd.update({f"transformer.{k}": v for k, v in gpt.state_dict().items()})  # with minGPT's attn.mask buffers
     first_cfg = {"target": "taming.models.vqgan.VQModel",
@@ -92,6 +92,10 @@ def _net2net(tmp_path, mode, window):
         params["cond_stage_config"] = {"target": "taming.models.vqgan.VQModel",
                                        "params": {"embed_dim": EMBED_DIM, "n_embed": N_EMBED,
                                                   "ddconfig": {**DD, "in_channels": 1, "out_ch": 1}}}
+    elif mode == "coord":  # FacesHQ: configs/faceshq_transformer.yaml (CoordStage, down_factor = the factor)
+        params["cond_stage_key"] = "coord"
+        params["cond_stage_config"] = {"target": "taming.modules.misc.coord.CoordStage",
+                                       "params": {"n_embed": N_EMBED, "down_factor": 4}}
     elif mode == "seg":
         cond = TamingVQ(N_LABELS, seed=3)
         sd.update({f"cond_stage_model.{k}": v for k, v in cond.state_dict().items()})
@@ -284,6 +288,45 @@ def test_drin_converts_to_a_depth_model_and_samples_as_the_reference(tmp_path):
     assert Image.open(r.stdout.split()[0]).size == (w * 4, h * 4)
     assert "depth" in ok(["info", tmp_path / "t.pt"]).output
     assert np.isfinite(vals).all()
+
+
+def _faceshq_coord(h, w, f):
+    """The coordinate map of taming's FacesHQ data (faceshq.py), as a batch from its DataLoader
+    (float64 -> float32 in get_input), through the reference's CoordStage.encode."""
+    import numpy as np
+    from taming.modules.misc.coord import CoordStage
+
+    H, W = h * f, w * f
+    coord = np.arange(H * W).reshape(H, W, 1) / (H * W)
+    c = torch.from_numpy(coord)[None].permute(0, 3, 1, 2).float()
+    return CoordStage(N_EMBED, f).encode(c)[2][2].view(1, h, w)
+
+
+@pytest.mark.parametrize("grid", [(8, 8), (11, 13)])
+def test_faceshq_coordinate_model_samples_as_the_reference(tmp_path, grid):
+    """A FacesHQ-shaped checkpoint (CoordStage cond stage): inside its window and sliding beyond it,
+    each window with the coordinates of its place in the whole image, token for token the reference's."""
+    b, _, _, gpt = _net2net(tmp_path, "coord", 8)
+    assert [c.kind for c in b.layout.conditions] == ["coord"]
+    h, w = grid
+    from vqtool.core.sampling import Rule
+    from vqtool.core.sampling.window import sample_grid
+
+    toks = b.layout.tokens([b.layout.entries({})], h, w, b.stages, b.factor, {})
+    cidx = _faceshq_coord(h, w, 4)
+    assert torch.equal(toks[0], cidx) and len(cidx[:, :, 0].unique()) == h  # 32 levels: rows told apart
+    assert torch.equal(sample_grid(b.gpt, b.layout, h, w, toks, Rule(top_k=1)), taming_sliding_greedy(gpt, cidx, h, w, 8))
+    ours, theirs = {}, {}
+    z = sample_grid(b.gpt, b.layout, h, w, toks, Rule(seed=4), record=ours)
+    taming_sliding_greedy(gpt, cidx, h, w, 8, force=z, record=theirs)
+    for k in ours:
+        torch.testing.assert_close(ours[k], theirs[k], atol=2e-5, rtol=1e-5)
+    from PIL import Image
+
+    r = ok(["sample", "--model", tmp_path / "t.pt", "--size", f"{w * 4}x{h * 4}", "--n", "2", "--out", tmp_path / "s"])
+    assert [Image.open(p).size for p in r.stdout.split()] == [(w * 4, h * 4)] * 2
+    fail(["sample", "--model", tmp_path / "t.pt", "--cond", tmp_path / "t.pt", "--out", tmp_path / "x"],
+         "--cond was given, but this model is position-conditional")
 
 
 def test_one_channel_vqmodel_converts_to_a_depth_vqgan(tmp_path):

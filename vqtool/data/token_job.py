@@ -123,7 +123,7 @@ def _cond_input(kind: type[Condition], value, vqgan: Path | None, job: Job) -> C
 def parse_conds(values: list[str] | None, option: str = "--cond") -> dict:
     """``--cond KIND=VALUE`` values by kind: a kind tokenize does not know, a value without a kind,
     or a kind given twice is one message."""
-    known = [k for k, c in KINDS.items() if c.option == "cond"]
+    known = [k for k, c in KINDS.items() if c.job_names]  # the kinds tokenize makes beside the images
     out = {}
     for v in values or []:
         kind, eq, rest = v.partition("=")

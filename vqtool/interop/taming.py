@@ -22,6 +22,7 @@ from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_
 from vqtool.core.errors import CheckpointError, check_writable
 from vqtool.core.conditioning.base import Condition
 from vqtool.core.conditioning.classes import ClassLabel
+from vqtool.core.conditioning.coord import Coord
 from vqtool.core.conditioning.layout import Layout
 from vqtool.core.conditioning.maps import Depth
 from vqtool.core.conditioning.seg import Segmentation
@@ -224,6 +225,10 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
                                   (((params.get("first_stage_config") or {}).get("params") or {}).get("ddconfig")),
                                   "first stage")
     cond, stages = _cond_stage(params, _prefixed(sd, "cond_stage_model."))
+    f = 2 ** (len(fcfg.ch_mult) - 1)
+    if isinstance(cond, Coord) and cond.factor != f:
+        raise CheckpointError(f"the CoordStage's down_factor {cond.factor} is not the first stage's factor {f}: its "
+                              "coordinate tokens would not line up with the image codes")
     window, _ = window_from_block(gcfg.block_size, cond)
     lay = Layout(fcfg.quantizer.n_embed, window, [cond])
     g = build_gpt(gcfg, lay)
@@ -246,6 +251,8 @@ def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:
     cparams = {} if isinstance(cstage, str) else (cstage.get("params") or {})
     if params.get("unconditional") or target in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
         return Uncond(vocab=0, token=int(cparams.get("sos_token", params.get("sos_token", 0)))), {}
+    if target.endswith("CoordStage"):  # FacesHQ: where the crop sits, no weights
+        return Coord(vocab=0, levels=int(cparams.get("n_embed", 1024)), factor=int(cparams.get("down_factor", 16))), {}
     if target.endswith("Labelator"):
         return ClassLabel(vocab=0, classes=[str(i) for i in range(int(cparams.get("n_classes", 1000)))]), {}
     if csd and "encoder.conv_in.weight" in csd:
@@ -261,4 +268,5 @@ def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:
                                   "and depth (a one-channel VQModel, cond_stage_key depth: D-RIN) cond stages")
         return cond, {cond.stage: Stage(to_dict(ccfg), cstate)}
     raise CheckpointError(f"unsupported cond stage {target!r}: vqtool converts unconditional (SOSProvider), "
-                          "class (Labelator), segmentation (VQSegmentationModel) and depth (D-RIN) transformers")
+                          "class (Labelator), segmentation (VQSegmentationModel), depth (D-RIN) and coordinate (CoordStage: "
+                          "FacesHQ) transformers")

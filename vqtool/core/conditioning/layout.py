@@ -18,6 +18,7 @@ import torch
 
 from vqtool.core.conditioning.base import Condition
 from vqtool.core.conditioning.classes import ClassLabel
+from vqtool.core.conditioning.coord import Coord
 from vqtool.core.conditioning.lowres import LowRes
 from vqtool.core.conditioning.maps import Depth, Edges
 from vqtool.core.conditioning.seg import Segmentation
@@ -25,7 +26,8 @@ from vqtool.core.conditioning.uncond import Uncond
 from vqtool.core.errors import VqtoolError
 
 # every kind, in the order their tokens are concatenated when a model has several
-KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation, Depth, Edges, LowRes)}
+KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation, Depth, Edges, LowRes,
+                                                         Coord)}
 
 
 def kind_of(name: str) -> type[Condition]:
