@@ -351,6 +351,11 @@ def test_cond_stages_it_cannot_convert_are_named(tmp_path):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(_project(params)))
     fail(["convert-taming", lightning_file(sd, tmp_path, "e.ckpt"), "--config", tmp_path / "p.yaml", "--out",
           tmp_path / "e.pt"], "a 1-channel VQModel cond stage with cond_stage_key 'edges'")
+    params["cond_stage_config"] = "__is_first_stage__"  # the first stage's weights again, under cond_stage_model.
+    sd.update({f"cond_stage_model.{k}": v for k, v in first.state_dict().items()})
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(_project(params)))
+    fail(["convert-taming", lightning_file(sd, tmp_path, "sr.ckpt"), "--config", tmp_path / "p.yaml", "--out",
+          tmp_path / "e.pt"], "a cond stage of __is_first_stage__ (super-resolution")
     assert not (tmp_path / "e.pt").exists()
 
 

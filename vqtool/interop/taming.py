@@ -251,6 +251,10 @@ def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:
     cparams = {} if isinstance(cstage, str) else (cstage.get("params") or {})
     if params.get("unconditional") or target in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
         return Uncond(vocab=0, token=int(cparams.get("sos_token", params.get("sos_token", 0)))), {}
+    if target == "__is_first_stage__":
+        raise CheckpointError("a cond stage of __is_first_stage__ (super-resolution, image to image: the image VQGAN "
+                              "encodes the condition) is not converted yet: taming feeds the low-res grid whole, "
+                              "vqtool's lowres kind places each code at the K x K codes it covers")
     if target.endswith("CoordStage"):  # FacesHQ: where the crop sits, no weights
         return Coord(vocab=0, levels=int(cparams.get("n_embed", 1024)), factor=int(cparams.get("down_factor", 16))), {}
     if target.endswith("Labelator"):
