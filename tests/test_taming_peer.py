@@ -71,10 +71,13 @@ def _project(params):
                       "params": params}}
 
 
-def _net2net(tmp_path, mode, window):
-    """A Net2NetTransformer checkpoint (first stage, cond stage, GPT) of reference modules."""
+def _net2net(tmp_path, mode, window, permuter=None):
+    """A Net2NetTransformer checkpoint (first stage, cond stage, GPT) of reference modules;
+    ``permuter``: a class of taming's permuter module, built on the window."""
     first = TamingVQ(3, seed=1)
     sd = {f"first_stage_model.{k}": v for k, v in first.state_dict().items()}
+    if permuter is not None:
+        sd.update({f"permuter.{k}": v for k, v in permuter(window, window).state_dict().items()})
     lc = window * window if mode in ("seg", "depth", "coord") else 1
     gpt = _gpt(N_EMBED, lc + window * window)  # taming's configs: block = the whole sequence
     sd.update({f"transformer.{k}": v for k, v in gpt.state_dict().items()})  # with minGPT's attn.mask buffers
@@ -84,6 +87,9 @@ def _net2net(tmp_path, mode, window):
                                      "params": {"vocab_size": N_EMBED, "block_size": lc + window ** 2, "n_layer": 2,
                                                 "n_head": 2, "n_embd": 32}},
               "first_stage_config": first_cfg}
+    if permuter is not None:
+        params["permuter_config"] = {"target": f"taming.modules.transformer.permuter.{permuter.__name__}",
+                                     "params": {"H": window, "W": window}}
     cond = None
     if mode == "depth":  # D-RIN: a one-channel VQModel cond stage on depth (configs/drin_transformer.yaml)
         cond = TamingVQ(1, seed=3)
@@ -327,6 +333,34 @@ def test_faceshq_coordinate_model_samples_as_the_reference(tmp_path, grid):
     assert [Image.open(p).size for p in r.stdout.split()] == [(w * 4, h * 4)] * 2
     fail(["sample", "--model", tmp_path / "t.pt", "--cond", tmp_path / "t.pt", "--out", tmp_path / "x"],
          "--cond was given, but this model is position-conditional")
+
+
+@pytest.mark.parametrize("name", ["Subsample", "ZCurve", "SpiralOut", "SpiralIn", "Random", "AlternateParsing"])
+def test_permuted_models_sample_their_window_as_the_reference(tmp_path, name):
+    """Net2NetTransformer.sample on the permuted sequence, then permuter(reverse=True): the reference's
+    image codes, token for token; its likelihood pass in the same order; beyond the window: refused."""
+    import taming.modules.transformer.permuter as P
+
+    perm = getattr(P, name)(8, 8)
+    b, _, _, gpt = _net2net(tmp_path, "class", 8, permuter=getattr(P, name))
+    assert b.layout.permuted["name"] == name
+    c = b.layout.tokens([{"class": 3}, {"class": 1}], 8, 8, b.stages, b.factor, {})
+    ref = perm(taming_sample_greedy(gpt, c[0], 64), reverse=True).view(2, 8, 8)
+    from vqtool.core.sampling import Rule, sampler_for
+
+    z = sampler_for(b.gpt).sample(b.gpt, b.layout, 8, 8, c, Rule(top_k=1))
+    assert torch.equal(z, ref) and len(ref.unique()) > 2
+    seq = perm(ref.view(2, -1))  # the reference's own likelihood of its codes, in its order
+    with torch.no_grad():
+        logits, _ = gpt(torch.cat([c[0], seq], 1)[:, :-1])
+    nll = F.cross_entropy(logits[:, -64:].reshape(-1, N_EMBED), seq.reshape(-1), reduction="sum") / 128
+    bpt = sampler_for(b.gpt).bits_per_token(b.gpt, b.layout, ref, c)
+    assert bpt == pytest.approx(float(nll) / 0.6931471805599453, rel=1e-5)
+    assert name in ok(["info", tmp_path / "t.pt"]).output
+    ok(["sample", "--model", tmp_path / "t.pt", "--class", "2", "--out", tmp_path / "s"])  # 32x32: its window
+    fail(["sample", "--model", tmp_path / "t.pt", "--class", "2", "--size", "48x32", "--out", tmp_path / "x"],
+         f"taming's {name} order, which is defined on its 8x8-token window only")
+    assert not (tmp_path / "x").exists()
 
 
 def test_one_channel_vqmodel_converts_to_a_depth_vqgan(tmp_path):

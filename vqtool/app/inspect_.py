@@ -76,6 +76,8 @@ def _transformer(c: TransformerCheckpoint) -> dict:
          "block_size": None if local else g["block_size"], "vocab": g["vocab_size"],
          "conditioning": lay.adjective, "conditions": [x.describe() for x in lay.conditions],
          "window": lay.window, "resumable": c.train_state is not None}
+    if lay.permuted:
+        d["token_order"] = f"taming's {lay.permuted['name']} (samples its {lay.window}x{lay.window} window only)"
     if c.decoder_replaced:
         d["decoder"] = "replaced by " + c.decoder_replaced[-1]["vqgan"]
     return d

@@ -212,8 +212,6 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
     if cfg is None:
         raise CheckpointError("a Net2NetTransformer checkpoint does not store the number of attention heads or its "
                               "conditioning type: pass the run's configs/*-project.yaml with --config")
-    if any(k.startswith("permuter.") for k in sd):
-        raise CheckpointError("this transformer uses a non-identity permuter, which vqtool does not support")
     tp = (params.get("transformer_config") or {}).get("params") or {}
     if "n_head" not in tp:
         raise CheckpointError("the config has no model.params.transformer_config.params.n_head")
@@ -230,7 +228,7 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
         raise CheckpointError(f"the CoordStage's down_factor {cond.factor} is not the first stage's factor {f}: its "
                               "coordinate tokens would not line up with the image codes")
     window, _ = window_from_block(gcfg.block_size, cond)
-    lay = Layout(fcfg.quantizer.n_embed, window, [cond])
+    lay = Layout(fcfg.quantizer.n_embed, window, [cond], _permuted(sd, params, window))
     g = build_gpt(gcfg, lay)
     missing, unexpected = g.load_state_dict(tsd, strict=False)
     if missing or unexpected:
@@ -240,6 +238,24 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
                           raw.get("global_step", 0), provenance=prov).save(out)
     return {"kind": "transformer", "conditioning": lay.adjective, "out": str(out),
             "params_m": sum(p.numel() for p in g.parameters()) / 1e6}
+
+
+def _permuted(sd: dict, params: dict, window: int) -> dict | None:
+    """The order a permuted transformer feeds its window's tokens in: its permuter's own index buffer
+    (sequence position k holds raster position idx[k]), so every permuter taming has (Subsample,
+    ZCurve, SpiralOut, SpiralIn, Random, AlternateParsing) is read exactly as it was trained."""
+    name = ((params.get("permuter_config") or {}).get("target") or "Identity").rsplit(".", 1)[-1]
+    idx = sd.get("permuter.forward_shuffle_idx")
+    if idx is None:
+        if name != "Identity":
+            raise CheckpointError(f"the config names the permuter {name}, but the checkpoint holds no "
+                                  "permuter.forward_shuffle_idx to read its order from")
+        return None
+    order = [int(i) for i in idx.reshape(-1)]
+    if sorted(order) != list(range(window * window)):
+        raise CheckpointError(f"the permuter's order has {len(order)} entries, not a permutation of the {window}x{window} "
+                              "window's positions")
+    return None if order == list(range(window * window)) else {"name": name, "order": order}
 
 
 def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:

@@ -41,6 +41,10 @@ class Layout:
     n_embed: int  # image codes are ids [0, n_embed)
     window: int  # training window, tokens per side
     conditions: list[Condition] = field(default_factory=list)
+    # the order image tokens were fed in, when not raster (a taming permuter): sequence position k
+    # holds the window's raster position order[k]; {"name": ..., "order": [...]}. Such a model
+    # samples its window only: beyond it the reference defines no rule
+    permuted: dict | None = None
 
     # ---- building ------------------------------------------------------------------------------
 
@@ -226,14 +230,40 @@ class Layout:
     # ---- the stored form -----------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return {"n_embed": self.n_embed, "window": self.window, "conditions": [c.record() for c in self.conditions]}
+        d = {"n_embed": self.n_embed, "window": self.window, "conditions": [c.record() for c in self.conditions]}
+        return d | ({"permuted": self.permuted} if self.permuted else {})
 
     @classmethod
     def from_dict(cls, d: dict, class_dropout: float = 0.0) -> Layout:
         """The stored layout; a previous release's (``mode`` and its keys) is migrated."""
         if "conditions" in d:
-            return cls(d["n_embed"], d["window"], [kind_of(c["kind"]).from_record(c) for c in d["conditions"]])
+            return cls(d["n_embed"], d["window"], [kind_of(c["kind"]).from_record(c) for c in d["conditions"]],
+                       d.get("permuted"))
         return cls(d["n_embed"], d["window"], [_migrate(d, class_dropout)])
+
+    def check_grid(self, h: int, w: int) -> None:
+        """Refuse a grid a permuted model cannot sample (one message)."""
+        W = self.window
+        if self.permuted and (h, w) != (W, W):
+            raise VqtoolError(f"this model feeds its tokens in taming's {self.permuted['name']} order, which is "
+                              f"defined on its {W}x{W}-token window only (the reference has no rule beyond it): "
+                              f"sample {W}x{W} tokens (--size of the window in pixels), not {w}x{h}")
+
+    def to_raster(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, W, W) codes in raster order from codes sampled in the model's order (laid out row by row)."""
+        if not self.permuted:
+            return seq
+        B, W = seq.shape[0], self.window
+        out = torch.empty_like(seq.reshape(B, -1))
+        out[:, torch.tensor(self.permuted["order"], device=seq.device)] = seq.reshape(B, -1)
+        return out.view(B, W, W)
+
+    def to_order(self, z: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``to_raster``: raster codes (B, W, W) in the model's order."""
+        if not self.permuted:
+            return z
+        B, W = z.shape[0], self.window
+        return z.reshape(B, -1)[:, torch.tensor(self.permuted["order"], device=z.device)].view(B, W, W)
 
     def describe(self) -> dict:
         return {"conditioning": ", ".join(c.kind for c in self.conditions) or "none", "window": self.window}

@@ -14,6 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from vqtool.core.errors import VqtoolError
 from vqtool.core.sampling.local import sample_local
 from vqtool.core.sampling.rule import Rule
 from vqtool.core.sampling.window import sample_grid, sample_naive
@@ -32,14 +33,22 @@ class WindowSampler:
     @staticmethod
     def sample(gpt, layout, h, w, cond, rule: Rule, mode: str = "exact", first_sample: int = 0, prefix=None,
                progress=None, naive: bool = False, limit: int | None = None) -> torch.Tensor:
+        layout.check_grid(h, w)
         if naive:
-            return sample_naive(gpt, layout, h, w, cond, rule, first_sample, limit=limit)
-        return sample_grid(gpt, layout, h, w, cond, rule, mode, first_sample, prefix=prefix, progress=progress)
+            return layout.to_raster(sample_naive(gpt, layout, h, w, cond, rule, first_sample, limit=limit))
+        if prefix is not None and layout.permuted:
+            raise VqtoolError("--prefix keeps the top rows; this model feeds its tokens in another order "
+                              f"(taming's {layout.permuted['name']}), so they are not the first tokens it draws")
+        # a permuted model (inside its window): the grid sampled in its order, laid out row by row
+        z = sample_grid(gpt, layout, h, w, cond, rule, mode, first_sample, prefix=prefix, progress=progress)
+        return layout.to_raster(z)
 
     @staticmethod
     def bits_per_token(gpt, layout, z: torch.Tensor, cond: list) -> float:
         n, h, w = z.shape
         rec: dict = {}
+        layout.check_grid(h, w)
+        z = layout.to_order(z)
         sample_grid(gpt, layout, h, w, cond, Rule(), "exact", force=z, record=rec)
         nll = sum(F.cross_entropy(lg.float(), z[:, i, j].cpu(), reduction="sum").item() for (i, j), lg in rec.items())
         return nll / (n * h * w) / math.log(2)
