@@ -78,7 +78,7 @@ def _net2net(tmp_path, mode, window, permuter=None):
     sd = {f"first_stage_model.{k}": v for k, v in first.state_dict().items()}
     if permuter is not None:
         sd.update({f"permuter.{k}": v for k, v in permuter(window, window).state_dict().items()})
-    lc = window * window if mode in ("seg", "depth", "coord") else 1
+    lc = {"seg": window * window, "depth": window * window, "coord": window * window, "sr": 16}.get(mode, 1)
     gpt = _gpt(N_EMBED, lc + window * window)  # taming's configs: block = the whole sequence
     sd.update({f"transformer.{k}": v for k, v in gpt.state_dict().items()})  # with minGPT's attn.mask buffers
     first_cfg = {"target": "taming.models.vqgan.VQModel",
@@ -98,6 +98,11 @@ def _net2net(tmp_path, mode, window, permuter=None):
         params["cond_stage_config"] = {"target": "taming.models.vqgan.VQModel",
                                        "params": {"embed_dim": EMBED_DIM, "n_embed": N_EMBED,
                                                   "ddconfig": {**DD, "in_channels": 1, "out_ch": 1}}}
+    elif mode == "sr":  # super-resolution: the first stage encodes the image downsampled to 16x16 pixels (4x4 codes)
+        params["cond_stage_config"] = "__is_first_stage__"
+        params["cond_stage_key"] = "image"
+        params["downsample_cond_size"] = 16
+        sd.update({f"cond_stage_model.{k}": v for k, v in first.state_dict().items()})
     elif mode == "coord":  # FacesHQ: configs/faceshq_transformer.yaml (CoordStage, down_factor = the factor)
         params["cond_stage_key"] = "coord"
         params["cond_stage_config"] = {"target": "taming.modules.misc.coord.CoordStage",
@@ -363,6 +368,34 @@ def test_permuted_models_sample_their_window_as_the_reference(tmp_path, name):
     assert not (tmp_path / "x").exists()
 
 
+def test_super_resolution_model_samples_its_window_as_the_reference(tmp_path, scenes):
+    """__is_first_stage__ with downsample_cond_size: the small image's codes fed whole before the window
+    (Net2NetTransformer.encode_to_c), greedy tokens as Net2NetTransformer.sample; other sizes refused."""
+    import numpy as np
+    from PIL import Image
+
+    b, first, _, gpt = _net2net(tmp_path, "sr", 8)
+    low = b.layout.conditions[0]
+    assert (low.kind, low.factor, low.whole, b.layout.cond_len()) == ("lowres", 2, 4, 16)
+    scene = sorted((scenes / "images").rglob("*.png"))[1]
+    big = np.asarray(Image.open(scene).convert("RGB").crop((8, 8, 40, 40)))  # a 32x32 piece of a scene
+    x = torch.from_numpy(big.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    small = F.interpolate(x, size=(16, 16))  # encode_to_c: nearest, to downsample_cond_size
+    Image.fromarray(((small[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()).save(tmp_path / "small.png")
+    toks = b.layout.tokens([{"lowres": tmp_path / "small.png"}], 8, 8, {"image": b.first}, b.factor, {})
+    cidx = first.codes(small).view(1, -1)
+    assert torch.equal(toks[0].view(1, -1), cidx) and len(cidx.unique()) > 2
+    from vqtool.core.sampling import Rule, sampler_for
+
+    z = sampler_for(b.gpt).sample(b.gpt, b.layout, 8, 8, toks, Rule(top_k=1))
+    assert torch.equal(z.view(1, -1), taming_sample_greedy(gpt, cidx, 64))
+    r = ok(["sample", "--model", tmp_path / "t.pt", "--cond", tmp_path / "small.png", "--out", tmp_path / "s"])
+    assert Image.open(r.stdout.split()[0]).size == (32, 32)
+    fail(["sample", "--model", tmp_path / "t.pt", "--cond", tmp_path / "small.png", "--size", "64x64",
+          "--out", tmp_path / "x"], "gives 32x32")
+    assert not (tmp_path / "x").exists()
+
+
 def test_one_channel_vqmodel_converts_to_a_depth_vqgan(tmp_path):
     ref = TamingVQ(1, seed=4)
     ok(["convert-taming", lightning_file(ref.state_dict(), tmp_path, "d.ckpt"), "--out", tmp_path / "d.pt"])
@@ -389,7 +422,7 @@ def test_cond_stages_it_cannot_convert_are_named(tmp_path):
     sd.update({f"cond_stage_model.{k}": v for k, v in first.state_dict().items()})
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(_project(params)))
     fail(["convert-taming", lightning_file(sd, tmp_path, "sr.ckpt"), "--config", tmp_path / "p.yaml", "--out",
-          tmp_path / "e.pt"], "a cond stage of __is_first_stage__ (super-resolution")
+          tmp_path / "e.pt"], "without downsample_cond_size (image to image")
     assert not (tmp_path / "e.pt").exists()
 
 

@@ -10,6 +10,7 @@ the conditioning type) comes from the run's project.yaml.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import pickle
 import re
 import zipfile
@@ -24,6 +25,7 @@ from vqtool.core.conditioning.base import Condition
 from vqtool.core.conditioning.classes import ClassLabel
 from vqtool.core.conditioning.coord import Coord
 from vqtool.core.conditioning.layout import Layout
+from vqtool.core.conditioning.lowres import LowRes
 from vqtool.core.conditioning.maps import Depth
 from vqtool.core.conditioning.seg import Segmentation
 from vqtool.core.conditioning.uncond import Uncond
@@ -227,7 +229,10 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
     if isinstance(cond, Coord) and cond.factor != f:
         raise CheckpointError(f"the CoordStage's down_factor {cond.factor} is not the first stage's factor {f}: its "
                               "coordinate tokens would not line up with the image codes")
-    window, _ = window_from_block(gcfg.block_size, cond)
+    if isinstance(cond, LowRes):
+        window, cond = _first_stage_cond(cond, gcfg.block_size, f)
+    else:
+        window, _ = window_from_block(gcfg.block_size, cond)
     lay = Layout(fcfg.quantizer.n_embed, window, [cond], _permuted(sd, params, window))
     g = build_gpt(gcfg, lay)
     missing, unexpected = g.load_state_dict(tsd, strict=False)
@@ -238,6 +243,20 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
                           raw.get("global_step", 0), provenance=prov).save(out)
     return {"kind": "transformer", "conditioning": lay.adjective, "out": str(out),
             "params_m": sum(p.numel() for p in g.parameters()) / 1e6}
+
+
+def _first_stage_cond(cond, block_size: int, f: int):
+    """(window, condition) of a super-resolution model: the low-res image of d pixels a side is (d/f)²
+    codes, the window W² codes with W from the block size; the factor is W f / d."""
+    d = cond.whole_px
+    if d % f:
+        raise CheckpointError(f"downsample_cond_size {d} is not a multiple of the first stage's factor {f}")
+    lc = (d // f) ** 2
+    for W in range(math.isqrt(block_size) + 1, 0, -1):
+        if block_size in (lc + W * W - 1, lc + W * W) and (W * f) % d == 0 and W * f > d:
+            return W, replace(cond, factor=W * f // d, whole=d // f)
+    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size} with {lc} low-res codes "
+                          f"(downsample_cond_size {d}) before a window that is a whole multiple of them")
 
 
 def _permuted(sd: dict, params: dict, window: int) -> dict | None:
@@ -267,10 +286,12 @@ def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:
     cparams = {} if isinstance(cstage, str) else (cstage.get("params") or {})
     if params.get("unconditional") or target in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
         return Uncond(vocab=0, token=int(cparams.get("sos_token", params.get("sos_token", 0)))), {}
-    if target == "__is_first_stage__":
-        raise CheckpointError("a cond stage of __is_first_stage__ (super-resolution, image to image: the image VQGAN "
-                              "encodes the condition) is not converted yet: taming feeds the low-res grid whole, "
-                              "vqtool's lowres kind places each code at the K x K codes it covers")
+    if target == "__is_first_stage__":  # super-resolution: the image VQGAN encodes the downscaled image
+        d = int(params.get("downsample_cond_size", -1))
+        if d <= 0:
+            raise CheckpointError("a cond stage of __is_first_stage__ without downsample_cond_size (image to image "
+                                  "at the same size) is not converted: vqtool's low-res condition needs a smaller input")
+        return LowRes(vocab=0, factor=0, whole=0, whole_px=d), {}  # sizes set once the first stage is known
     if target.endswith("CoordStage"):  # FacesHQ: where the crop sits, no weights
         return Coord(vocab=0, levels=int(cparams.get("n_embed", 1024)), factor=int(cparams.get("down_factor", 16))), {}
     if target.endswith("Labelator"):

@@ -52,6 +52,11 @@ class Condition:
 
     # ---- sizes -------------------------------------------------------------------------------------
 
+    @property
+    def window_only(self) -> bool:
+        """It is defined on the training window only (a converted taming layout): no sampling beyond it."""
+        return False
+
     def length(self, h: int, w: int) -> int:
         """Its tokens in an h x w window."""
         return h * w if self.spatial else 1

@@ -242,12 +242,19 @@ class Layout:
         return cls(d["n_embed"], d["window"], [_migrate(d, class_dropout)])
 
     def check_grid(self, h: int, w: int) -> None:
-        """Refuse a grid a permuted model cannot sample (one message)."""
+        """Refuse a grid a permuted model, or one of a window-only condition, cannot sample (one message)."""
         W = self.window
-        if self.permuted and (h, w) != (W, W):
+        if (h, w) == (W, W):
+            return
+        if self.permuted:
             raise VqtoolError(f"this model feeds its tokens in taming's {self.permuted['name']} order, which is "
                               f"defined on its {W}x{W}-token window only (the reference has no rule beyond it): "
                               f"sample {W}x{W} tokens (--size of the window in pixels), not {w}x{h}")
+        for c in self.conditions:
+            if c.window_only:
+                raise VqtoolError(f"this model takes its {c.input_name} in taming's layout, one grid per "
+                                  f"{W}x{W}-token window (the reference has no rule beyond it): sample {W}x{W} "
+                                  f"tokens, not {w}x{h}")
 
     def to_raster(self, seq: torch.Tensor) -> torch.Tensor:
         """(B, W, W) codes in raster order from codes sampled in the model's order (laid out row by row)."""

@@ -66,18 +66,38 @@ class LowRes(FolderMap):
     from_coarse = True  # coarse to fine: a coarse model's sample at 1/factor the size is this input
 
     factor: int = 4  # the image is this many times larger than its low-res input, per side
+    # taming's __is_first_stage__ layout (converted models): the low-res image, ``whole_px`` pixels a side,
+    # encoded whole into ``whole`` x ``whole`` codes fed before the window's image tokens; 0: vqtool's own
+    whole: int = 0
+    whole_px: int = 0
+
+    @property
+    def window_only(self) -> bool:
+        return bool(self.whole)  # the reference feeds one low-res grid per window: no rule beyond it
+
+    def length(self, h: int, w: int) -> int:
+        return self.whole * self.whole if self.whole else h * w
+
+    def window(self, t: torch.Tensor, r0: int, c0: int, wh: int, ww: int) -> torch.Tensor:
+        return t.reshape(t.shape[0], -1) if self.whole else super().window(t, r0, c0, wh, ww)
+
+    def unflatten(self, flat: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        return flat.reshape(flat.shape[0], self.whole, self.whole) if self.whole else super().unflatten(flat, h, w)
 
     @classmethod
     def new(cls, offset: int, wanted: dict) -> LowRes:
         return cls(offset=offset, vocab=wanted["codebook_size"], factor=wanted["factor"])
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "factor": self.factor}
+        d = {"kind": self.kind, "factor": self.factor}
+        return d | ({"taming_grid": f"{self.whole}x{self.whole} codes of a {self.whole_px}px image"} if self.whole else {})
 
     def default(self, model: str):
         raise VqtoolError(f"this model is {model}: give the small image with --cond lowres=FILE")
 
     def size_of(self, entry) -> tuple[int, int]:
+        if self.whole:  # the window, whatever the input's size
+            return self.whole_px * self.factor, self.whole_px * self.factor
         w, h = image_size(entry)
         return w * self.factor, h * self.factor
 
@@ -85,6 +105,7 @@ class LowRes(FolderMap):
         """(3, H/k, W/k) in [-1, 1]: the small image, resized only when it is not 1/k of ``size``."""
         im = load_rgb(path)
         want = (max(round(size[0] / self.factor), 1), max(round(size[1] / self.factor), 1))
+        want = (self.whole_px, self.whole_px) if self.whole else want
         if im.size != want:
             im = im.resize(want, Image.BICUBIC)
         return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 127.5 - 1
@@ -94,6 +115,8 @@ class LowRes(FolderMap):
         factor f, so the grid is a whole H/f x W/f)."""
         f, k = stage.factor, self.factor
         small = m[None].to(next(stage.parameters()).device)
+        if self.whole:  # taming's encode_to_c: the small image's own codes
+            return stage.encode(small).indices[0].cpu()
         return lowres_codes(stage, small, k, m.shape[-2] * k // f, m.shape[-1] * k // f)[0].cpu()
 
     def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
