@@ -248,6 +248,21 @@ def test_greedy_sliding_window_matches_sample_conditional(tmp_path, window, grid
     assert Image.open(r.stdout.split()[0]).size == (w * 4, h * 4)
 
 
+def _slides_as_the_reference(b, gpt, toks, cidx, h, w, seed, W=8):
+    """Greedy sliding-window tokens identical to the reference loop's; a sampled grid (varied tokens)
+    forced through the reference gives the same logits at every position."""
+    from vqtool.core.sampling import Rule
+    from vqtool.core.sampling.window import sample_grid
+
+    assert torch.equal(sample_grid(b.gpt, b.layout, h, w, toks, Rule(top_k=1)), taming_sliding_greedy(gpt, cidx, h, w, W))
+    ours, theirs = {}, {}
+    z = sample_grid(b.gpt, b.layout, h, w, toks, Rule(seed=seed), record=ours)
+    taming_sliding_greedy(gpt, cidx, h, w, W, force=z, record=theirs)
+    assert ours.keys() == theirs.keys() and len(ours) == h * w
+    for k in ours:
+        torch.testing.assert_close(ours[k], theirs[k], atol=2e-5, rtol=1e-5)
+
+
 def _depth_png(path, w, h, seed=0, rgba=False):
     """A smooth inverse-depth map as a 16-bit PNG, or the same values (k / 65535) as taming's RGBA
     float32 file; returns the float32 values."""
@@ -276,8 +291,6 @@ def test_drin_converts_to_a_depth_model_and_samples_as_the_reference(tmp_path):
     h, w = 11, 13
     vals = _depth_png(tmp_path / "d16.png", w * 4, h * 4)
     _depth_png(tmp_path / "drgba.png", w * 4, h * 4, rgba=True)
-    from vqtool.core.sampling import Rule
-    from vqtool.core.sampling.window import sample_grid
 
     toks = b.layout.tokens([{"depth": tmp_path / "d16.png"}], h, w, b.stages, b.factor, {})
     rgba = b.layout.tokens([{"depth": tmp_path / "drgba.png"}], h, w, b.stages, b.factor, {})
@@ -287,12 +300,7 @@ def test_drin_converts_to_a_depth_model_and_samples_as_the_reference(tmp_path):
     assert torch.equal(toks[0], cidx) and len(cidx.unique()) > 2
     x = torch.randint(0, N_EMBED, (2, 100))
     torch.testing.assert_close(b.gpt(x), gpt(x)[0], atol=1e-5, rtol=1e-5)
-    assert torch.equal(sample_grid(b.gpt, b.layout, h, w, toks, Rule(top_k=1)), taming_sliding_greedy(gpt, cidx, h, w, 8))
-    ours, theirs = {}, {}
-    z = sample_grid(b.gpt, b.layout, h, w, toks, Rule(seed=3), record=ours)
-    taming_sliding_greedy(gpt, cidx, h, w, 8, force=z, record=theirs)
-    for k in ours:
-        torch.testing.assert_close(ours[k], theirs[k], atol=2e-5, rtol=1e-5)
+    _slides_as_the_reference(b, gpt, toks, cidx, h, w, seed=3)
     from PIL import Image
 
     r = ok(["sample", "--model", tmp_path / "t.pt", "--cond", tmp_path / "drgba.png", "--out", tmp_path / "s"])
@@ -320,18 +328,11 @@ def test_faceshq_coordinate_model_samples_as_the_reference(tmp_path, grid):
     b, _, _, gpt = _net2net(tmp_path, "coord", 8)
     assert [c.kind for c in b.layout.conditions] == ["coord"]
     h, w = grid
-    from vqtool.core.sampling import Rule
-    from vqtool.core.sampling.window import sample_grid
 
     toks = b.layout.tokens([b.layout.entries({})], h, w, b.stages, b.factor, {})
     cidx = _faceshq_coord(h, w, 4)
     assert torch.equal(toks[0], cidx) and len(cidx[:, :, 0].unique()) == h  # 32 levels: rows told apart
-    assert torch.equal(sample_grid(b.gpt, b.layout, h, w, toks, Rule(top_k=1)), taming_sliding_greedy(gpt, cidx, h, w, 8))
-    ours, theirs = {}, {}
-    z = sample_grid(b.gpt, b.layout, h, w, toks, Rule(seed=4), record=ours)
-    taming_sliding_greedy(gpt, cidx, h, w, 8, force=z, record=theirs)
-    for k in ours:
-        torch.testing.assert_close(ours[k], theirs[k], atol=2e-5, rtol=1e-5)
+    _slides_as_the_reference(b, gpt, toks, cidx, h, w, seed=4)
     from PIL import Image
 
     r = ok(["sample", "--model", tmp_path / "t.pt", "--size", f"{w * 4}x{h * 4}", "--n", "2", "--out", tmp_path / "s"])

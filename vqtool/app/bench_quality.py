@@ -62,17 +62,9 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
         return _quality_rows(score(scene_labels(im.size), [im]), "given sample", f"{im.width}x{im.height}", 1)
     W, H = padded(size, b.factor)
     h, w = H // b.factor, W // b.factor
-    lab = scene_labels((W, H))
-    rows = []
-    if pair:  # each mode in both stages; bits/token need the thumbnails' tokens: the sampled grids are not kept
-        for mode in ("exact", "fast"):
-            t = time.perf_counter()
-            ims = pair.generate(n, (W, H), cond, None, SampleOptions(seed=seed, mode=mode, top_k=100))[0]
-            r = _quality_rows(score(lab, ims), f"coarse to fine ({mode})",
-                              f"{size[0]}x{size[1]}", n)
-            r[-1]["seconds"] = time.perf_counter() - t
-            rows += r if not rows else r[1:]
-        return rows
+    lab, rows = scene_labels((W, H)), []
+    if pair:
+        return _coarse_rows(pair, cond, (W, H), size, n, seed, lab, score)
     toks = cond_batch(b, [entry] * n, h, w)
     for mode in ("exact", "fast"):
         t = time.perf_counter()
@@ -135,6 +127,20 @@ def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: s
             for m, ims in (("bicubic upscaling", up), ("reconstruction of the real image", recon))] + [
         {"stage": "superres", "mode": f"sampled ({mode})", "factor": k, "images": len(real), "size": size,
          **score(samples), "seconds": dt}]
+
+
+def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, seed: int, lab, score) -> list[dict]:
+    """Each mode in both stages; bits/token would need the thumbnails' tokens, which are not kept."""
+    from vqtool.pipeline.generate import SampleOptions
+
+    rows = []
+    for mode in ("exact", "fast"):
+        t = time.perf_counter()
+        ims = pair.generate(n, grid, cond, None, SampleOptions(seed=seed, mode=mode, top_k=100))[0]
+        r = _quality_rows(score(lab, ims), f"coarse to fine ({mode})", f"{size[0]}x{size[1]}", n)
+        r[-1]["seconds"] = time.perf_counter() - t
+        rows += r if not rows else r[1:]
+    return rows
 
 
 def _scorer(b, real, classifier: str | None, dev):

@@ -286,11 +286,10 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
     d.class_grid()
     d.evaluate(val)
     seg_model = ck.load_checkpoint(d.runs / "transformer" / "last.pt")
-    d.figures["transformer"] = seg_model.get("metrics", {})
-    gpt = seg_model["config"].get("gpt", {})
+    d.figures["transformer"], gpt = seg_model.get("metrics", {}), seg_model["config"].get("gpt", {})
     d.figures["attention"] = {"kind": gpt.get("attention", "global"), "radius": gpt.get("radius"),
-                              "cond_layers": gpt.get("cond_layers", 0),
-                              "window": seg_model["config"].get("data", {}).get("window")}
+                              "window": seg_model["config"].get("data", {}).get("window"),
+                              **({"cond_layers": gpt["cond_layers"]} if gpt.get("cond_layers") else {})}
     d.figures["class_transformer"] = ck.load_checkpoint(d.runs / "class-transformer" / "last.pt").get("metrics", {})
     d.figures["timings"], d.figures["commands"] = d.timings, d.commands
     if o.from_scratch:

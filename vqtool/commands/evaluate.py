@@ -43,6 +43,7 @@ def eval_fid(
 ):
     """FID of GENERATED against REFERENCE through torch-fidelity; writes GENERATED/fid.json with the protocol."""
     from vqtool.commands import _ui
+    from vqtool.core.errors import VqtoolError
     from vqtool.data.token_job import parse_conds
     from vqtool.eval.fid import check_inputs, check_outputs, compute_metrics, reference_from_model, write_result
 
@@ -50,13 +51,9 @@ def eval_fid(
     check_outputs(generated, save_stats, will_generate=n > 0)
     if reference is None and ref_stats is None:
         if not model.exists():
-            from vqtool.core.errors import VqtoolError
-
             raise VqtoolError(f"no REFERENCE given and no model at {model} to read the reference folder from")
         reference = reference_from_model(model)
     if coarse and not n:
-        from vqtool.core.errors import VqtoolError
-
         raise VqtoolError("--coarse samples the set coarse to fine: give --n N too")
     checked = None
     if n:
@@ -70,7 +67,12 @@ def eval_fid(
                          conds=parse_conds(cond), coarse=coarse, progress=advance)
     r = compute_metrics(generated, reference, kid, isc, prc, inception_weights, weights_dir, device=device, seed=seed,
                         resolution=resolution, ref_stats=ref_stats, save_stats=save_stats, checked=checked)
-    path = write_result(generated, r)
+    _render_fid(r, write_result(generated, r), json_)
+
+
+def _render_fid(r: dict, path: Path, json_: bool) -> None:
+    from vqtool.commands import _ui
+
     for note in r["protocol"]["notes"]:
         _ui.warn(note)
     if json_:

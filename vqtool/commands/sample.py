@@ -36,7 +36,6 @@ def sample(
     from vqtool.commands import _ui
     from vqtool.core import runtime
     from vqtool.core.errors import check_writable
-    from vqtool.data.images import save_grid
     from vqtool.pipeline.bundle import load_transformer
     from vqtool.pipeline.coarse import CoarseToFine
     from vqtool.pipeline.conditioning import condition
@@ -48,14 +47,9 @@ def sample(
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
     pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
-    if pair:
-        W, H = grid_size(b, wh, pair.entry(cond, class_))
-        total = pair.tokens(n, (W, H))
-    else:
-        W, H = grid_size(b, wh, condition(b, cond, class_))
-        Wf, Hf = padded((W, H), b.factor)
-        total = n * (Wf // b.factor) * (Hf // b.factor)
-
+    W, H = grid_size(b, wh, pair.entry(cond, class_) if pair else condition(b, cond, class_))
+    Wf, Hf = padded((W, H), b.factor)
+    total = pair.tokens(n, (W, H)) if pair else n * (Wf // b.factor) * (Hf // b.factor)
     t0, done = time.time(), [0]
 
     def tick(k):
@@ -65,13 +59,18 @@ def sample(
     with _ui.progress("sample", total=total) as advance:
         opts = SampleOptions(top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg, seed=seed, mode=mode,
                              batch_size=batch_size, prefix=prefix, max_memory=limit)
-        if pair:
-            ims, thumbs = pair.generate(n, wh, cond, class_, opts, tick)
-        else:
-            ims, thumbs = generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick), []
+        ims, thumbs = (pair.generate(n, wh, cond, class_, opts, tick) if pair else
+                       (generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick), []))
     _warn_flat(ims)
+    _write(out, ims, thumbs, f"{_name(cond, class_)}-{W}x{H}-s{seed}-{mode}", grid)
+
+
+def _write(out: Path, ims: list, thumbs: list, stem: str, grid: bool) -> None:
+    """The samples' PNGs (their paths to stdout), the coarse samples they grew from, the grid."""
+    from vqtool.commands import _ui
+    from vqtool.data.images import save_grid
+
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{_name(cond, class_)}-{W}x{H}-s{seed}-{mode}"
     for i, im in enumerate(ims):
         p = out / f"{stem}-{i:04d}.png"
         im.save(p)

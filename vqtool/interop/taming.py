@@ -246,8 +246,7 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
 
 
 def _first_stage_cond(cond, block_size: int, f: int):
-    """(window, condition) of a super-resolution model: the low-res image of d pixels a side is (d/f)²
-    codes, the window W² codes with W from the block size; the factor is W f / d."""
+    """(window, condition) of a super-resolution model: (d/f)² low-res codes, W from the block size, factor W f / d."""
     d = cond.whole_px
     if d % f:
         raise CheckpointError(f"downsample_cond_size {d} is not a multiple of the first stage's factor {f}")
@@ -255,14 +254,12 @@ def _first_stage_cond(cond, block_size: int, f: int):
     for W in range(math.isqrt(block_size) + 1, 0, -1):
         if block_size in (lc + W * W - 1, lc + W * W) and (W * f) % d == 0 and W * f > d:
             return W, replace(cond, factor=W * f // d, whole=d // f)
-    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size} with {lc} low-res codes "
-                          f"(downsample_cond_size {d}) before a window that is a whole multiple of them")
+    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size} with {lc} low-res codes")
 
 
 def _permuted(sd: dict, params: dict, window: int) -> dict | None:
-    """The order a permuted transformer feeds its window's tokens in: its permuter's own index buffer
-    (sequence position k holds raster position idx[k]), so every permuter taming has (Subsample,
-    ZCurve, SpiralOut, SpiralIn, Random, AlternateParsing) is read exactly as it was trained."""
+    """The order a permuted transformer feeds its window in, from its permuter's own index buffer (position k
+    holds raster position idx[k]): every taming permuter read exactly as it was trained."""
     name = ((params.get("permuter_config") or {}).get("target") or "Identity").rsplit(".", 1)[-1]
     idx = sd.get("permuter.forward_shuffle_idx")
     if idx is None:

@@ -256,22 +256,6 @@ class Layout:
                                   f"{W}x{W}-token window (the reference has no rule beyond it): sample {W}x{W} "
                                   f"tokens, not {w}x{h}")
 
-    def to_raster(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, W, W) codes in raster order from codes sampled in the model's order (laid out row by row)."""
-        if not self.permuted:
-            return seq
-        B, W = seq.shape[0], self.window
-        out = torch.empty_like(seq.reshape(B, -1))
-        out[:, torch.tensor(self.permuted["order"], device=seq.device)] = seq.reshape(B, -1)
-        return out.view(B, W, W)
-
-    def to_order(self, z: torch.Tensor) -> torch.Tensor:
-        """The inverse of ``to_raster``: raster codes (B, W, W) in the model's order."""
-        if not self.permuted:
-            return z
-        B, W = z.shape[0], self.window
-        return z.reshape(B, -1)[:, torch.tensor(self.permuted["order"], device=z.device)].view(B, W, W)
-
     def describe(self) -> dict:
         return {"conditioning": ", ".join(c.kind for c in self.conditions) or "none", "window": self.window}
 

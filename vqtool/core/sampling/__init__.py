@@ -23,6 +23,25 @@ from vqtool.core.transformer import GPT, LocalGPT
 __all__ = ["Rule", "sampler_for"]
 
 
+def _to_raster(layout, seq: torch.Tensor) -> torch.Tensor:
+    """(B, W, W) codes in raster order from codes sampled in a permuted model's order (laid out row by
+    row: position k holds raster position order[k]); unchanged for any other model."""
+    if not layout.permuted:
+        return seq
+    B, W = seq.shape[0], layout.window
+    out = torch.empty_like(seq.reshape(B, -1))
+    out[:, torch.tensor(layout.permuted["order"], device=seq.device)] = seq.reshape(B, -1)
+    return out.view(B, W, W)
+
+
+def _to_order(layout, z: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``_to_raster``: raster codes (B, W, W) in the model's order."""
+    if not layout.permuted:
+        return z
+    B, W = z.shape[0], layout.window
+    return z.reshape(B, -1)[:, torch.tensor(layout.permuted["order"], device=z.device)].view(B, W, W)
+
+
 class WindowSampler:
     """The paper's GPT: cached decoding in the window, the sliding window beyond it (``mode``
     exact: the paper's rule; fast: a placement reused for half a window; ``naive``: the reference
@@ -35,20 +54,20 @@ class WindowSampler:
                progress=None, naive: bool = False, limit: int | None = None) -> torch.Tensor:
         layout.check_grid(h, w)
         if naive:
-            return layout.to_raster(sample_naive(gpt, layout, h, w, cond, rule, first_sample, limit=limit))
+            return _to_raster(layout, sample_naive(gpt, layout, h, w, cond, rule, first_sample, limit=limit))
         if prefix is not None and layout.permuted:
             raise VqtoolError("--prefix keeps the top rows; this model feeds its tokens in another order "
                               f"(taming's {layout.permuted['name']}), so they are not the first tokens it draws")
         # a permuted model (inside its window): the grid sampled in its order, laid out row by row
         z = sample_grid(gpt, layout, h, w, cond, rule, mode, first_sample, prefix=prefix, progress=progress)
-        return layout.to_raster(z)
+        return _to_raster(layout, z)
 
     @staticmethod
     def bits_per_token(gpt, layout, z: torch.Tensor, cond: list) -> float:
         n, h, w = z.shape
         rec: dict = {}
         layout.check_grid(h, w)
-        z = layout.to_order(z)
+        z = _to_order(layout, z)
         sample_grid(gpt, layout, h, w, cond, Rule(), "exact", force=z, record=rec)
         nll = sum(F.cross_entropy(lg.float(), z[:, i, j].cpu(), reduction="sum").item() for (i, j), lg in rec.items())
         return nll / (n * h * w) / math.log(2)
