@@ -1,0 +1,8 @@
+# issue 26 item 6: the demo's landscape data, tokenized with the shipped demo VQGANs (as the shipped local model's)
+cd /work/i26b; . /work/venv/bin/activate
+date
+OMP_NUM_THREADS=1 vqtool make-scenes data/scenes --n 400 --size 640x576 --seed 0 --no-depth --no-edges
+OMP_NUM_THREADS=1 vqtool make-scenes data/big --n 4 --size 1280x832 --seed 2026
+date
+OMP_NUM_THREADS=1 vqtool tokenize data/scenes/images --out shards --vqgan /work/meas/runs/vqgan/last.pt --seg-vqgan /work/meas/runs/seg-vqgan/last.pt --size 576
+date
