@@ -28,6 +28,11 @@ from taming.modules.vqvae.quantize import VectorQuantizer2  # noqa: E402
 from tests_helpers import fail, label_map, lightning_file, ok  # noqa: E402
 
 N_EMBED, EMBED_DIM, N_LABELS = 32, 16, 9
+# a scene model's builder on a 32-id vocabulary: a 5 x 5 point grid, 5 classes (+ the group flag), 4 objects
+LAYOUT_CLASSES = ["person", "tree", "sky", "dog", "car"]
+LAYOUT_DATA = {"no_tokens": N_EMBED, "max_objects_per_image": 4, "use_group_parameter": True, "encode_crop": True,
+               "min_objects_per_image": 1, "target_image_size": 32}
+LAYOUT_LEN = 4 * 3 + 2
 DD = dict(double_z=False, z_channels=32, resolution=64, ch=32, ch_mult=[1, 1, 2], num_res_blocks=1,
           attn_resolutions=[16], dropout=0.0)  # f = 4
 
@@ -78,7 +83,8 @@ def _net2net(tmp_path, mode, window, permuter=None):
     sd = {f"first_stage_model.{k}": v for k, v in first.state_dict().items()}
     if permuter is not None:
         sd.update({f"permuter.{k}": v for k, v in permuter(window, window).state_dict().items()})
-    lc = {"seg": window * window, "depth": window * window, "coord": window * window, "sr": 16}.get(mode, 1)
+    lc = {"seg": window * window, "depth": window * window, "coord": window * window, "sr": 16, "layout": LAYOUT_LEN,
+          "points": LAYOUT_LEN - 4}.get(mode, 1)
     gpt = _gpt(N_EMBED, lc + window * window)  # taming's configs: block = the whole sequence
     sd.update({f"transformer.{k}": v for k, v in gpt.state_dict().items()})  # with minGPT's attn.mask buffers
     first_cfg = {"target": "taming.models.vqgan.VQModel",
@@ -114,14 +120,24 @@ def _net2net(tmp_path, mode, window, permuter=None):
         params["cond_stage_config"] = {"target": "taming.models.vqgan.VQSegmentationModel",
                                        "params": {"n_labels": N_LABELS, "embed_dim": EMBED_DIM, "n_embed": N_EMBED,
                                                   "ddconfig": {**DD, "in_channels": N_LABELS, "out_ch": N_LABELS}}}
+    elif mode in ("layout", "points"):  # the scene models: configs/coco_scene_images_transformer.yaml, small
+        key = "objects_bbox" if mode == "layout" else "objects_center_points"
+        params["cond_stage_key"] = key
+        params["cond_stage_config"] = {"target": "taming.models.dummy_cond_stage.DummyCondStage",
+                                       "params": {"conditional_key": key}}
     elif mode == "class":
         params["cond_stage_config"] = {"target": "taming.modules.util.Labelator", "params": {"n_classes": 5}}
     else:
         params["cond_stage_config"] = "__is_unconditional__"
         params["sos_token"] = 0
-    (tmp_path / "project.yaml").write_text(yaml.safe_dump(_project(params)))
+    project, extra = _project(params), []
+    if mode in ("layout", "points"):  # the builder's settings live in the data config, the names beside it
+        project["data"] = {"params": {"train": {"params": LAYOUT_DATA}}}
+        (tmp_path / "classes.txt").write_text("\n".join(LAYOUT_CLASSES) + "\n")
+        extra = ["--classes", tmp_path / "classes.txt"]
+    (tmp_path / "project.yaml").write_text(yaml.safe_dump(project))
     ck = lightning_file(sd, tmp_path, f"{mode}{window}.ckpt")
-    ok(["convert-taming", ck, "--config", tmp_path / "project.yaml", "--out", tmp_path / "t.pt"])
+    ok(["convert-taming", ck, "--config", tmp_path / "project.yaml", "--out", tmp_path / "t.pt", *extra])
     from vqtool.pipeline.bundle import load_transformer
 
     return load_transformer(tmp_path / "t.pt"), first, cond, gpt
@@ -144,8 +160,10 @@ def taming_sample_greedy(gpt, c, steps):
 @torch.no_grad()
 def taming_sliding_greedy(gpt, cidx, h, w, W, force=None, record=None):
     """scripts/sample_conditional.py's loop (window W, token at local W/2, clamped), greedy;
-    with ``force`` it takes those tokens instead and ``record`` gets the logits of each position."""
-    idx = torch.zeros(cidx.shape[0], h, w, dtype=torch.long)
+    with ``force`` it takes those tokens instead and ``record`` gets the logits of each position.
+    ``cidx``: the spatial conditioning (B, h, w), cut with each window, or a function of the window's
+    start (i0, j0) giving its (B, L) conditioning (a box layout's per-window tokens)."""
+    idx = torch.zeros((cidx(0, 0) if callable(cidx) else cidx).shape[0], h, w, dtype=torch.long)
     half = W // 2
     for i in range(h):
         local_i = i if i <= half else (W - (h - i) if h - i < half else half)
@@ -153,7 +171,7 @@ def taming_sliding_greedy(gpt, cidx, h, w, W, force=None, record=None):
             local_j = j if j <= half else (W - (w - j) if w - j < half else half)
             i0, j0 = i - local_i, j - local_j
             patch = idx[:, i0:i0 + W, j0:j0 + W].reshape(idx.shape[0], -1)
-            cpatch = cidx[:, i0:i0 + W, j0:j0 + W].reshape(idx.shape[0], -1)
+            cpatch = cidx(i0, j0) if callable(cidx) else cidx[:, i0:i0 + W, j0:j0 + W].reshape(idx.shape[0], -1)
             logits, _ = gpt(torch.cat([cpatch, patch], 1)[:, :-1])
             logits = logits[:, -W * W:, :].reshape(idx.shape[0], W, W, -1)[:, local_i, local_j, :]
             if record is not None:

@@ -66,13 +66,17 @@ def decode(model, indices: torch.Tensor) -> Image.Image:
 
 
 def sample(bundle, n: int = 1, size: tuple[int, int] | None = None, cond: str | Path | dict | list | None = None,
-           class_: str | None = None, coarse=None, **kw) -> list[Image.Image]:
+           class_: str | None = None, coarse=None, layout=None, **kw) -> list[Image.Image]:
     """Images from a transformer bundle (see `vqtool sample --help` for the keyword options). ``cond``:
     the file of a model with one map kind, ``{"seg": "lab.png", "lowres": "small.png"}``, or a list of
     "KIND=FILE" strings as --cond takes them. ``coarse``: a bundle that samples the scene small first
-    (coarse to fine; ``bundle`` then takes its samples as its low-res input)."""
+    (coarse to fine; ``bundle`` then takes its samples as its low-res input). ``layout``: a scene model's
+    box layout, a JSON file or the list of {"class", "box": [x, y, w, h]} objects itself."""
     from vqtool.pipeline.coarse import CoarseToFine
+    from vqtool.pipeline.conditioning import with_layout
     from vqtool.pipeline.generate import SampleOptions, generate
+
+    cond = with_layout(cond, layout)
 
     if coarse is not None:
         return CoarseToFine.pair(bundle, coarse).generate(n, size, cond, class_, SampleOptions(**kw))[0]

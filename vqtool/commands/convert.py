@@ -13,14 +13,17 @@ def convert_taming(
     ckpt: Annotated[Path, typer.Argument(help="taming-transformers checkpoint (last.ckpt).")],
     config: Annotated[Optional[Path], typer.Option("--config", help="The run's configs/*-project.yaml (needed for transformers).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output .pt (default: beside the input).")] = None,
+    classes: Annotated[Optional[Path], typer.Option("--classes", help="A box-layout (scene) model's class names, one per line in the dataset's category order.")] = None,
     json_: JsonOpt = False,
 ):
     """Convert a taming-transformers VQModel, GumbelVQ, VQSegmentationModel or Net2NetTransformer."""
     from vqtool.commands import _ui
     from vqtool.interop.taming import convert
+    from vqtool.interop.taming_cond import read_classes
 
     out = out or ckpt.with_name(ckpt.stem + "-vqtool.pt")
-    r = convert(ckpt, out, config)
+    names = read_classes(classes) if classes else None
+    r = convert(ckpt, out, config, names)
     if json_:
         _ui.emit_json(r)
     else:

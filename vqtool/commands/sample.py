@@ -12,8 +12,9 @@ from vqtool.commands._options import (DeviceOpt, MaxMemoryOpt, ModeOpt, SeedOpt,
 @user_errors
 def sample(
     model: Annotated[Path, typer.Option("--model", help="Transformer checkpoint.")] = Path("runs/transformer/last.pt"),
-    cond: Annotated[Optional[list[str]], typer.Option("--cond", help="The model's condition (repeatable): KIND=FILE with KIND seg (label map), depth (depth map), edges (edge map) or lowres (the small image; the output is factor x its size), or a bare FILE for a model with one kind.")] = None,
+    cond: Annotated[Optional[list[str]], typer.Option("--cond", help="The model's condition (repeatable): KIND=FILE with KIND seg (label map), depth (depth map), edges (edge map) lowres (the small image; the output is factor x its size) or layout (a box layout, as --layout), or a bare FILE for a model with one kind.")] = None,
     class_: Annotated[Optional[str], typer.Option("--class", help="Class name or id.")] = None,
+    layout: Annotated[Optional[Path], typer.Option("--layout", help='A box layout (scene models): a JSON list of objects, each a "class" (name or id) and a "box" (x, y, w, h relative to the image).')] = None,
     size: SizeOpt = None,
     n: Annotated[int, typer.Option("--n", min=1, help="Number of images.")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
@@ -38,10 +39,11 @@ def sample(
     from vqtool.core.errors import check_writable
     from vqtool.pipeline.bundle import load_transformer
     from vqtool.pipeline.coarse import CoarseToFine
-    from vqtool.pipeline.conditioning import condition
+    from vqtool.pipeline.conditioning import condition, with_layout
     from vqtool.pipeline.generate import SampleOptions, generate, grid_size, padded
 
     wh = parse_size(size) if size else None
+    cond = with_layout(cond, layout)
     limit = parse_memory(max_memory)
     check_writable(out, "--out")
     dev = runtime.resolve_device(device)
@@ -85,8 +87,10 @@ def _write(out: Path, ims: list, thumbs: list, stem: str, grid: bool) -> None:
         _ui.result(str(out / "grid.png"))
 
 
-def _name(cond: list[str] | None, class_: str | None) -> str:
+def _name(cond, class_: str | None) -> str:
     """What the files are named after: the first --cond file, the class, or 'sample'."""
+    if isinstance(cond, dict):
+        return Path(str(next(iter(cond.values())))).stem
     if cond:
         kind, eq, rest = cond[0].partition("=")
         return Path(rest if eq and "/" not in kind else cond[0]).stem

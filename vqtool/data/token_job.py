@@ -100,6 +100,8 @@ def _cond_input(kind: type[Condition], value, vqgan: Path | None, job: Job) -> C
     if kind.stage == "image":  # made from the images and encoded by the image VQGAN (a low-res image)
         return CondInput(kind.for_job(value, job.ckpt), None, job.vqgan, job.model,
                          state_fingerprint(job.model.state_dict()))
+    if kind.stage is None:  # read from the user's files, no VQGAN (a box layout)
+        return CondInput(kind.for_job(value, job.ckpt), Path(value), job.vqgan, job.model, "")
     if job.source.root is None:
         raise DataError(f"{kind.input_name}s (--cond {kind.kind}=DIR) come with image folders; tar shards are "
                         "tokenized without them")
@@ -146,7 +148,7 @@ def auto_conds(images, cond_vqgans: dict, skip: set) -> dict:
         return {}
     found = {}
     for kind, c in KINDS.items():
-        if c.option != "cond" or c.stage == "image" or kind in skip:
+        if c.option != "cond" or c.stage in ("image", None) or kind in skip:
             continue
         cand = Path(images).resolve().parent / kind
         vq = Path(cond_vqgans.get(kind) or Path(input_of(c.stage).run) / "last.pt")

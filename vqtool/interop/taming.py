@@ -9,11 +9,10 @@ the conditioning type) comes from the run's project.yaml.
 
 from __future__ import annotations
 
-import math
-from dataclasses import replace
 import pickle
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,17 +20,14 @@ import torch
 from vqtool.core.io import checkpoint as ck
 from vqtool.core.config import GPTConfig, QuantizerConfig, VQGANModelConfig, to_dict
 from vqtool.core.errors import CheckpointError, check_writable
-from vqtool.core.conditioning.base import Condition
-from vqtool.core.conditioning.classes import ClassLabel
+from vqtool.core.conditioning.boxes import BoxLayout
 from vqtool.core.conditioning.coord import Coord
 from vqtool.core.conditioning.layout import Layout
 from vqtool.core.conditioning.lowres import LowRes
-from vqtool.core.conditioning.maps import Depth
-from vqtool.core.conditioning.seg import Segmentation
-from vqtool.core.conditioning.uncond import Uncond
 from vqtool.core.formats import Stage, TransformerCheckpoint
 from vqtool.core.transformer import build_gpt
 from vqtool.core.tokenizer.inputs import BY_RECIPE
+from vqtool.interop.taming_cond import cond_stage, first_stage_cond, permuted, window_from_block
 
 _ALLOWED = {
     ("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
@@ -177,22 +173,8 @@ def _vqgan_payload(sd: dict, dd: dict | None, what: str) -> tuple[VQGANModelConf
     return cfg, _check_load(cfg, _vqgan_state(sd), what)
 
 
-def window_from_block(block_size: int, cond: Condition) -> tuple[int, int]:
-    """(window W, conditioning length) of a Net2NetTransformer, from its block size.
-
-    taming feeds cond + W*W tokens minus the last one, and configs set block_size to that input
-    length or to the whole sequence: a spatial condition is a W*W grid of its own (2W² - 1 or 2W²),
-    a class or a start token one token (W² or W² + 1)."""
-    for W in range(math.isqrt(block_size) + 1, 0, -1):
-        lc = cond.length(W, W)
-        if block_size in (lc + W * W - 1, lc + W * W):
-            return W, lc
-    need = "2·W² (or 2·W² - 1)" if cond.spatial else "W² + 1 (or W²)"
-    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size}: a {cond.adjective} "
-                          f"transformer needs block_size = {need} for a W×W window")
-
-
-def convert(ckpt_path: Path, out: Path, config_path: Path | None = None) -> dict:
+def convert(ckpt_path: Path, out: Path, config_path: Path | None = None, classes: list | None = None) -> dict:
+    """Convert a taming checkpoint (``classes``: a box-layout model's class names)."""
     check_writable(out, "--out", folder=False)
     raw = load_lightning(ckpt_path)
     sd = raw["state_dict"]
@@ -207,10 +189,10 @@ def convert(ckpt_path: Path, out: Path, config_path: Path | None = None) -> dict
         ck.save_checkpoint(out, {"format": ck.VQGAN, "encodes": BY_RECIPE[kind].name, "config": recipe, "model": state, "step": raw.get("global_step", 0),
                                  "data": None, "provenance": prov})
         return {"kind": kind, "out": str(out), "params_m": sum(v.numel() for v in state.values()) / 1e6}
-    return _convert_transformer(sd, params, cfg, out, prov, raw)
+    return _convert_transformer(sd, params, cfg, out, prov, raw, classes)
 
 
-def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
+def _convert_transformer(sd, params, cfg, out, prov, raw, classes) -> dict:
     if cfg is None:
         raise CheckpointError("a Net2NetTransformer checkpoint does not store the number of attention heads or its "
                               "conditioning type: pass the run's configs/*-project.yaml with --config")
@@ -224,16 +206,17 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
     fcfg, fstate = _vqgan_payload(_prefixed(sd, "first_stage_model."),
                                   (((params.get("first_stage_config") or {}).get("params") or {}).get("ddconfig")),
                                   "first stage")
-    cond, stages = _cond_stage(params, _prefixed(sd, "cond_stage_model."))
+    cond, stages = cond_stage(params, _prefixed(sd, "cond_stage_model."), _vqgan_payload, cfg, classes)
     f = 2 ** (len(fcfg.ch_mult) - 1)
     if isinstance(cond, Coord) and cond.factor != f:
         raise CheckpointError(f"the CoordStage's down_factor {cond.factor} is not the first stage's factor {f}: its "
                               "coordinate tokens would not line up with the image codes")
     if isinstance(cond, LowRes):
-        window, cond = _first_stage_cond(cond, gcfg.block_size, f)
+        window, cond = first_stage_cond(cond, gcfg.block_size, f)
     else:
         window, _ = window_from_block(gcfg.block_size, cond)
-    lay = Layout(fcfg.quantizer.n_embed, window, [cond], _permuted(sd, params, window))
+    cond = replace(cond, span=window) if isinstance(cond, BoxLayout) else cond
+    lay = Layout(fcfg.quantizer.n_embed, window, [cond], permuted(sd, params, window))
     g = build_gpt(gcfg, lay)
     missing, unexpected = g.load_state_dict(tsd, strict=False)
     if missing or unexpected:
@@ -243,68 +226,3 @@ def _convert_transformer(sd, params, cfg, out, prov, raw) -> dict:
                           raw.get("global_step", 0), provenance=prov).save(out)
     return {"kind": "transformer", "conditioning": lay.adjective, "out": str(out),
             "params_m": sum(p.numel() for p in g.parameters()) / 1e6}
-
-
-def _first_stage_cond(cond, block_size: int, f: int):
-    """(window, condition) of a super-resolution model: (d/f)² low-res codes, W from the block size, factor W f / d."""
-    d = cond.whole_px
-    if d % f:
-        raise CheckpointError(f"downsample_cond_size {d} is not a multiple of the first stage's factor {f}")
-    lc = (d // f) ** 2
-    for W in range(math.isqrt(block_size) + 1, 0, -1):
-        if block_size in (lc + W * W - 1, lc + W * W) and (W * f) % d == 0 and W * f > d:
-            return W, replace(cond, factor=W * f // d, whole=d // f)
-    raise CheckpointError(f"cannot derive the sampling window from block_size {block_size} with {lc} low-res codes")
-
-
-def _permuted(sd: dict, params: dict, window: int) -> dict | None:
-    """The order a permuted transformer feeds its window in, from its permuter's own index buffer (position k
-    holds raster position idx[k]): every taming permuter read exactly as it was trained."""
-    name = ((params.get("permuter_config") or {}).get("target") or "Identity").rsplit(".", 1)[-1]
-    idx = sd.get("permuter.forward_shuffle_idx")
-    if idx is None:
-        if name != "Identity":
-            raise CheckpointError(f"the config names the permuter {name}, but the checkpoint holds no "
-                                  "permuter.forward_shuffle_idx to read its order from")
-        return None
-    order = [int(i) for i in idx.reshape(-1)]
-    if sorted(order) != list(range(window * window)):
-        raise CheckpointError(f"the permuter's order has {len(order)} entries, not a permutation of the {window}x{window} "
-                              "window's positions")
-    return None if order == list(range(window * window)) else {"name": name, "order": order}
-
-
-def _cond_stage(params: dict, csd: dict) -> tuple[Condition, dict]:
-    """The condition of a Net2NetTransformer and its cond-stage VQGANs, from its config's
-    cond_stage_config. taming shares ids between image codes and conditioning (offset 0, no
-    extra vocabulary)."""
-    cstage = (params.get("cond_stage_config") or "")
-    target = cstage if isinstance(cstage, str) else cstage.get("target", "")
-    cparams = {} if isinstance(cstage, str) else (cstage.get("params") or {})
-    if params.get("unconditional") or target in ("__is_unconditional__", "taming.modules.util.SOSProvider"):
-        return Uncond(vocab=0, token=int(cparams.get("sos_token", params.get("sos_token", 0)))), {}
-    if target == "__is_first_stage__":  # super-resolution: the image VQGAN encodes the downscaled image
-        d = int(params.get("downsample_cond_size", -1))
-        if d <= 0:
-            raise CheckpointError("a cond stage of __is_first_stage__ without downsample_cond_size (image to image "
-                                  "at the same size) is not converted: vqtool's low-res condition needs a smaller input")
-        return LowRes(vocab=0, factor=0, whole=0, whole_px=d), {}  # sizes set once the first stage is known
-    if target.endswith("CoordStage"):  # FacesHQ: where the crop sits, no weights
-        return Coord(vocab=0, levels=int(cparams.get("n_embed", 1024)), factor=int(cparams.get("down_factor", 16))), {}
-    if target.endswith("Labelator"):
-        return ClassLabel(vocab=0, classes=[str(i) for i in range(int(cparams.get("n_classes", 1000)))]), {}
-    if csd and "encoder.conv_in.weight" in csd:
-        ccfg, cstate = _vqgan_payload(csd, cparams.get("ddconfig"), "cond stage")
-        key = params.get("cond_stage_key", "depth")  # Net2NetTransformer's default
-        if target.endswith("VQSegmentationModel") or "colorize" in csd or key == "segmentation":
-            cond = Segmentation(vocab=0)
-        elif ccfg.in_channels == 1 and key == "depth":  # D-RIN: a one-channel VQModel on MiDaS depth
-            cond = Depth(vocab=0)
-        else:
-            raise CheckpointError(f"a {ccfg.in_channels}-channel {target.rsplit('.', 1)[-1] or 'VQModel'} cond stage "
-                                  f"with cond_stage_key {key!r}: vqtool converts segmentation (VQSegmentationModel) "
-                                  "and depth (a one-channel VQModel, cond_stage_key depth: D-RIN) cond stages")
-        return cond, {cond.stage: Stage(to_dict(ccfg), cstate)}
-    raise CheckpointError(f"unsupported cond stage {target!r}: vqtool converts unconditional (SOSProvider), "
-                          "class (Labelator), segmentation (VQSegmentationModel), depth (D-RIN) and coordinate (CoordStage: "
-                          "FacesHQ) transformers")

@@ -15,6 +15,15 @@ def condition(b: Bundle, cond=None, class_: str | None = None) -> dict:
     return b.layout.entries({"cond": cond, "class": class_})
 
 
+def with_layout(cond, layout):
+    """``cond`` with a box layout added (--layout FILE, or the API's list of objects) as --cond layout=."""
+    if layout is None:
+        return cond
+    if cond is None or isinstance(cond, dict):
+        return {**(cond or {}), "layout": layout}
+    return [*([cond] if isinstance(cond, (str, Path)) else cond), f"layout={layout}"]
+
+
 def stages(b: Bundle) -> dict:
     """The VQGANs the conditions encode with, by what they encode (the image VQGAN for a low-res image)."""
     return {"image": b.first, **b.stages}

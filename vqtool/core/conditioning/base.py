@@ -32,6 +32,7 @@ class Condition:
     scene_folder: ClassVar[str | None] = None  # where make-scenes writes its inputs, beside images/ (seg, depth)
     fixed_size: ClassVar[bool] = False  # its input fixes the output size (a low-res image), not just suggests it
     from_coarse: ClassVar[bool] = False  # its input is the output itself made small: a coarse sample can give it
+    local_ok: ClassVar[bool] = True  # the local transformer can take it (one token per position)
 
     offset: int = 0  # its first id in the transformer's vocabulary
     vocab: int = 0  # the ids it adds after the image codes (0: taming's shared ids)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from vqtool.core.conditioning.base import Condition
+from vqtool.core.conditioning.boxes import BoxLayout
 from vqtool.core.conditioning.classes import ClassLabel
 from vqtool.core.conditioning.coord import Coord
 from vqtool.core.conditioning.lowres import LowRes
@@ -27,7 +28,7 @@ from vqtool.core.errors import VqtoolError
 
 # every kind, in the order their tokens are concatenated when a model has several
 KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation, Depth, Edges, LowRes,
-                                                         Coord)}
+                                                         Coord, BoxLayout)}
 
 
 def kind_of(name: str) -> type[Condition]:
@@ -54,7 +55,7 @@ class Layout:
         before it. ``wanted``: records without ids, e.g. {"kind": "seg", "codebook_size": 16}."""
         conds, offset = [], n_embed
         for w in wanted:
-            c = kind_of(w["kind"]).new(offset, w)
+            c = kind_of(w["kind"]).new(offset, {**w, "span": window})
             conds.append(c)
             offset += c.vocab
         return cls(n_embed, window, conds)
@@ -282,7 +283,8 @@ def legacy_manifest_conditions(d: dict) -> list[dict]:
              "label_classes": d.get("label_classes"), "palette": d.get("palette")}]
 
 
-_NOT_TAKEN = {"class": "it has no classes", "cond": "it takes no segmentation or other map, and no low-resolution image"}
+_NOT_TAKEN = {"class": "it has no classes",
+              "cond": "it takes no segmentation or other map, no low-resolution image and no box layout"}
 
 
 def _migrate(d: dict, class_dropout: float) -> Condition:

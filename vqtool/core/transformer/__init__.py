@@ -8,6 +8,7 @@ from dataclasses import replace
 import torch.nn as nn
 
 from vqtool.core.config import GPTConfig
+from vqtool.core.errors import ConfigError
 from vqtool.core.transformer.gpt import GPT
 from vqtool.core.transformer.local import LocalGPT
 
@@ -24,4 +25,9 @@ def gpt_config_for(cfg: GPTConfig, vocab: int, block: int, window: int = 0) -> G
 def build_gpt(cfg: GPTConfig, layout) -> nn.Module:
     """The transformer a config describes (``gpt.attention``: the paper's GPT or the local model),
     for a conditioning ``layout``."""
+    for c in layout.conditions:
+        if cfg.attention == "local" and not c.local_ok:
+            raise ConfigError(f"'gpt.attention' = \"local\" takes one condition token per position, and a "
+                              f"{c.input_name} is a sequence of its own: train this {layout.adjective} model with "
+                              "gpt.attention = \"global\" (the paper's GPT)")
     return FAMILIES[cfg.attention](cfg, layout)
