@@ -10,6 +10,7 @@ from vqtool.commands import _options, bench, recipes
 from vqtool.commands.convert import convert_taming, replace_decoder
 from vqtool.commands.demo import demo
 from vqtool.commands.edges import edges
+from vqtool.commands.export import export
 from vqtool.commands.evaluate import eval_fid, eval_recon, fetch_weights
 from vqtool.commands.info import info
 from vqtool.commands.make_scenes import make_scenes
@@ -65,6 +66,7 @@ app.command("eval-fid", rich_help_panel="Evaluate")(eval_fid)
 app.command("fetch-weights", rich_help_panel="Evaluate")(fetch_weights)
 app.command("convert-taming", rich_help_panel="Models")(convert_taming)
 app.command("replace-decoder", rich_help_panel="Models")(replace_decoder)
+app.command("export", rich_help_panel="Models")(export)
 app.command("info", rich_help_panel="Inspect")(info)
 app.add_typer(recipes.app, name="recipes", rich_help_panel="Inspect")
 app.add_typer(bench.app, name="bench", rich_help_panel="Inspect")

@@ -49,6 +49,7 @@ def in_crop(box, crop) -> tuple:
 @dataclass
 class BoxLayout(Condition):
     kind = "layout"
+    usage = "--layout boxes.json"
     adjective = "layout-conditional"
     option = "cond"  # --cond layout=boxes.json, or sample --layout boxes.json
     field = "layout.npy"

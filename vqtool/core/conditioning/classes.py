@@ -15,6 +15,7 @@ from vqtool.core.errors import VqtoolError
 @dataclass
 class ClassLabel(Condition):
     kind = "class"
+    usage = "--class NAME"
     adjective = "class-conditional"
     option = "class"
     field = "cls"

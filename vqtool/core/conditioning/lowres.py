@@ -57,6 +57,7 @@ def lowres_codes(stage, small: torch.Tensor, k: int, h: int, w: int) -> torch.Te
 @dataclass
 class LowRes(FolderMap):
     kind = "lowres"
+    usage = "--cond lowres=small.png"
     adjective = "super-resolution"
     stage = "image"  # the image VQGAN
     field = "lowres.npy"

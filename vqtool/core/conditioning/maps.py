@@ -73,6 +73,7 @@ class OneChannelMap(FolderMap):
 @dataclass
 class Depth(OneChannelMap):
     kind = "depth"
+    usage = "--cond depth=depth.png"
     adjective = "depth-conditional"
     stage = "depth"
     field = "depth.npy"
@@ -85,6 +86,7 @@ class Depth(OneChannelMap):
 @dataclass
 class Edges(OneChannelMap):
     kind = "edges"
+    usage = "--cond edges=edges.png"
     adjective = "edge-conditional"
     stage = "edges"
     field = "edges.npy"

@@ -21,6 +21,7 @@ from vqtool.core.tokenizer.tiles import encode_labels
 @dataclass
 class Segmentation(FolderMap):
     kind = "seg"
+    usage = "--cond seg=labels.png"
     adjective = "segmentation-conditional"
     stage = "seg"
     field = "cond.npy"

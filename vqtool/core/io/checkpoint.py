@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from vqtool.core.errors import CheckpointError
+from vqtool.core.io import folder
 
 VQGAN = "vqtool.vqgan/1"  # any VQGAN; its "encodes" says what (images, label maps, ...)
 TRANSFORMER = "vqtool.transformer/1"
@@ -68,23 +69,18 @@ def save_checkpoint(path: Path, payload: dict) -> None:
 
 
 def load_checkpoint(path: Path | str, expect: str | tuple[str, ...] | None = None) -> dict:
-    """Load a vqtool checkpoint safely; ``expect`` names the format tag(s) the caller needs."""
-    path = Path(path)
+    """Load a vqtool checkpoint safely: a .pt file, a run folder (its last.pt), an exported folder
+    (config.json + model.safetensors) or hf://OWNER/NAME[@REVISION]; ``expect`` names the format
+    tag(s) the caller needs."""
+    path = folder.hub_folder(str(path)) if str(path).startswith("hf:") else Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if path.is_dir():
-        if (path / "last.pt").is_file():
-            path = path / "last.pt"
-        else:
-            raise CheckpointError(f"{path} is a folder with no last.pt in it")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
-            TypeError, AttributeError, UnicodeDecodeError) as e:
-        hint = ""
-        if path.suffix == ".ckpt" or "Unsupported global" in str(e):
-            hint = " If it is a taming-transformers checkpoint, convert it: vqtool convert-taming."
-        raise CheckpointError(f"{path} is not a vqtool checkpoint (cannot be loaded safely).{hint}") from None
+    if path.is_dir() and not folder.is_folder(path):
+        if not (path / "last.pt").is_file():
+            raise CheckpointError(f"{path} is a folder with no last.pt (a run) nor config.json and "
+                                  "model.safetensors (an exported model) in it")
+        path = path / "last.pt"
+    ckpt = folder.load_folder(path) if path.is_dir() else _load_pt(path)
     if isinstance(ckpt, dict) and ckpt.get("format") == _SEG_VQGAN_1:
         ckpt = {**ckpt, "format": VQGAN, "encodes": "seg"}
     if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
@@ -100,6 +96,17 @@ def load_checkpoint(path: Path | str, expect: str | tuple[str, ...] | None = Non
             )
     ckpt["_path"] = str(path)
     return ckpt
+
+
+def _load_pt(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
+            TypeError, AttributeError, UnicodeDecodeError) as e:
+        hint = ""
+        if path.suffix == ".ckpt" or "Unsupported global" in str(e):
+            hint = " If it is a taming-transformers checkpoint, convert it: vqtool convert-taming."
+        raise CheckpointError(f"{path} is not a vqtool checkpoint (cannot be loaded safely).{hint}") from None
 
 
 def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:

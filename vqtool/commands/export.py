@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vqtool.commands._options import JsonOpt, user_errors
+
+
+@user_errors
+def export(
+    model: Annotated[Path, typer.Argument(help="A checkpoint or run folder (a VQGAN or a transformer bundle).")],
+    out: Annotated[Path, typer.Option("--out", help="The folder to write: config.json, model.safetensors, README.md.")],
+    push: Annotated[Optional[str], typer.Option("--push", help="Also upload it to the Hugging Face Hub as OWNER/NAME (needs a token and vqtool[hub]).")] = None,
+    json_: JsonOpt = False,
+):
+    """Export a model as a safetensors folder (the Hugging Face layout) that every command loads."""
+    from vqtool.app.export import export as run
+    from vqtool.commands import _ui
+
+    r = run(model, out, push)
+    if json_:
+        _ui.emit_json(r)
+    else:
+        _ui.table("export", r)
+        _ui.result(r["out"])
