@@ -14,6 +14,7 @@ from vqtool.commands.export import export
 from vqtool.commands.evaluate import eval_fid, eval_recon, fetch_weights
 from vqtool.commands.info import info
 from vqtool.commands.make_scenes import make_scenes
+from vqtool.commands.plot import plot
 from vqtool.commands.reconstruct import reconstruct
 from vqtool.commands.sample import sample
 from vqtool.commands.tokenize import tokenize
@@ -68,6 +69,7 @@ app.command("convert-taming", rich_help_panel="Models")(convert_taming)
 app.command("replace-decoder", rich_help_panel="Models")(replace_decoder)
 app.command("export", rich_help_panel="Models")(export)
 app.command("info", rich_help_panel="Inspect")(info)
+app.command("plot", rich_help_panel="Inspect")(plot)
 app.add_typer(recipes.app, name="recipes", rich_help_panel="Inspect")
 app.add_typer(bench.app, name="bench", rich_help_panel="Inspect")
 

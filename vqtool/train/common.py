@@ -103,10 +103,14 @@ def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
 class MetricsLog:
     """Append-only metrics.jsonl on rank 0. A run that starts (or resumes) at ``start_step`` first
     drops the lines of later steps, left by an attempt that stopped before its next checkpoint (a
-    full disk, a kill), so the file reads as one uninterrupted run."""
+    full disk, a kill), so the file reads as one uninterrupted run. ``logger`` (train.logger) also
+    sends the scalars and preview images to TensorBoard or W&B (train.loggers)."""
 
-    def __init__(self, run_dir: Path, start_step: int = 0):
+    def __init__(self, run_dir: Path, start_step: int = 0, logger: str = "jsonl", config: dict | None = None):
+        from vqtool.train.loggers import open_sink
+
         self.path = Path(run_dir) / "metrics.jsonl"
+        self.sink = open_sink(logger, Path(run_dir), config) if runtime.is_main() else None
         if runtime.is_main() and self.path.is_file():
             lines = self.path.read_text().splitlines(keepends=True)
             keep = [ln for ln in lines if _step_of(ln) <= start_step]
@@ -123,6 +127,19 @@ class MetricsLog:
                 except OSError:  # a full disk: no half line stays behind to break the file
                     f.truncate(size)
                     raise
+        if self.sink is not None:
+            from vqtool.train.loggers import scalars
+
+            self.sink.scalars(int(record.get("step", 0)), scalars(record))
+
+    def image(self, tag: str, path: Path, step: int) -> None:
+        if self.sink is not None and Path(path).is_file():
+            self.sink.image(tag, Path(path), step)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
 
 
 def _step_of(line: str) -> float:

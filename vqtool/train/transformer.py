@@ -227,7 +227,7 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
     max_steps, accum = recipe.train.max_steps, recipe.optim.grad_accum
     batches = _batches(train, lay, recipe, step)
     write_config(out, recipe)
-    metrics, logs = MetricsLog(out, step), {}
+    metrics, logs = MetricsLog(out, step, recipe.train.logger, to_dict(recipe)), {}
 
     def save(step_now: int) -> None:
         if runtime.is_main():
@@ -260,6 +260,7 @@ def train_transformer(shards: Path, out: Path, recipe: TransformerRecipe | None 
                         sample_hook, cb.warn, fid_off)
     finally:
         stop.restore()
+        metrics.close()
         runtime.barrier()
     return {"run_dir": str(out), "checkpoint": str(out / "last.pt"), "step": step,
             "conditions": ", ".join(c.kind for c in lay.conditions),
@@ -276,6 +277,7 @@ def _after_step(gpt, lay, first, samples, manifest, recipe, step, last, out, met
         return
     if sample_hook is not None and recipe.train.image_every and (step % recipe.train.image_every == 0 or last):
         sample_hook(gpt, lay, first, samples, out / "samples" / f"sample-{step:06d}.png")
+        metrics.image("samples", out / "samples" / f"sample-{step:06d}.png", step)
     if recipe.fid_every and "fid" not in fid_off and (step % recipe.fid_every == 0 or last):
         fid = _small_fid(gpt, lay, first, samples, manifest, recipe.fid_n, warn)  # on the training device
         if fid is None:

@@ -97,7 +97,7 @@ class _Run:
 
     def __init__(self, out: Path, recipe: VQGANRecipe, skipped, state: dict | None, warn):
         self.out, self.recipe, self.skipped, self.warn = out, recipe, skipped, warn
-        self.metrics = MetricsLog(out, state["step"] if state is not None else 0)
+        self.metrics = MetricsLog(out, state["step"] if state is not None else 0, recipe.train.logger, to_dict(recipe))
         # images (not crops) smaller than data.size, kept across --resume
         self.upscaled = set(state["train_state"].get("upscaled", [])) if state is not None else set()
         if state is not None:
@@ -258,6 +258,7 @@ def train_vqgan(images: Path, out: Path, recipe: VQGANRecipe | None = None, resu
             _after_step(t, images, x, xrec, val_files, palette, step, out, run)
     finally:
         stop.restore()
+        run.metrics.close()
         runtime.barrier()
     if skipped.items:
         cb.warn(skipped.summary())
@@ -280,6 +281,7 @@ def _after_step(t: GANTrainer, images, x, xrec, val_files, palette, step, out, r
         return
     if r.train.image_every and (step % r.train.image_every == 0 or last):
         _write_recon_grid(x, xrec, t.input, palette, out / "samples" / f"recon-{step:06d}.png")
+        run.metrics.image("reconstructions", out / "samples" / f"recon-{step:06d}.png", step)
     if val_files and r.train.eval_every and (step % r.train.eval_every == 0 or last):
         from vqtool.eval.metrics import eval_recon
 

@@ -117,6 +117,7 @@ class TrainConfig:
     # post_quant_conv) trains, so every image keeps its codes: tokenized shards and transformers
     # trained on them stay valid (decoder fine-tuning, e.g. a stronger adversarial term after the fact)
     trainable: Literal["all", "decoder"] = "all"
+    logger: Literal["jsonl", "tensorboard", "wandb"] = "jsonl"  # metrics.jsonl always; also TensorBoard or W&B
 
 
 @dataclass
