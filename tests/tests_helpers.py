@@ -275,3 +275,26 @@ def make_layout(mode, n_embed, window, cond_vocab=None):
                                         null=n_embed + v - 1, null_trained=True),
             "uncond": lambda: Uncond(offset=n_embed, vocab=v, token=n_embed)}[mode]()
     return Layout(n_embed, window, [cond])
+
+
+def seeded_state(shapes: dict, seed: int) -> dict:
+    """A state dict of the given {key: shape} with seeded values (weights ~N(0, 0.08), norm scales
+    ~1, biases small): the same tensors wherever it is rebuilt, so test data can name a checkpoint by
+    its shapes and seed instead of holding its bytes."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for k in sorted(shapes):
+        shape = tuple(shapes[k])
+        if k.endswith("codebook_used"):
+            out[k] = torch.zeros(shape)
+        elif "norm" in k and k.endswith(".weight"):
+            out[k] = 1 + 0.1 * torch.randn(shape, generator=g)
+        elif k.endswith(".bias"):
+            out[k] = 0.02 * torch.randn(shape, generator=g)
+        elif "embedding" in k:
+            out[k] = torch.randn(shape, generator=g)
+        else:
+            out[k] = 0.08 * torch.randn(shape, generator=g)
+    return out

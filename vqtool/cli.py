@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vqtool.commands import _options, bench, recipes
-from vqtool.commands.convert import convert_taming, replace_decoder
+from vqtool.commands.convert import convert, convert_taming, replace_decoder
 from vqtool.commands.demo import demo
 from vqtool.commands.edges import edges
 from vqtool.commands.export import export
@@ -65,6 +65,7 @@ app.command("reconstruct", rich_help_panel="Evaluate")(reconstruct)
 app.command("eval-recon", rich_help_panel="Evaluate")(eval_recon)
 app.command("eval-fid", rich_help_panel="Evaluate")(eval_fid)
 app.command("fetch-weights", rich_help_panel="Evaluate")(fetch_weights)
+app.command("convert", rich_help_panel="Models")(convert)
 app.command("convert-taming", rich_help_panel="Models")(convert_taming)
 app.command("replace-decoder", rich_help_panel="Models")(replace_decoder)
 app.command("export", rich_help_panel="Models")(export)

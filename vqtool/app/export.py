@@ -12,9 +12,19 @@ from vqtool.core.io import checkpoint as ck
 from vqtool.core.io import folder
 
 
-def export(model: Path, out: Path, push: str | None = None) -> dict:
-    """Write ``out`` (refused if it holds anything but an earlier export); ``push``: also upload it."""
+def export(model: Path, out: Path, push: str | None = None, fmt: str = "vqtool") -> dict:
+    """Write ``out`` (refused if it holds anything but an earlier export); ``push``: also upload it;
+    ``fmt`` "diffusers": a VQGAN as a diffusers VQModel folder."""
+    if fmt not in ("vqtool", "diffusers"):
+        raise VqtoolError(f"--format {fmt!r}: give vqtool or diffusers")
     check_writable(out, "--out")
+    if fmt == "diffusers":
+        from vqtool.interop.diffusers import to_diffusers
+
+        if out.is_dir() and any(out.iterdir()):
+            raise VqtoolError(f"--out {out} is not empty; give a new or empty folder")
+        r = to_diffusers(model, out)
+        return r | ({"pushed": _push(out, push)} if push else {})
     if out.is_dir() and any(out.iterdir()) and not folder.is_folder(out):
         raise VqtoolError(f"--out {out} holds files that are not an exported model; give a new or empty folder")
     c = ck.load_checkpoint(model)

@@ -32,6 +32,27 @@ def convert_taming(
 
 
 @user_errors
+def convert(
+    src: Annotated[Path, typer.Argument(help="A diffusers VQModel folder, a LlamaGen VQ checkpoint (vq_ds16_c2i.pt) or a taming-transformers checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", help="Output .pt.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="A taming transformer's configs/*-project.yaml.")] = None,
+    classes: Annotated[Optional[Path], typer.Option("--classes", help="A taming box-layout model's class names, one per line.")] = None,
+    json_: JsonOpt = False,
+):
+    """Convert another project's model (diffusers, LlamaGen, taming-transformers) into a vqtool checkpoint."""
+    from vqtool.commands import _ui
+    from vqtool.interop.convert import convert as run
+    from vqtool.interop.taming_cond import read_classes
+
+    r = run(src, out, config, read_classes(classes) if classes else None)
+    if json_:
+        _ui.emit_json(r)
+    else:
+        _ui.table("convert", r)
+        _ui.result(r["out"])
+
+
+@user_errors
 def replace_decoder(
     model: Annotated[Path, typer.Argument(help="Transformer checkpoint whose VQGAN decoder to replace.")],
     vqgan: Annotated[Path, typer.Argument(help="A decoder fine-tune of its VQGAN (train-vqgan --init-from ... --set train.trainable=decoder).")],
