@@ -8,6 +8,7 @@ from pathlib import Path
 from vqtool.core.config import VQGANModelConfig, from_dict
 from vqtool.core.io import checkpoint as ck
 from vqtool.core.io import folder
+from vqtool.interop.diffusers import is_diffusers_folder
 from vqtool.data.shards import read_manifest
 from vqtool.core.errors import VqtoolError
 from vqtool.core.formats import TransformerCheckpoint
@@ -39,6 +40,9 @@ def describe(path: Path) -> dict:
                                          f"{c.get('inputs') or 'the images downscaled %sx' % c.get('factor')})"
                                          for c in m.conditions] or None,
                 "source": m.source, "vqgan_fingerprint": (m.vqgan_fingerprint or "")[:16]}
+    if path.is_dir() and is_diffusers_folder(path):
+        raise VqtoolError(f"{path} is a diffusers VQModel folder: `vqtool convert {path} --out M.pt` makes it a "
+                          "vqtool VQGAN")
     if path.is_dir() and not (path / "last.pt").is_file() and not folder.is_folder(path):
         raise VqtoolError(f"{path} is neither a shard folder (no manifest.json), a run folder (no last.pt) nor an "
                           "exported model (no config.json and model.safetensors)")

@@ -83,6 +83,15 @@ def table(title: str, rows: dict | list[dict]) -> None:
     console.print(t)
 
 
+def written(title: str, r: dict, as_json: bool) -> None:
+    """A command's record of what it wrote: JSON (--json), or a table and its ``out`` path as the result."""
+    if as_json:
+        emit_json(r)
+    else:
+        table(title, r)
+        result(r["out"])
+
+
 def _plain(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 

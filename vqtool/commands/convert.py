@@ -24,11 +24,7 @@ def convert_taming(
     out = out or ckpt.with_name(ckpt.stem + "-vqtool.pt")
     names = read_classes(classes) if classes else None
     r = convert(ckpt, out, config, names)
-    if json_:
-        _ui.emit_json(r)
-    else:
-        _ui.table("convert-taming", r)
-        _ui.result(r["out"])
+    _ui.written("convert-taming", r, json_)
 
 
 @user_errors
@@ -45,11 +41,7 @@ def convert(
     from vqtool.interop.taming_cond import read_classes
 
     r = run(src, out, config, read_classes(classes) if classes else None)
-    if json_:
-        _ui.emit_json(r)
-    else:
-        _ui.table("convert", r)
-        _ui.result(r["out"])
+    _ui.written("convert", r, json_)
 
 
 @user_errors
@@ -64,8 +56,4 @@ def replace_decoder(
     from vqtool.pipeline.bundle import replace_decoder as run
 
     r = run(model, vqgan, out or model.with_name(model.stem + "-decoder.pt"))
-    if json_:
-        _ui.emit_json(r)
-    else:
-        _ui.table("replace-decoder", r)
-        _ui.result(r["out"])
+    _ui.written("replace-decoder", r, json_)

@@ -50,7 +50,7 @@ def eval_fid(
     limit = parse_memory(max_memory)
     check_outputs(generated, save_stats, will_generate=n > 0)
     if reference is None and ref_stats is None:
-        if not model.exists():
+        if not model.exists() and not str(model).startswith("hf:"):
             raise VqtoolError(f"no REFERENCE given and no model at {model} to read the reference folder from")
         reference = reference_from_model(model)
     if coarse and not n:

@@ -21,8 +21,4 @@ def export(
     from vqtool.commands import _ui
 
     r = run(model, out, push, format_)
-    if json_:
-        _ui.emit_json(r)
-    else:
-        _ui.table("export", r)
-        _ui.result(r["out"])
+    _ui.written("export", r, json_)

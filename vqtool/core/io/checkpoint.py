@@ -77,8 +77,11 @@ def load_checkpoint(path: Path | str, expect: str | tuple[str, ...] | None = Non
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.is_dir() and not folder.is_folder(path):
         if not (path / "last.pt").is_file():
+            other = (path / "config.json").is_file() and not (path / folder.WEIGHTS).is_file()
             raise CheckpointError(f"{path} is a folder with no last.pt (a run) nor config.json and "
-                                  "model.safetensors (an exported model) in it")
+                                  "model.safetensors (an exported model) in it"
+                                  + ("; another project's model folder (diffusers) converts with `vqtool convert "
+                                     f"{path} --out M.pt`" if other else ""))
         path = path / "last.pt"
     ckpt = folder.load_folder(path) if path.is_dir() else _load_pt(path)
     if isinstance(ckpt, dict) and ckpt.get("format") == _SEG_VQGAN_1:

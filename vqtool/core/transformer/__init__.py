@@ -25,7 +25,7 @@ def gpt_config_for(cfg: GPTConfig, vocab: int, block: int, window: int = 0) -> G
 def build_gpt(cfg: GPTConfig, layout) -> nn.Module:
     """The transformer a config describes (``gpt.attention``: the paper's GPT or the local model),
     for a conditioning ``layout``."""
-    for c in layout.conditions:
+    for c in getattr(layout, "conditions", []):  # (no layout: a bare model, for size estimates)
         if cfg.attention == "local" and not c.local_ok:
             raise ConfigError(f"'gpt.attention' = \"local\" takes one condition token per position, and a "
                               f"{c.input_name} is a sequence of its own: train this {layout.adjective} model with "
