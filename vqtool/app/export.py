@@ -29,8 +29,7 @@ def export(model: Path, out: Path, push: str | None = None, fmt: str = "vqtool")
         raise VqtoolError(f"--out {out} holds files that are not an exported model; give a new or empty folder")
     c = ck.load_checkpoint(model)
     payload = {k: v for k, v in c.items() if k not in ("train_state", "_path")}
-    folder.save_folder(payload, out, model_card(payload, out))
-    n = sum(t.numel() for t in folder.split(payload)[1].values())
+    n = folder.save_folder(payload, out, model_card(payload, out))
     r = {"out": str(out), "format": ck.FORMATS[payload["format"]], "parameters": n,
          "bytes": (out / folder.WEIGHTS).stat().st_size}
     if push:

@@ -15,7 +15,6 @@ import json
 import re
 from pathlib import Path
 
-import torch
 
 from vqtool.core.config import QuantizerConfig, VQGANModelConfig, from_dict, to_dict
 from vqtool.core.errors import CheckpointError, check_writable

@@ -87,10 +87,10 @@ def cond_stage(params: dict, csd: dict, payload, cfg: dict, classes: list | None
         return ClassLabel(vocab=0, classes=[str(i) for i in range(int(cparams.get("n_classes", 1000)))]), {}
     if csd and "encoder.conv_in.weight" in csd:
         ccfg, cstate = payload(csd, cparams.get("ddconfig"), "cond stage")
-        key = params.get("cond_stage_key", "depth")  # Net2NetTransformer's default
-        if target.endswith("VQSegmentationModel") or "colorize" in csd or key == "segmentation":
+        key = params.get("cond_stage_key", Depth.taming_key)  # Net2NetTransformer's default
+        if target.endswith("VQSegmentationModel") or "colorize" in csd or key == Segmentation.taming_key:
             cond = Segmentation(vocab=0)
-        elif ccfg.in_channels == 1 and key == "depth":  # D-RIN: a one-channel VQModel on MiDaS depth
+        elif ccfg.in_channels == 1 and key == Depth.taming_key:  # D-RIN: a one-channel VQModel on MiDaS depth
             cond = Depth(vocab=0)
         else:
             raise CheckpointError(f"a {ccfg.in_channels}-channel {target.rsplit('.', 1)[-1] or 'VQModel'} cond stage "

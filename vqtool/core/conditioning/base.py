@@ -32,6 +32,7 @@ class Condition:
     scene_folder: ClassVar[str | None] = None  # where make-scenes writes its inputs, beside images/ (seg, depth)
     fixed_size: ClassVar[bool] = False  # its input fixes the output size (a low-res image), not just suggests it
     from_coarse: ClassVar[bool] = False  # its input is the output itself made small: a coarse sample can give it
+    taming_key: ClassVar[str | None] = None  # taming's cond_stage_key for a VQGAN cond stage of this kind
     usage: ClassVar[str] = ""  # how `vqtool sample` gives it ("--cond seg=labels.png"); "" when nothing is given
     local_ok: ClassVar[bool] = True  # the local transformer can take it (one token per position)
 

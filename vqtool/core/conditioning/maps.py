@@ -74,6 +74,7 @@ class OneChannelMap(FolderMap):
 class Depth(OneChannelMap):
     kind = "depth"
     usage = "--cond depth=depth.png"
+    taming_key = "depth"  # D-RIN: a one-channel VQModel on MiDaS depth
     adjective = "depth-conditional"
     stage = "depth"
     field = "depth.npy"

@@ -22,6 +22,7 @@ from vqtool.core.tokenizer.tiles import encode_labels
 class Segmentation(FolderMap):
     kind = "seg"
     usage = "--cond seg=labels.png"
+    taming_key = "segmentation"
     adjective = "segmentation-conditional"
     stage = "seg"
     field = "cond.npy"

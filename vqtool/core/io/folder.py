@@ -54,10 +54,11 @@ def split(payload: dict) -> tuple[dict, dict]:
     return walk(payload, ""), tensors
 
 
-def save_folder(payload: dict, out: Path, card: str) -> None:
+def save_folder(payload: dict, out: Path, card: str) -> int:
+    """Write the folder whole or not at all: into a temporary folder beside it, then renamed over it.
+    Returns the number of tensor elements written."""
     from safetensors.torch import save_file
 
-    """Write the folder whole or not at all: into a temporary folder beside it, then renamed over it."""
     config, tensors = split(payload)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -72,23 +73,25 @@ def save_folder(payload: dict, out: Path, card: str) -> None:
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return sum(t.numel() for t in tensors.values())
 
 
 def load_folder(path: Path) -> dict:
     """The payload of an exported folder; any mismatch between config and tensors is one message."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     try:
         config = json.loads((path / CONFIG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path / CONFIG} is not JSON ({e})") from None
-    digest = hashlib.sha256((path / WEIGHTS).read_bytes()).hexdigest()
+    raw = (path / WEIGHTS).read_bytes()  # read once: hashed, then parsed
+    digest = hashlib.sha256(raw).hexdigest()
     if config.pop("weights_sha256", None) != digest:
         raise CheckpointError(f"{path / WEIGHTS} is not the file this folder was exported with (its sha256 "
                               "differs from config.json's weights_sha256): refusing a changed folder")
     try:
-        tensors = load_file(str(path / WEIGHTS))
+        tensors = load(raw)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path / WEIGHTS} cannot be read as safetensors ({e})") from None
     used = set()
