@@ -3,6 +3,7 @@ several at once. Equivalence with the naive samplers for each kind and a pair; t
 to end on make-scenes data for both model families; every bad input the issue names."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -390,6 +391,22 @@ def test_bench_superres_scores_samples_beside_bicubic_and_the_reconstruction(tmp
     assert all(row["images"] == 2 and row["size"] == "64x48" and row["psnr"] > 0 for row in rows)
     fail(["bench", "superres", "--model", tiny_transformer(tmp_path / "d.pt", "depth"), "--images",
           made / "scenes/images"], "needs a super-resolution model")
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=4), st.integers(1, 30))
+def test_superres_images_are_taken_biome_after_biome(counts, n):
+    """bench superres took the first N sorted files: with 8 of the demo's 40 held-out scenes, all alpine."""
+    from vqtool.app.bench_quality import spread
+
+    files = [Path(f"val/b{g}/{i:05d}.png") for g, c in enumerate(counts) for i in range(c)]
+    got = spread(list(reversed(files)), n)
+    assert len(got) == min(n, len(files)) and len(set(got)) == len(got)
+    per = {g: sum(f.parent.name == f"b{g}" for f in got) for g in range(len(counts))}
+    # no folder gets a second image while another that has one left has none
+    assert all(per[g] == counts[g] or per[g] >= max(per.values()) - 1 for g in per)
+    for g in per:  # sorted within each folder
+        mine = [f for f in got if f.parent.name == f"b{g}"]
+        assert mine == sorted(f for f in files if f.parent.name == f"b{g}")[:len(mine)]
 
 
 def test_bench_quality_of_a_depth_model_scores_against_the_scene_labels(tmp_path, made):

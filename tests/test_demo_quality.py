@@ -99,3 +99,19 @@ def test_bench_quality_scores_a_given_sample(tmp_path):
     fail(["bench", "quality", "--model", model, "--cond", lab, "--sample", other], "the sample is 16x16")
     alone = label_map(tmp_path / "alone" / "m.png", size=(40, 24))
     fail(["bench", "quality", "--model", model, "--cond", alone, "--sample", sample], "real scene")
+
+
+def test_bench_quality_samples_a_local_model_once(tmp_path):
+    """A local model's fast mode is its exact one: bench quality once sampled and scored it twice,
+    giving two identical rows for twice the time; a paper GPT keeps both modes."""
+    import json
+
+    lab = label_map(tmp_path / "d" / "seg" / "lake" / "a.png", size=(40, 24))
+    real = tmp_path / "d" / "images" / "lake" / "a.png"
+    real.parent.mkdir(parents=True)
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (24, 40, 3), dtype=np.uint8)).save(real)
+    for attention, modes in (("local", ["exact"]), ("global", ["exact", "fast"])):
+        model = tiny_transformer(tmp_path / f"{attention}.pt", mode="seg", attention=attention)
+        rows = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--size", "40x24", "--n", "1",
+                              "--json", "--device", "cpu"]).stdout)
+        assert [r["mode"] for r in rows] == ["reconstruction of the real scene", *modes]

@@ -56,7 +56,8 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     fig = run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), hooks)
     assert torch.load(runs / "vqgan-base" / "last.pt", weights_only=True)["step"] == 4
     html = Path(fig["report"]).read_text()
-    assert html.count("data:image/png;base64,") >= 8  # map, sample, real scene, class grid, recons, 4 curves
+    # map, sample, real scene, depth map, depth sample, its scene, SR grid, class grid, recons, 7 curves
+    assert html.count("data:image/png;base64,") >= 16
     for word in ("label map", "PSNR", "pixel accuracy", "bits/token", "vqtool tokenize", "rFID", "sharpness",
                  "real scene", "class-conditional"):
         assert word in html, word
@@ -70,7 +71,20 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     # the scenes made before the interruption are reused; the base VQGAN and everything after it run
     names = [n for n, _ in seen]
     assert all(d == ("reused" if names.index(n) < names.index("vqgan-base") else "running") for n, d in seen), seen
-    assert {Path(p).name for p in fig["exported"]} == {"scenes-demo.pt", "scenes-class-demo.pt"}
+    assert {Path(p).name for p in fig["exported"]} == {"scenes-demo.pt", "scenes-depth-demo.pt", "scenes-sr-demo.pt",
+                                                       "scenes-class-demo.pt"}
+    # every condition beside its input and the real scene: depth map | sample | real; low-res | bicubic | vqtool | real
+    assert Image.open(fig["depth"]["sample"]).size == (72, 40) and "/seg/" not in fig["depth"]["depth_map"]
+    assert [r["mode"] for r in fig["depth"]["quality"]] == ["reconstruction of the real scene", "given sample"]
+    sr = fig["superres"]
+    assert Image.open(sr["grid"]).size == (4 * 32, 2 * 32)
+    assert [Path(f).parent.name for f in sr["images"]] == ["alpine", "desert"]  # biome after biome
+    assert [r["mode"] for r in sr["rows"]] == ["bicubic upscaling", "reconstruction of the real image", "sampled (exact)"]
+    for word in ("Depth &rarr; landscape", "depth map (input", "4x super-resolution", "bicubic upscaling",
+                 "depth VQGAN PSNR"):
+        assert word in html, word
+    assert any("--cond lowres=4 --no-auto-cond" in c for c in fig["commands"])
+    assert any("bench superres" in c for c in fig["commands"])
     # the shipped first stage is the decoder fine-tune of the base run: the base's codes, another decoder
     base = torch.load(runs / "vqgan-base" / "last.pt", weights_only=True)["model"]
     first = torch.load(fig["exported"][0], weights_only=True)["first_stage"]["model"]
@@ -87,6 +101,10 @@ def test_default_demo_from_shipped_checkpoint(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--fast", "--n-scenes", "4"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert r.stdout.strip().endswith("report.html")
+    # every shipped model shows its condition: the label map, the depth map, the low-res scenes, the classes
+    html = Path(r.stdout.strip().splitlines()[-1]).read_text()
+    for word in ("label map (input)", "depth map (input", "4x super-resolution", "Class-conditional samples"):
+        assert word in html, word
 
 
 def test_report_names_the_sampling_rule_of_the_landscape_model():

@@ -97,3 +97,29 @@ def test_shipped_demo_models_sample_the_previous_release_images(tmp_path, name, 
     r = ok(["sample", "--model", model, *opts, "--out", tmp_path, "--device", "cpu"])
     got = [hashlib.sha256(np.asarray(Image.open(p).convert("RGB")).tobytes()).hexdigest() for p in r.stdout.split()]
     assert got == DEMO[(name, kind)]
+
+
+# the demo models shipped since (issue 27): sha256 of the pixels they sample from a small make-scenes
+# scene, so that a changed file or a changed sampler is seen
+SHIPPED_SINCE = {"depth-transformer": "c8e61191f11a57494f43c9c5a83f6eb3c084d5c9c74edd8f57c278f4e5590e02",
+                 "sr-transformer": "685d7dacfd1b613f2ff9778b8d75a39b144ba6715b829d4774b6f98098fc635b"}
+
+
+@pytest.mark.parametrize("name", list(SHIPPED_SINCE))
+def test_shipped_depth_and_superres_models_sample_their_images(tmp_path, name):
+    import hashlib
+
+    from vqtool.app.demo_models import shipped_checkpoint
+    from vqtool.data.scenes import make_scenes
+
+    make_scenes(tmp_path / "s", 1, 96, 64, seed=3, depth=True)
+    if name == "depth-transformer":
+        opts = ["--cond", f"depth={next((tmp_path / 's' / 'depth').rglob('*.png'))}", "--size", "96x64"]
+    else:
+        small = tmp_path / "small.png"
+        Image.open(next((tmp_path / "s" / "images").rglob("*.png"))).resize((24, 16), Image.BICUBIC).save(small)
+        opts = ["--cond", f"lowres={small}"]
+    r = ok(["sample", "--model", shipped_checkpoint(name), *opts, "--seed", "3", "--out", tmp_path / "o", "--device", "cpu"])
+    im = Image.open(r.stdout.split()[0]).convert("RGB")
+    assert im.size == (96, 64)
+    assert hashlib.sha256(np.asarray(im).tobytes()).hexdigest() == SHIPPED_SINCE[name]

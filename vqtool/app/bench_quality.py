@@ -66,7 +66,8 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     if pair:
         return _coarse_rows(pair, cond, (W, H), size, n, seed, lab, score)
     toks = cond_batch(b, [entry] * n, h, w)
-    for mode in ("exact", "fast"):
+    # a local model samples exactly in either mode: one row, not the same figures twice
+    for mode in ("exact",) if b.sampler.exact_only else ("exact", "fast"):
         t = time.perf_counter()
         z = sample_tokens(b, toks, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))
         dt = time.perf_counter() - t
@@ -78,10 +79,33 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
 
 def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: str = "auto",
                    mode: str = "exact") -> list[dict]:
-    """A super-resolution model on held-out images: each is downscaled by the model's factor (as
-    tokenize does), saved as the PNG a user would give, and sampled back to full size; PSNR and
-    sharpness (mean pixel gradient / the real image's) against the real image, beside bicubic
-    upscaling of the same PNG and the real image through the VQGAN (the ceiling)."""
+    """A super-resolution model on held-out images: ``n`` of them, taken in turn from each sub-folder
+    (class) so that every kind of scene counts; see ``superres_compare``."""
+    from vqtool.data import images as imgs
+    from vqtool.pipeline.bundle import load_transformer
+
+    b = load_transformer(model, runtime.resolve_device(device))
+    files = spread(imgs.list_images(images), n) if Path(images).is_dir() else []
+    if not files:
+        raise VqtoolError(f"no images in {images}")
+    return superres_compare(b, files, seed, mode)[0]
+
+
+def spread(files: list[Path], n: int) -> list[Path]:
+    """The first ``n`` of ``files`` taken round-robin over their folders (a folder of alpine scenes,
+    then one of deserts, ...), in sorted order within each."""
+    groups: dict = {}
+    for f in sorted(files):
+        groups.setdefault(f.parent, []).append(f)
+    turns = [g[i] for i in range(max(map(len, groups.values()), default=0)) for g in groups.values() if i < len(g)]
+    return turns[:n]
+
+
+def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact") -> tuple[list[dict], dict]:
+    """Each image downscaled by the model's factor (as tokenize does), saved as the PNG a user would
+    give, and sampled back to full size; PSNR and sharpness (mean pixel gradient / the real image's)
+    against the real image, beside bicubic upscaling of the same PNG and the real image through the
+    VQGAN (the ceiling). Returns the rows and the images (low-res, bicubic, sampled, recon, real)."""
     import tempfile
 
     from vqtool.core.conditioning.lowres import downscale
@@ -89,31 +113,26 @@ def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: s
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import sharpness
     from vqtool.eval.metrics import psnr
-    from vqtool.pipeline.bundle import load_transformer
     from vqtool.pipeline.generate import SampleOptions, generate_each
 
-    b = load_transformer(model, runtime.resolve_device(device))
     lowres = next((c for c in b.layout.conditions if c.fixed_size), None)
     if lowres is None or len(b.layout.conditions) != 1:
         raise VqtoolError(f"bench superres needs a super-resolution model (--cond lowres=K alone); this one is "
                           f"{b.layout.adjective}")
-    files = imgs.list_images(images)[:n] if Path(images).is_dir() else []
-    if not files:
-        raise VqtoolError(f"no images in {images}")
     k, step = lowres.factor, b.factor * lowres.factor
-    real, small, up = [], [], []
+    real, small, up, paths = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i, f in enumerate(files):
             im = imgs.load_rgb(f)
             im = im.crop((0, 0, im.width // step * step, im.height // step * step))  # whole low-res codes
-            x = imgs.to_tensor(im)[None]
-            s = imgs.to_image(downscale(x, k)[0])
+            s = imgs.to_image(downscale(imgs.to_tensor(im)[None], k)[0])
             s.save(Path(tmp) / f"{i:05d}.png")
             real.append(im)
-            small.append(Path(tmp) / f"{i:05d}.png")
+            small.append(s)
+            paths.append(Path(tmp) / f"{i:05d}.png")
             up.append(s.resize(im.size, Image.BICUBIC))
         t = time.perf_counter()
-        samples = generate_each(b, [{lowres.kind: p} for p in small], None, SampleOptions(seed=seed, mode=mode))
+        samples = generate_each(b, [{lowres.kind: p} for p in paths], None, SampleOptions(seed=seed, mode=mode))
         dt = time.perf_counter() - t
     dev = next(b.first.parameters()).device
     recon = [imgs.to_image(decode(b.first, b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices)[0]) for im in real]
@@ -123,10 +142,11 @@ def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: s
         return {"psnr": float(np.mean(p)), "sharpness": sharpness(ims, real)}
 
     size = f"{real[0].width}x{real[0].height}"
-    return [{"stage": "superres", "mode": m, "factor": k, "images": len(real), "size": size, **score(ims)}
+    rows = [{"stage": "superres", "mode": m, "factor": k, "images": len(real), "size": size, **score(ims)}
             for m, ims in (("bicubic upscaling", up), ("reconstruction of the real image", recon))] + [
         {"stage": "superres", "mode": f"sampled ({mode})", "factor": k, "images": len(real), "size": size,
          **score(samples), "seconds": dt}]
+    return rows, {"lowres": small, "bicubic": up, "sampled": samples, "recon": recon, "real": real}
 
 
 def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, seed: int, lab, score) -> list[dict]:
@@ -134,7 +154,7 @@ def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, seed: int, lab, s
     from vqtool.pipeline.generate import SampleOptions
 
     rows = []
-    for mode in ("exact", "fast"):
+    for mode in ("exact",) if pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only else ("exact", "fast"):
         t = time.perf_counter()
         ims = pair.generate(n, grid, cond, None, SampleOptions(seed=seed, mode=mode, top_k=100))[0]
         r = _quality_rows(score(lab, ims), f"coarse to fine ({mode})", f"{size[0]}x{size[1]}", n)

@@ -1,5 +1,6 @@
 """The main job on the embedded dataset: scenes -> VQGANs -> tokenize -> transformers -> a
-1280x832 landscape from an unseen label map and a class grid -> metrics -> report.html.
+1280x832 landscape from an unseen label map, another from an unseen depth map, 4x super-resolution
+of unseen scenes and a class grid -> metrics -> report.html.
 
 Ten CPU minutes cannot train models good enough to show the method, so by default the demo
 starts from checkpoints shipped in the wheel (made by ``vqtool demo --from-scratch``, the command
@@ -9,7 +10,6 @@ in the README); every other stage runs for real. Finished stages are reused on r
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,17 +21,21 @@ import torch
 from vqtool.core.io import checkpoint as ck
 from vqtool.core.errors import VqtoolError
 from vqtool.core.formats import TransformerCheckpoint
-from vqtool.app.demo_folder import open_demo_folder
+from vqtool.app.demo_conditions import depth_landscape, landscape_quality, superres
+from vqtool.app.demo_folder import command, open_demo_folder
 from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of, unpack
 from vqtool.core.callbacks import Callbacks
 from vqtool.train.common import unfinished
 
 # the landscape's transformer is the local one (issue 16; README "Beyond the paper"); the class grid's fits
 # one window and keeps the paper's GPT. The image VQGAN is two runs: the whole model (vqgan-base), then its
-# decoder alone with a stronger adversarial term (vqgan, --init-from the base; the codes stay the base's)
+# decoder alone with a stronger adversarial term (vqgan, --init-from the base; the codes stay the base's).
+# The depth and super-resolution models are local ones with condition blocks (issue 19)
 RECIPES = {"vqgan-base": ("scenes-vqgan-demo", []), "vqgan": ("scenes-vqgan-decoder-demo", []),
-           "seg-vqgan": ("scenes-seg-vqgan-demo", []),
+           "seg-vqgan": ("scenes-seg-vqgan-demo", []), "depth-vqgan": ("scenes-depth-vqgan-demo", []),
            "transformer": ("scenes-transformer-local-demo", []),
+           "depth-transformer": ("scenes-depth-transformer-demo", []),
+           "sr-transformer": ("scenes-sr-transformer-demo", []),
            "class-transformer": ("scenes-class-transformer-demo", [])}
 
 
@@ -50,6 +54,8 @@ class DemoOptions:
     vq_scenes: tuple[int, int] = (1000, 256)  # VQGAN training scenes: count, side
     class_scenes: tuple[int, int] = (2000, 128)  # class-transformer scenes: count, side (one window)
     per_class: int = 6  # samples per class in the class grid
+    sr_images: int = 8  # held-out val scenes upscaled 4x (biome after biome)
+    sr_factor: int = 4
     cfg: float = 2.0
 
 
@@ -64,21 +70,6 @@ class DemoHooks:
     stage: Callable = lambda name, detail: None
     training: Callable = lambda name: nullcontext(Callbacks())
     progress: Callable = lambda name, total=None: nullcontext(lambda *a, **k: None)
-
-
-def command(name: str, *args, **options) -> str:
-    """The vqtool command line of a stage, from the values the stage runs with."""
-    words = ["vqtool", name, *map(str, args)]
-    for k, v in options.items():
-        flag = "--" + k.rstrip("_").replace("_", "-")
-        if v is True:
-            words.append(flag)
-        elif isinstance(v, list):
-            for x in v:
-                words += [flag, str(x)]
-        elif v not in (None, False):
-            words += [flag, str(v)]
-    return " ".join(shlex.quote(w) for w in words)
 
 
 # --------------------------------------------------------------------------- the run
@@ -103,16 +94,20 @@ class _Demo:
             fn()
         self.timings[name] = round(time.time() - t, 1)
 
-    def scenes(self, name: str, count: int, w: int, h: int, seed: int) -> Path:
+    def scenes(self, name: str, count: int, w: int, h: int, seed: int, depth: bool = False) -> Path:
+        """Scenes with label maps (and depth maps); a folder made before without the depth maps asked
+        for now is made again (the same seed gives the same scenes)."""
         from vqtool.data.scenes import make_scenes
 
         folder = self.data / name
 
         def make():
             with self.h.progress(f"scenes {name}", count) as advance:
-                make_scenes(folder, count, w, h, seed=seed, progress=advance)
-        self.stage(f"{name} scenes", folder / "classes.json", make,
-                   command("make-scenes", folder, n=count, size=f"{w}x{h}", seed=seed, no_depth=True, no_edges=True))
+                make_scenes(folder, count, w, h, seed=seed, progress=advance, depth=depth)
+        done = (folder / "classes.json").exists() and (not depth or (folder / "depth").is_dir())
+        self.stage(f"{name} scenes", done, make,
+                   command("make-scenes", folder, n=count, size=f"{w}x{h}", seed=seed, no_depth=not depth,
+                           no_edges=True))
         return folder
 
     def train(self, name: str, data: Path, init_from: Path | None = None) -> None:
@@ -142,19 +137,21 @@ class _Demo:
                            kind=encodes if encodes != "image" else None, recipe=recipe, set_=sets,
                            init_from=init_from, out=run))
 
-    def tokenize(self, name: str, folder: str, scenes: Path, size: int, seg: bool) -> Path:
+    def tokenize(self, name: str, folder: str, scenes: Path, size: int, conds: dict) -> Path:
+        """``scenes``' images with ``conds`` beside them (kind -> a map folder with its runs/KIND-vqgan, or
+        a value: ``{"lowres": 4}``), as `vqtool tokenize --cond KIND=...`."""
         from vqtool.data.encode import tokenize_dataset
 
-        shards = self.out / folder
-        vq, seg_vq = self.runs / "vqgan" / "last.pt", self.runs / "seg-vqgan" / "last.pt"
+        shards, vq = self.out / folder, self.runs / "vqgan" / "last.pt"
+        vqgans = {k: self.runs / f"{k}-vqgan" / "last.pt" for k, v in conds.items() if isinstance(v, Path)}
 
         def run():
             with self.h.progress(name) as advance:
-                tokenize_dataset(scenes / "images", shards, vq, scenes / "seg" if seg else None,
-                                 seg_vq if seg else None, size=size, device=self.o.device, progress=advance)
+                tokenize_dataset(scenes / "images", shards, vq, size=size, device=self.o.device, progress=advance,
+                                 conds=conds, cond_vqgans=vqgans)
         self.stage(name, shards / "manifest.json", run,
-                   command("tokenize", scenes / "images", out=shards, vqgan=vq, seg_vqgan=seg_vq if seg else None,
-                           no_seg=not seg, size=size))
+                   command("tokenize", scenes / "images", out=shards, vqgan=vq, cond=[f"{k}={v}" for k, v in conds.items()],
+                           cond_vqgan=[f"{k}={v}" for k, v in vqgans.items()], no_auto_cond=True, size=size))
         return shards
 
     def landscape(self, big: Path) -> Path:
@@ -221,34 +218,25 @@ class _Demo:
         from vqtool.eval.metrics import eval_recon
         from vqtool.eval.recon import reconstruct
 
-        vq, seg_vq, size = self.runs / "vqgan" / "last.pt", self.runs / "seg-vqgan" / "last.pt", self.o.val_size
+        vq, size = self.runs / "vqgan" / "last.pt", self.o.val_size
+        seg_vq, depth_vq = self.runs / "seg-vqgan" / "last.pt", self.runs / "depth-vqgan" / "last.pt"
         path = self.out / "metrics.json"
 
         def run():
             notes = self.figures.setdefault("notes", [])
             r = eval_recon(val / "images", vq, size=size, device=self.o.device, rfid=True, warn=notes.append)
             s = eval_recon(val / "seg", seg_vq, size=size, device=self.o.device)
+            dp = eval_recon(val / "depth", depth_vq, size=size, device=self.o.device)
             reconstruct(sorted((val / "images").rglob("*.png"))[:4], vq, self.out / "recon", device=self.o.device)
-            landscape = _landscape_quality(self.runs / "transformer" / "last.pt", self.figures)
-            path.write_text(json.dumps({"recon": r, "seg_recon": s, "landscape": landscape}, indent=1))
+            landscape = landscape_quality(self.runs / "transformer" / "last.pt", self.figures)
+            path.write_text(json.dumps({"recon": r, "seg_recon": s, "depth_recon": dp, "landscape": landscape}, indent=1))
         self.stage("evaluate", path, run,
                    command("eval-recon", val / "images", vqgan=vq, size=size) + " && "
                    + command("eval-recon", val / "seg", vqgan=seg_vq, size=size) + " && "
+                   + command("eval-recon", val / "depth", vqgan=depth_vq, size=size) + " && "
                    + command("bench", "quality", model=self.runs / "transformer" / "last.pt",
                              cond=self.figures["label_map"], sample=self.figures["sample"]))
         self.figures |= json.loads(path.read_text())
-
-
-def _landscape_quality(model: Path, fig: dict) -> dict:
-    """Label agreement and sharpness of the landscape, beside the real scene's VQGAN reconstruction."""
-    from vqtool.data import images as imgs
-    from vqtool.eval.agreement import score_against_real
-    from vqtool.pipeline.bundle import load_transformer
-    from vqtool.pipeline.conditioning import read_map
-
-    b = load_transformer(model, torch.device("cpu"))
-    labels = read_map(b, Path(fig["label_map"])).numpy()
-    return score_against_real(b, labels, imgs.load_rgb(Path(fig["truth"])), [imgs.load_rgb(Path(fig["sample"]))])
 
 
 def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None = None) -> dict:
@@ -256,33 +244,23 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
     o, d = opts or DemoOptions(), _Demo(out, opts or DemoOptions(), hooks or DemoHooks())
     open_demo_folder(d.out, o.fresh)
     n = o.n_scenes or (400 if o.from_scratch else 48)
-    scenes = d.scenes("scenes", n, *o.train_size, 0)
-    val = d.scenes("val", 40, o.val_size, o.val_size, 7)
-    big = d.scenes("big", 4, *o.big_size, 2026)
+    # depth maps where a model learns from them (from scratch) or is given one (the held-out big scenes)
+    scenes = d.scenes("scenes", n, *o.train_size, 0, depth=o.from_scratch)
+    val = d.scenes("val", 40, o.val_size, o.val_size, 7, depth=True)
+    big = d.scenes("big", 4, *o.big_size, 2026, depth=True)
     if o.from_scratch:
-        # the VQGANs learn from many small scenes (content-rich crops); the seg transformer from
-        # window crops of larger scenes (windows at every offset from the horizon); the class
-        # transformer from whole small scenes, one window each
-        vq = d.scenes("scenes-vq", o.vq_scenes[0], o.vq_scenes[1], o.vq_scenes[1], 0)
-        d.train("vqgan-base", vq / "images")
-        d.train("vqgan", vq / "images", init_from=d.runs / "vqgan-base" / "last.pt")
-        d.train("seg-vqgan", vq / "seg")
-        shards = d.tokenize("tokenize", "shards", scenes, min(o.train_size), seg=True)
-        d.train("transformer", shards)
-        cls = d.scenes("scenes-class", o.class_scenes[0], o.class_scenes[1], o.class_scenes[1], 1)
-        d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], seg=False))
-        history = {k: history_of(d.runs / k) for k in ("vqgan-base", "vqgan", "seg-vqgan", "transformer",
-                                                       "class-transformer")}
+        history = _train_all(d, o, scenes)
+        (d.out / "history.json").write_text(json.dumps(history))
     else:
         def shipped():
             (d.out / "history.json").write_text(json.dumps(unpack(d.runs)))
         d.stage("models", d.out / "history.json", shipped,
                 "(shipped: vqtool/_demo/*.pt, made by `vqtool demo --from-scratch`)")
-        d.tokenize("tokenize", "shards", scenes, min(o.train_size), seg=True)
+        d.tokenize("tokenize", "shards", scenes, min(o.train_size), {"seg": scenes / "seg"})
         history = json.loads((d.out / "history.json").read_text())
-    if o.from_scratch:
-        (d.out / "history.json").write_text(json.dumps(history))
     d.landscape(big)
+    depth_landscape(d, big)
+    superres(d, val)
     d.class_grid()
     d.evaluate(val)
     seg_model = ck.load_checkpoint(d.runs / "transformer" / "last.pt")
@@ -298,6 +276,25 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
 
     d.figures["report"] = str(write_report(d.out, d.figures, history))
     return d.figures
+
+
+def _train_all(d: _Demo, o: DemoOptions, scenes: Path) -> dict:
+    """Every model from scratch; their training histories. The VQGANs learn from many small scenes
+    (content-rich crops); the landscape, depth and super-resolution transformers from window crops
+    of larger scenes (windows at every offset from the horizon); the class transformer from whole
+    small scenes, one window each."""
+    vq = d.scenes("scenes-vq", o.vq_scenes[0], o.vq_scenes[1], o.vq_scenes[1], 0, depth=True)
+    d.train("vqgan-base", vq / "images")
+    d.train("vqgan", vq / "images", init_from=d.runs / "vqgan-base" / "last.pt")
+    d.train("seg-vqgan", vq / "seg")
+    d.train("depth-vqgan", vq / "depth")
+    size = min(o.train_size)
+    d.train("transformer", d.tokenize("tokenize", "shards", scenes, size, {"seg": scenes / "seg"}))
+    d.train("depth-transformer", d.tokenize("tokenize depth", "shards-depth", scenes, size, {"depth": scenes / "depth"}))
+    d.train("sr-transformer", d.tokenize("tokenize low-res", "shards-sr", scenes, size, {"lowres": o.sr_factor}))
+    cls = d.scenes("scenes-class", o.class_scenes[0], o.class_scenes[1], o.class_scenes[1], 1)
+    d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], {}))
+    return {k: history_of(d.runs / k) for k in RECIPES}
 
 
 def _export(d: _Demo, history: dict) -> list[str]:

@@ -1,8 +1,10 @@
 """The demo's --out folder: created with a marker, reused, or with --fresh started over, and never
-one holding somebody's own files (`vqtool demo --out ~ --fresh` must not empty a home folder)."""
+one holding somebody's own files (`vqtool demo --out ~ --fresh` must not empty a home folder); and
+the command lines the demo records for its stages."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -29,3 +31,18 @@ def open_demo_folder(out: Path, fresh: bool) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by `vqtool demo`; `vqtool demo --fresh` may delete this folder\n")
     return out
+
+
+def command(name: str, *args, **options) -> str:
+    """The vqtool command line of a stage, from the values the stage runs with."""
+    words = ["vqtool", name, *map(str, args)]
+    for k, v in options.items():
+        flag = "--" + k.rstrip("_").replace("_", "-")
+        if v is True:
+            words.append(flag)
+        elif isinstance(v, list):
+            for x in v:
+                words += [flag, str(x)]
+        elif v not in (None, False):
+            words += [flag, str(v)]
+    return " ".join(shlex.quote(w) for w in words)

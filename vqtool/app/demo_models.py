@@ -16,7 +16,8 @@ from vqtool.core.io.weights import sha256_of
 from vqtool.core.tokenizer.inputs import input_of
 
 SHIPPED_DIR = Path(__file__).parents[1] / "_demo"
-SHIPPED = {"transformer": SHIPPED_DIR / "scenes-demo.pt", "class-transformer": SHIPPED_DIR / "scenes-class-demo.pt"}
+SHIPPED = {"transformer": SHIPPED_DIR / "scenes-demo.pt", "depth-transformer": SHIPPED_DIR / "scenes-depth-demo.pt",
+           "sr-transformer": SHIPPED_DIR / "scenes-sr-demo.pt", "class-transformer": SHIPPED_DIR / "scenes-class-demo.pt"}
 
 
 def shipped_checkpoint(name: str = "transformer") -> Path:
@@ -47,16 +48,18 @@ def export_demo_checkpoint(transformer: Path, out: Path, history: dict, commands
 
 def unpack(runs: Path) -> dict:
     """Write the shipped models as ordinary vqtool checkpoints (fp32) under runs/; their history.
-    The landscape model's VQGANs become runs/vqgan and the cond-stage run folders (runs/seg-vqgan)."""
-    history = {}
+    Their VQGANs become runs/vqgan and the cond-stage run folders (runs/seg-vqgan, runs/depth-vqgan);
+    every bundle holds the same image VQGAN."""
+    history, written = {}, set()
     for name, path in SHIPPED.items():
         c = TransformerCheckpoint.load(shipped_checkpoint(name))
         history.update((c.demo or {}).get("history", {}))
         t = replace(c.map_weights(torch.Tensor.float), demo=None)
         t.save(runs / name / "last.pt")
-        if name != "transformer":
-            continue
         for encodes, stage in (("image", t.first_stage), *t.stages.items()):
+            if encodes in written:
+                continue
+            written.add(encodes)
             inp = input_of(encodes)
             ck.save_checkpoint(runs / Path(inp.run).name / "last.pt", {
                 "format": ck.VQGAN, "encodes": encodes,

@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from vqtool.data.scenes import PALETTE
@@ -97,7 +98,7 @@ def _f(value, fmt: str = ".2f", unit: str = "") -> str:
 
 def _figure_rows(fig: dict) -> list[tuple[str, str]]:
     rec, seg, tr = fig.get("recon", {}), fig.get("seg_recon", {}), fig.get("transformer", {})
-    ct, land = fig.get("class_transformer", {}), fig.get("landscape", {})
+    ct, land, dep = fig.get("class_transformer", {}), fig.get("landscape", {}), fig.get("depth_recon", {})
     return [
         ("image VQGAN reconstruction PSNR (40 held-out scenes, 256x256)", _f(rec.get("psnr"), ".2f", " dB")),
         ("image VQGAN SSIM", _f(rec.get("ssim"), ".3f")),
@@ -106,6 +107,8 @@ def _figure_rows(fig: dict) -> list[tuple[str, str]]:
         ("LPIPS", "n/a (VGG16 weights not available)" if rec.get("lpips") is None else f"{rec['lpips']:.3f}"),
         ("rFID", "skipped: FID Inception weights not available (vqtool fetch-weights)"
          if rec.get("rfid") is None else f"{rec['rfid']:.2f}"),
+        ("depth VQGAN PSNR / mean absolute error (normalised maps)",
+         f"{_f(dep.get('psnr'), '.2f', ' dB')} / {_f(dep.get('mae'), '.4f')}"),
         ("segmentation VQGAN pixel accuracy / mIoU",
          f"{_f(100 * seg['pixel_accuracy'] if 'pixel_accuracy' in seg else None, '.1f', '%')} / {_f(seg.get('miou'), '.3f')}"),
         ("landscape sharpness (sample / the real scene of its map; the real scene through the VQGAN)",
@@ -137,6 +140,49 @@ def _how_sampled(fig: dict) -> str:
             f"placed around it (the paper's rule), conditioned on the same window of the label map's codes.")
 
 
+def _depth_rgb(path: str) -> Image.Image:
+    """A depth map (16-bit) as grey with equalised contrast (each grey level as many pixels): the far
+    sky, the horizon and the near ground all readable, brighter still nearer."""
+    a = np.asarray(Image.open(path), dtype=np.float64)
+    _, where, counts = np.unique(a, return_inverse=True, return_counts=True)
+    cdf = (np.cumsum(counts) - counts) / a.size  # the fraction of pixels farther: the sky black
+    return Image.fromarray((cdf[where.reshape(a.shape)] * 255).astype(np.uint8)).convert("RGB")
+
+
+def _depth_html(fig: dict) -> str:
+    """Depth map | sample | real scene, and the sample's figures beside the real scene's through the VQGAN."""
+    dep = fig.get("depth")
+    if not dep:
+        return ""
+    e = html.escape
+    real, sample = dep["quality"]
+    panels = [(_depth_rgb(dep["depth_map"]), "depth map (input; brighter is nearer, contrast equalised)"), (Image.open(dep["sample"]), "sample"),
+              (Image.open(dep["truth"]), "the real scene of this depth map (never seen by any model)")]
+    figs = "".join(f'<figure><img src="{_b64(im)}"><figcaption>{e(c)}</figcaption></figure>' for im, c in panels)
+    return (f"<h2>Depth &rarr; landscape</h2><p>The same kind of model conditioned on a depth map instead of a label "
+            f"map: nothing tells it what is water or rock, only how far each place is. Label agreement with the "
+            f"scene's own label map <b>{_f(sample['label_agreement'], '.1%')}</b> (the real scene through the "
+            f"VQGAN: {_f(real['label_agreement'], '.1%')}); sharpness <b>{_f(sample['sharpness'])}</b> of the real "
+            f"scene's ({_f(real['sharpness'])}); {e(str(dep.get('sample_seconds', 'reused')))} s.</p>"
+            f'<div class="pair">{figs}</div>')
+
+
+def _superres_html(fig: dict) -> str:
+    """The 4x super-resolution grid and its PSNR / sharpness beside bicubic upscaling."""
+    sr = fig.get("superres")
+    if not sr:
+        return ""
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(r['mode'])}</td><td><b>{_f(r['psnr'], '.2f', ' dB')}</b></td>"
+                   f"<td><b>{_f(r['sharpness'])}</b></td></tr>" for r in sr["rows"])
+    k, n, size = sr["rows"][0]["factor"], sr["rows"][0]["images"], sr["rows"][0]["size"]
+    return (f"<h2>{k}x super-resolution</h2><p>{n} held-out {e(size)} scenes, each downscaled {k}x and sampled back "
+            f"to full size by a transformer conditioned on the low-res image's codes. Columns: low-res input "
+            f"(shown {k}x, nearest) | bicubic upscaling | vqtool | the real scene.</p>"
+            f"<table><tr><td></td><td>PSNR</td><td>sharpness (of the real scenes')</td></tr>{rows}</table>"
+            f'<img src="{_b64(Image.open(sr["grid"]))}">')
+
+
 def write_report(out: Path, fig: dict, history: dict) -> Path:
     out = Path(out)
     e = html.escape
@@ -148,11 +194,16 @@ def write_report(out: Path, fig: dict, history: dict) -> Path:
         plot_curves({"L1 reconstruction": _vqgan_series(history, "rec_loss"),
                      "perceptual": _vqgan_series(history, "p_loss")}, _vqgan_title(history)),
         plot_curves({"BCE": _series(history.get("seg-vqgan", []), "bce")}, "segmentation VQGAN"),
+        plot_curves({"L1 reconstruction": _series(history.get("depth-vqgan", []), "rec_loss")}, "depth VQGAN"),
         plot_curves({"train bits/token": _series(history.get("transformer", []), "bpt"),
                      "val bits/token": _series(history.get("transformer", []), "val_bpt")}, "transformer"),
         plot_curves({"train bits/token": _series(history.get("class-transformer", []), "bpt"),
                      "val bits/token": _series(history.get("class-transformer", []), "val_bpt")},
                     "class-conditional transformer"),
+        *(plot_curves({"train bits/token": _series(history.get(k, []), "bpt"),
+                       "val bits/token": _series(history.get(k, []), "val_bpt")}, title)
+          for k, title in (("depth-transformer", "depth transformer"), ("sr-transformer", "super-resolution transformer"))
+          if history.get(k)),
     ]
     table = "".join(f"<tr><td>{e(a)}</td><td><b>{e(b)}</b></td></tr>" for a, b in _figure_rows(fig))
     steps = "".join(f"<li><code>{e(c)}</code> <small>({e(str(fig['timings'].get(n, '')))} s)</small></li>"
@@ -178,6 +229,8 @@ model has seen.</p>
 {truth_html}</div>
 <h2>Figures</h2><table>{table}</table>
 {f"<ul>{notes}</ul>" if notes else ""}
+{_depth_html(fig)}
+{_superres_html(fig)}
 {grid_html}
 <h2>Reconstructions at full size (original | reconstruction)</h2>{recon_html}
 <h2>Training curves</h2><div class="pair">{''.join(f'<img src="{_b64(c)}">' for c in curves)}</div>

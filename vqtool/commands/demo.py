@@ -18,7 +18,7 @@ def demo(
     device: DeviceOpt = "auto",
     json_: JsonOpt = False,
 ):
-    """The whole pipeline on the embedded scenes: models, tokens, a 1280x832 sample, metrics, report.html."""
+    """The whole pipeline on the embedded scenes: models, tokens, 1280x832 landscapes from a label map and a depth map, 4x super-resolution, a class grid, metrics, report.html."""
     from vqtool.commands import _ui
     from vqtool.app.demo import DemoHooks, DemoInterrupted, DemoOptions, run_demo
 
