@@ -66,8 +66,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     if pair:
         return _coarse_rows(pair, cond, (W, H), size, n, seed, lab, score)
     toks = cond_batch(b, [entry] * n, h, w)
-    # a local model samples exactly in either mode: one row, not the same figures twice
-    for mode in ("exact",) if b.sampler.exact_only else ("exact", "fast"):
+    for mode in ("exact",) if b.sampler.exact_only else ("exact", "fast"):  # a local model: fast is exact
         t = time.perf_counter()
         z = sample_tokens(b, toks, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))
         dt = time.perf_counter() - t

@@ -12,7 +12,7 @@ from vqtool.commands._options import DeviceOpt, JsonOpt, user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for data, runs, samples and report.html.")] = Path("demo"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over: delete --out first (only a folder an earlier demo made).")] = False,
-    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Train every model here instead of starting from the shipped demo checkpoints (about 3 h on 2 CPU cores; rerun to continue an interrupted run).")] = False,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Train every model here instead of starting from the shipped demo checkpoints (about 5 h on 2 CPU cores; rerun to continue an interrupted run).")] = False,
     n_scenes: Annotated[Optional[int], typer.Option("--n-scenes", min=4, help="Training scenes (default 400 from scratch, 48 otherwise).")] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Sample the 1280x832 landscape with --mode fast (a paper GPT; a local model samples exactly either way).")] = False,
     device: DeviceOpt = "auto",
