@@ -13,9 +13,6 @@ from PIL import Image
 
 from vqtool.app.demo_folder import command
 
-SR_COLUMNS = ("low-res (shown 4x, nearest)", "bicubic", "vqtool", "real")
-
-
 def depth_landscape(d, big: Path) -> None:
     """Sample the held-out lake scene's depth map at the demo's big size with the depth model and
     score it as `vqtool bench quality` does: label agreement with that scene's own label map,
@@ -51,15 +48,12 @@ def depth_landscape(d, big: Path) -> None:
 
 def landscape_quality(model: Path, fig: dict) -> dict:
     """Label agreement and sharpness of the segmentation landscape, beside the real scene's VQGAN
-    reconstruction."""
-    from vqtool.data import images as imgs
-    from vqtool.eval.agreement import score_against_real
-    from vqtool.pipeline.bundle import load_transformer
-    from vqtool.pipeline.conditioning import read_map
+    reconstruction: `vqtool bench quality --sample`, as the demo records it."""
+    from vqtool.app.bench_quality import bench_quality
 
-    b = load_transformer(model, torch.device("cpu"))
-    labels = read_map(b, Path(fig["label_map"])).numpy()
-    return score_against_real(b, labels, imgs.load_rgb(Path(fig["truth"])), [imgs.load_rgb(Path(fig["sample"]))])
+    real, sample = bench_quality(str(model), [fig["label_map"]], None, sample=fig["sample"], device="cpu")
+    return {"sample_label_agreement": sample["label_agreement"], "real_recon_label_agreement": real["label_agreement"],
+            "sample_sharpness": sample["sharpness"], "real_recon_sharpness": real["sharpness"]}
 
 
 def superres(d, val: Path) -> None:

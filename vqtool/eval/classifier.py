@@ -51,10 +51,9 @@ class PixelClassifier(nn.Module):
         return F.interpolate(self.head(h), size=(H, W), mode="bilinear", align_corners=False)
 
 
-def heights(H: int, rows: slice | None = None) -> torch.Tensor:
+def heights(H: int, rows: slice = slice(None)) -> torch.Tensor:
     """(1, h, 1) the height of each row in an image of H rows, -1 at the top to 1 at the bottom."""
-    y = torch.linspace(-1, 1, H) if H > 1 else torch.zeros(1)
-    return y[rows if rows is not None else slice(None)][None, :, None]
+    return (torch.linspace(-1, 1, H) if H > 1 else torch.zeros(1))[rows][None, :, None]
 
 
 def _pairs(scenes: Path) -> list[tuple[Path, Path]]:
