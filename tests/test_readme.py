@@ -56,8 +56,8 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     fig = run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe), hooks)
     assert torch.load(runs / "vqgan-base" / "last.pt", weights_only=True)["step"] == 4
     html = Path(fig["report"]).read_text()
-    # map, sample, real scene, depth map, depth sample, its scene, SR grid, class grid, recons, 7 curves
-    assert html.count("data:image/png;base64,") >= 16
+    # map, sample, real scene, c2f's 4, depth map, depth sample, its scene, SR grid, class grid, recons, 9 curves
+    assert html.count("data:image/png;base64,") >= 22
     for word in ("label map", "PSNR", "pixel accuracy", "bits/token", "vqtool tokenize", "rFID", "sharpness",
                  "real scene", "class-conditional"):
         assert word in html, word
@@ -72,7 +72,14 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     names = [n for n, _ in seen]
     assert all(d == ("reused" if names.index(n) < names.index("vqgan-base") else "running") for n, d in seen), seen
     assert {Path(p).name for p in fig["exported"]} == {"scenes-demo.pt", "scenes-depth-demo.pt", "scenes-sr-demo.pt",
-                                                       "scenes-class-demo.pt"}
+                                                       "scenes-coarse-demo.pt", "scenes-fine-demo.pt", "scenes-class-demo.pt"}
+    # coarse to fine: map | thumbnail (1/K of the grid) | sample | real, scored as the recorded bench quality
+    c2f = fig["coarse"]
+    assert Image.open(c2f["sample"]).size == (72, 40) and Image.open(c2f["thumbnail"]).size == (36, 20)
+    assert [r["mode"] for r in c2f["quality"]] == ["reconstruction of the real scene", "given sample"]
+    assert any("sample --model" in c and "--coarse" in c for c in fig["commands"])
+    assert any("--cond lowres=2" in c and "--cond seg=" in c for c in fig["commands"])
+    assert "<h2>Coarse to fine</h2>" in html and "coarse stage, 36x20" in html
     # every condition beside its input and the real scene: depth map | sample | real; low-res | bicubic | vqtool | real
     assert Image.open(fig["depth"]["sample"]).size == (72, 40) and "/seg/" not in fig["depth"]["depth_map"]
     assert [r["mode"] for r in fig["depth"]["quality"]] == ["reconstruction of the real scene", "given sample"]
@@ -93,8 +100,11 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     assert any("--init-from" in c for c in fig["commands"])
     seen.clear()
     # --fast changes nothing for a local model (its fast mode is its exact one): the landscape is reused
-    run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe, exact=False), hooks)
+    again = run_demo(tmp_path / "demo", tiny_demo_options(tmp_path, tiny_recipe, exact=False), hooks)
     assert all(d == "reused" for _, d in seen), seen
+    # a reused sample keeps the time it took (the report said "reused s")
+    assert again["sample_seconds"] == fig["sample_seconds"] and isinstance(again["sample_seconds"], float)
+    assert f"{again['sample_seconds']} s" in Path(again["report"]).read_text()
 
 
 def test_default_demo_from_shipped_checkpoint(tmp_path):
@@ -103,7 +113,7 @@ def test_default_demo_from_shipped_checkpoint(tmp_path):
     assert r.stdout.strip().endswith("report.html")
     # every shipped model shows its condition: the label map, the depth map, the low-res scenes, the classes
     html = Path(r.stdout.strip().splitlines()[-1]).read_text()
-    for word in ("label map (input)", "depth map (input", "4x super-resolution", "Class-conditional samples"):
+    for word in ("label map (input)", "Coarse to fine", "depth map (input", "4x super-resolution", "Class-conditional samples"):
         assert word in html, word
 
 

@@ -102,11 +102,12 @@ def test_shipped_demo_models_sample_the_previous_release_images(tmp_path, name, 
 # the demo models shipped since (issue 27): sha256 of the pixels they sample from a small make-scenes
 # scene, so that a changed file or a changed sampler is seen
 SHIPPED_SINCE = {"depth-transformer": "c8e61191f11a57494f43c9c5a83f6eb3c084d5c9c74edd8f57c278f4e5590e02",
-                 "sr-transformer": "685d7dacfd1b613f2ff9778b8d75a39b144ba6715b829d4774b6f98098fc635b"}
+                 "sr-transformer": "685d7dacfd1b613f2ff9778b8d75a39b144ba6715b829d4774b6f98098fc635b",
+                 "fine-transformer": "8e2749921558180cd286a7c06fcf0287a679f3fd8774fa435fcd0e1b4ce3017c"}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED_SINCE))
-def test_shipped_depth_and_superres_models_sample_their_images(tmp_path, name):
+def test_shipped_depth_superres_and_coarse_to_fine_models_sample_their_images(tmp_path, name):
     import hashlib
 
     from vqtool.app.demo_models import shipped_checkpoint
@@ -115,6 +116,9 @@ def test_shipped_depth_and_superres_models_sample_their_images(tmp_path, name):
     make_scenes(tmp_path / "s", 1, 96, 64, seed=3, depth=True)
     if name == "depth-transformer":
         opts = ["--cond", f"depth={next((tmp_path / 's' / 'depth').rglob('*.png'))}", "--size", "96x64"]
+    elif name == "fine-transformer":  # coarse to fine: the coarse model's thumbnail, then the fine model
+        opts = ["--coarse", shipped_checkpoint("coarse-transformer"), "--size", "96x64",
+                "--cond", str(next((tmp_path / "s" / "seg").rglob("*.png")))]
     else:
         small = tmp_path / "small.png"
         Image.open(next((tmp_path / "s" / "images").rglob("*.png"))).resize((24, 16), Image.BICUBIC).save(small)

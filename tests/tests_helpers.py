@@ -164,6 +164,7 @@ def tiny_demo_options(tmp_path, tiny_recipe, **kw):
     # the landscape's transformer is local, as the shipped demo's
     (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4.replace("[gpt]\n", '[gpt]\nattention = "local"\n'))
     (tmp_path / "c.toml").write_text("class_dropout = 0.1\n" + TINY_GPT_WINDOW4)
+    (tiny_gpt := tmp_path / "p.toml").write_text(TINY_GPT_WINDOW4)
     # the image VQGAN as the demo makes it: a base run, then its decoder alone (--init-from the base)
     # the depth cond stage: the seg recipe's network on one channel, L1 (as scenes-depth-vqgan-demo)
     (tmp_path / "d.toml").write_text(TINY_SEG.replace('"seg-vqgan"', '"depth-vqgan"').replace("channels = 0", "channels = 1")
@@ -174,9 +175,12 @@ def tiny_demo_options(tmp_path, tiny_recipe, **kw):
                "vqgan": (str(tiny_recipe), ["train.trainable=decoder", "loss.disc_start=0", "train.max_steps=2"]),
                "seg-vqgan": (str(tmp_path / "s.toml"), []), "depth-vqgan": (str(tmp_path / "d.toml"), []),
                "transformer": (str(tmp_path / "g.toml"), []), "class-transformer": (str(tmp_path / "c.toml"), []),
-               "depth-transformer": (str(tmp_path / "l.toml"), []), "sr-transformer": (str(tmp_path / "l.toml"), [])}
+               "depth-transformer": (str(tmp_path / "l.toml"), []), "sr-transformer": (str(tmp_path / "l.toml"), []),
+               # coarse to fine: the paper's GPT on the thumbnails, the local model with a block on map + thumbnail
+               "coarse-transformer": (str(tiny_gpt), []), "fine-transformer": (str(tmp_path / "l.toml"), [])}
     return DemoOptions(from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40), big_size=(72, 40),
                        val_size=32, vq_scenes=(6, 40), class_scenes=(8, 16), per_class=2, sr_images=2, device="cpu",
+                       coarse_scenes=(6, 64, 48), coarse_factor=2,
                        **kw)
 
 

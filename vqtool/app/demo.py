@@ -21,21 +21,25 @@ import torch
 from vqtool.core.io import checkpoint as ck
 from vqtool.core.errors import VqtoolError
 from vqtool.core.formats import TransformerCheckpoint
-from vqtool.app.demo_conditions import depth_landscape, landscape_quality, superres
+from vqtool.app.demo_conditions import (coarse_landscape, depth_landscape, landscape_quality, superres,
+                                        train_coarse_to_fine)
 from vqtool.app.demo_folder import command, open_demo_folder
-from vqtool.app.demo_models import SHIPPED, export_demo_checkpoint, history_of, unpack
+from vqtool.app.demo_models import export_all, history_of, unpack
 from vqtool.core.callbacks import Callbacks
 from vqtool.train.common import unfinished
 
 # the landscape's transformer is the local one (issue 16; README "Beyond the paper"); the class grid's fits
 # one window and keeps the paper's GPT. The image VQGAN is two runs: the whole model (vqgan-base), then its
 # decoder alone with a stronger adversarial term (vqgan, --init-from the base; the codes stay the base's).
-# The depth and super-resolution models are local ones with condition blocks (issue 19)
+# The depth, super-resolution and fine (coarse to fine, issue 27) models are local ones with condition
+# blocks (issue 19); the coarse model samples one small picture of the scene with the paper's GPT
 RECIPES = {"vqgan-base": ("scenes-vqgan-demo", []), "vqgan": ("scenes-vqgan-decoder-demo", []),
            "seg-vqgan": ("scenes-seg-vqgan-demo", []), "depth-vqgan": ("scenes-depth-vqgan-demo", []),
            "transformer": ("scenes-transformer-local-demo", []),
            "depth-transformer": ("scenes-depth-transformer-demo", []),
            "sr-transformer": ("scenes-sr-transformer-demo", []),
+           "coarse-transformer": ("scenes-coarse-transformer-demo", []),
+           "fine-transformer": ("scenes-fine-transformer-demo", []),
            "class-transformer": ("scenes-class-transformer-demo", [])}
 
 
@@ -56,6 +60,8 @@ class DemoOptions:
     per_class: int = 6  # samples per class in the class grid
     sr_images: int = 8  # held-out val scenes upscaled 4x (biome after biome)
     sr_factor: int = 4
+    coarse_scenes: tuple[int, int, int] = (400, 1280, 1024)  # coarse-model scenes: count, W, H (made K times smaller)
+    coarse_factor: int = 8  # K: the coarse model's thumbnail is 1/K of the fine model's image
     cfg: float = 2.0
 
 
@@ -173,13 +179,13 @@ class _Demo:
             Wf, Hf = padded(size, b.factor)
             with self.h.progress("sample", Wf * Hf // b.factor ** 2) as advance:
                 im = generate(b, 1, size, label, top_k=100, seed=0, mode=mode, progress=advance)[0]
-            self.figures["sample_seconds"] = round(time.time() - t, 1)
             target.parent.mkdir(parents=True, exist_ok=True)
             im.save(target)
-        self.stage("sample", target, sample, command("sample", model=model, cond=label, size=f"{size[0]}x{size[1]}",
+            target.with_suffix(".json").write_text(json.dumps({"sample_seconds": round(time.time() - t, 1)}))
+        self.stage("sample", target.with_suffix(".json"), sample, command("sample", model=model, cond=label, size=f"{size[0]}x{size[1]}",
                                                      mode=mode, top_k=100, seed=0, out=target.parent))
-        self.figures |= {"label_map": str(label), "sample": str(target),
-                         "truth": str(label).replace("/seg/", "/images/")}
+        self.figures |= {"label_map": str(label), "sample": str(target), "truth": str(label).replace("/seg/", "/images/"),
+                         **json.loads(target.with_suffix(".json").read_text())}  # the time it took, reused or not
         return target
 
     def class_grid(self) -> Path:
@@ -259,6 +265,7 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
         d.tokenize("tokenize", "shards", scenes, min(o.train_size), {"seg": scenes / "seg"})
         history = json.loads((d.out / "history.json").read_text())
     d.landscape(big)
+    coarse_landscape(d)
     depth_landscape(d, big)
     superres(d, val)
     d.class_grid()
@@ -271,7 +278,7 @@ def run_demo(out: Path, opts: DemoOptions | None = None, hooks: DemoHooks | None
     d.figures["class_transformer"] = ck.load_checkpoint(d.runs / "class-transformer" / "last.pt").get("metrics", {})
     d.figures["timings"], d.figures["commands"] = d.timings, d.commands
     if o.from_scratch:
-        d.figures["exported"] = _export(d, history)
+        d.figures["exported"] = export_all(d.runs, d.out / "export", history, d.commands)
     from vqtool.app.report import write_report
 
     d.figures["report"] = str(write_report(d.out, d.figures, history))
@@ -292,16 +299,8 @@ def _train_all(d: _Demo, o: DemoOptions, scenes: Path) -> dict:
     d.train("transformer", d.tokenize("tokenize", "shards", scenes, size, {"seg": scenes / "seg"}))
     d.train("depth-transformer", d.tokenize("tokenize depth", "shards-depth", scenes, size, {"depth": scenes / "depth"}))
     d.train("sr-transformer", d.tokenize("tokenize low-res", "shards-sr", scenes, size, {"lowres": o.sr_factor}))
+    train_coarse_to_fine(d, scenes)
     cls = d.scenes("scenes-class", o.class_scenes[0], o.class_scenes[1], o.class_scenes[1], 1)
     d.train("class-transformer", d.tokenize("tokenize classes", "shards-class", cls, o.class_scenes[1], {}))
     return {k: history_of(d.runs / k) for k in RECIPES}
 
-
-def _export(d: _Demo, history: dict) -> list[str]:
-    """From scratch, the demo writes its own shippable checkpoints (what vqtool/_demo/ holds)."""
-    out = []
-    for name, path in SHIPPED.items():
-        dst = d.out / "export" / path.name
-        export_demo_checkpoint(d.runs / name / "last.pt", dst, history, d.commands)
-        out.append(str(dst))
-    return out

@@ -1,6 +1,7 @@
-"""The demo's other conditions, each from its own shipped model and scored where it is made: a
-1280x832 landscape from a held-out depth map (depth map | sample | real scene), and 4x
-super-resolution of held-out 256² scenes (low-res | bicubic | vqtool | real)."""
+"""The demo's other conditions, each from its own shipped model and scored where it is made: the
+label map's landscape again coarse to fine (map | thumbnail | sample | real scene), a 1280x832
+landscape from a held-out depth map (depth map | sample | real scene), and 4x super-resolution of
+held-out 256² scenes (low-res | bicubic | vqtool | real)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,53 @@ import torch
 from PIL import Image
 
 from vqtool.app.demo_folder import command
+
+
+def train_coarse_to_fine(d, scenes: Path) -> None:
+    """The coarse-to-fine pair from scratch: the coarse model on larger scenes made K times smaller
+    (whole scenes at the thumbnail's scale), the fine one on the landscape's scenes with their images
+    K times smaller as its low-res condition."""
+    (count, w, h), k = d.o.coarse_scenes, d.o.coarse_factor
+    coarse = d.scenes("scenes-coarse", count, w, h, 5)
+    d.train("coarse-transformer", d.tokenize("tokenize coarse", "shards-coarse", coarse, min(w, h) // k,
+                                             {"seg": coarse / "seg"}))
+    d.train("fine-transformer", d.tokenize("tokenize fine", "shards-fine", scenes, min(d.o.train_size),
+                                           {"seg": scenes / "seg", "lowres": k}))
+
+
+def coarse_landscape(d) -> None:
+    """The segmentation landscape's label map sampled coarse to fine (the coarse model's thumbnail of
+    the whole map, then the fine model's full size from the map and that thumbnail), scored as
+    `vqtool bench quality --coarse ... --sample` does."""
+    from vqtool.app.bench_quality import bench_quality
+    from vqtool.pipeline.bundle import load_transformer
+    from vqtool.pipeline.coarse import CoarseToFine
+    from vqtool.pipeline.generate import SampleOptions
+
+    fine, coarse = d.runs / "fine-transformer" / "last.pt", d.runs / "coarse-transformer" / "last.pt"
+    label, size, mode = d.figures["label_map"], d.o.big_size, "exact" if d.o.exact else "fast"
+    target, thumb = (d.out / "samples" / f"coarse-{s}.png" for s in ("landscape", "thumbnail"))
+    path = d.out / "coarse.json"
+
+    def run():
+        pair = CoarseToFine.pair(load_transformer(fine, torch.device("cpu")), load_transformer(coarse, torch.device("cpu")))
+        t = time.time()
+        with d.h.progress("coarse to fine", pair.tokens(1, size)) as advance:
+            ims, thumbs = pair.generate(1, size, [label], opts=SampleOptions(top_k=100, seed=0, mode=mode),
+                                        progress=advance)
+        seconds = round(time.time() - t, 1)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ims[0].save(target)
+        thumbs[0].save(thumb)
+        rows = bench_quality(str(fine), [label], None, sample=str(target), coarse=str(coarse), device="cpu")
+        path.write_text(json.dumps({"sample": str(target), "thumbnail": str(thumb), "mode": mode,
+                                    "sample_seconds": seconds, "quality": rows}, indent=1))
+    d.stage("coarse to fine", path, run,
+            command("sample", model=fine, coarse=coarse, cond=label, size=f"{size[0]}x{size[1]}", mode=mode,
+                    top_k=100, seed=0, out=target.parent) + " && "
+            + command("bench", "quality", model=fine, coarse=coarse, cond=label, sample=target))
+    d.figures["coarse"] = json.loads(path.read_text())
+
 
 def depth_landscape(d, big: Path) -> None:
     """Sample the held-out lake scene's depth map at the demo's big size with the depth model and

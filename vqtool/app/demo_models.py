@@ -17,7 +17,8 @@ from vqtool.core.tokenizer.inputs import input_of
 
 SHIPPED_DIR = Path(__file__).parents[1] / "_demo"
 SHIPPED = {"transformer": SHIPPED_DIR / "scenes-demo.pt", "depth-transformer": SHIPPED_DIR / "scenes-depth-demo.pt",
-           "sr-transformer": SHIPPED_DIR / "scenes-sr-demo.pt", "class-transformer": SHIPPED_DIR / "scenes-class-demo.pt"}
+           "sr-transformer": SHIPPED_DIR / "scenes-sr-demo.pt", "coarse-transformer": SHIPPED_DIR / "scenes-coarse-demo.pt",
+           "fine-transformer": SHIPPED_DIR / "scenes-fine-demo.pt", "class-transformer": SHIPPED_DIR / "scenes-class-demo.pt"}
 
 
 def shipped_checkpoint(name: str = "transformer") -> Path:
@@ -71,3 +72,12 @@ def unpack(runs: Path) -> dict:
 def history_of(run: Path) -> list[dict]:
     p = run / "metrics.jsonl"
     return [json.loads(line) for line in p.read_text().splitlines()] if p.is_file() else []
+
+
+def export_all(runs: Path, out: Path, history: dict, commands: list[str]) -> list[str]:
+    """From scratch, the demo writes its own shippable checkpoints (what vqtool/_demo/ holds) into ``out``."""
+    files = []
+    for name, path in SHIPPED.items():
+        export_demo_checkpoint(runs / name / "last.pt", out / path.name, history, commands)
+        files.append(str(out / path.name))
+    return files

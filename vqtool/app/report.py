@@ -167,6 +167,31 @@ def _depth_html(fig: dict) -> str:
             f'<div class="pair">{figs}</div>')
 
 
+def _coarse_html(fig: dict) -> str:
+    """The label map's landscape coarse to fine: map | thumbnail | sample | real scene, and the figures
+    of both ways of sampling it beside the real scene's through the VQGAN."""
+    c2f, land = fig.get("coarse"), fig.get("landscape", {})
+    if not c2f:
+        return ""
+    e = html.escape
+    real, sample = c2f["quality"]
+    thumb = Image.open(c2f["thumbnail"])
+    panels = [(_label_rgb(fig["label_map"]), "label map (input)"),
+              (thumb.resize((thumb.width * 4, thumb.height * 4), Image.NEAREST), f"coarse stage, {thumb.width}x{thumb.height} (shown 4x)"),
+              (Image.open(c2f["sample"]), f"fine stage, {e(c2f.get('mode', ''))}")]
+    if Path(fig.get("truth", "")).is_file():
+        panels.append((Image.open(fig["truth"]), "the real scene"))
+    figs = "".join(f'<figure><img src="{_b64(im)}"><figcaption>{c}</figcaption></figure>' for im, c in panels)
+    return (f"<h2>Coarse to fine</h2><p>The same label map sampled in two stages: a model of whole scenes at 1/8 "
+            f"scale draws one small picture of the scene first, then a local model draws the full size from the "
+            f"label map and that picture, so every window shares one sky, one time of day, one lake. Label "
+            f"agreement <b>{_f(sample['label_agreement'], '.1%')}</b> (one stage, above: "
+            f"{_f(land.get('sample_label_agreement'), '.1%')}; the real scene through the VQGAN: "
+            f"{_f(real['label_agreement'], '.1%')}); sharpness <b>{_f(sample['sharpness'])}</b> "
+            f"({_f(land.get('sample_sharpness'))}; {_f(real['sharpness'])}); "
+            f"{e(str(c2f.get('sample_seconds', 'reused')))} s.</p><div class=\"pair\">{figs}</div>")
+
+
 def _superres_html(fig: dict) -> str:
     """The 4x super-resolution grid and its PSNR / sharpness beside bicubic upscaling."""
     sr = fig.get("superres")
@@ -202,7 +227,8 @@ def write_report(out: Path, fig: dict, history: dict) -> Path:
                     "class-conditional transformer"),
         *(plot_curves({"train bits/token": _series(history.get(k, []), "bpt"),
                        "val bits/token": _series(history.get(k, []), "val_bpt")}, title)
-          for k, title in (("depth-transformer", "depth transformer"), ("sr-transformer", "super-resolution transformer"))
+          for k, title in (("depth-transformer", "depth transformer"), ("sr-transformer", "super-resolution transformer"),
+                           ("coarse-transformer", "coarse transformer"), ("fine-transformer", "fine transformer"))
           if history.get(k)),
     ]
     table = "".join(f"<tr><td>{e(a)}</td><td><b>{e(b)}</b></td></tr>" for a, b in _figure_rows(fig))
@@ -229,6 +255,7 @@ model has seen.</p>
 {truth_html}</div>
 <h2>Figures</h2><table>{table}</table>
 {f"<ul>{notes}</ul>" if notes else ""}
+{_coarse_html(fig)}
 {_depth_html(fig)}
 {_superres_html(fig)}
 {grid_html}
