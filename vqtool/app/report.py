@@ -149,6 +149,12 @@ def _depth_rgb(path: str) -> Image.Image:
     return Image.fromarray((cdf[where.reshape(a.shape)] * 255).astype(np.uint8)).convert("RGB")
 
 
+def _panels(panels: list[tuple[Image.Image, str]]) -> str:
+    """Images side by side, each with its caption."""
+    figs = "".join(f'<figure><img src="{_b64(im)}"><figcaption>{html.escape(c)}</figcaption></figure>' for im, c in panels)
+    return f'<div class="pair">{figs}</div>'
+
+
 def _depth_html(fig: dict) -> str:
     """Depth map | sample | real scene, and the sample's figures beside the real scene's through the VQGAN."""
     dep = fig.get("depth")
@@ -158,13 +164,11 @@ def _depth_html(fig: dict) -> str:
     real, sample = dep["quality"]
     panels = [(_depth_rgb(dep["depth_map"]), "depth map (input; brighter is nearer, contrast equalised)"), (Image.open(dep["sample"]), "sample"),
               (Image.open(dep["truth"]), "the real scene of this depth map (never seen by any model)")]
-    figs = "".join(f'<figure><img src="{_b64(im)}"><figcaption>{e(c)}</figcaption></figure>' for im, c in panels)
     return (f"<h2>Depth &rarr; landscape</h2><p>The same kind of model conditioned on a depth map instead of a label "
             f"map: nothing tells it what is water or rock, only how far each place is. Label agreement with the "
             f"scene's own label map <b>{_f(sample['label_agreement'], '.1%')}</b> (the real scene through the "
             f"VQGAN: {_f(real['label_agreement'], '.1%')}); sharpness <b>{_f(sample['sharpness'])}</b> of the real "
-            f"scene's ({_f(real['sharpness'])}); {e(str(dep.get('sample_seconds', 'reused')))} s.</p>"
-            f'<div class="pair">{figs}</div>')
+            f"scene's ({_f(real['sharpness'])}); {e(str(dep.get('sample_seconds', 'reused')))} s.</p>" + _panels(panels))
 
 
 def _coarse_html(fig: dict) -> str:
@@ -175,21 +179,21 @@ def _coarse_html(fig: dict) -> str:
         return ""
     e = html.escape
     real, sample = c2f["quality"]
-    thumb = Image.open(c2f["thumbnail"])
+    thumb, sampled = Image.open(c2f["thumbnail"]), Image.open(c2f["sample"])
     panels = [(_label_rgb(fig["label_map"]), "label map (input)"),
               (thumb.resize((thumb.width * 4, thumb.height * 4), Image.NEAREST), f"coarse stage, {thumb.width}x{thumb.height} (shown 4x)"),
-              (Image.open(c2f["sample"]), f"fine stage, {e(c2f.get('mode', ''))}")]
+              (sampled, f"fine stage, {c2f.get('mode', '')}")]
     if Path(fig.get("truth", "")).is_file():
         panels.append((Image.open(fig["truth"]), "the real scene"))
-    figs = "".join(f'<figure><img src="{_b64(im)}"><figcaption>{c}</figcaption></figure>' for im, c in panels)
-    return (f"<h2>Coarse to fine</h2><p>The same label map sampled in two stages: a model of whole scenes at 1/8 "
+    return (f"<h2>Coarse to fine</h2><p>The same label map sampled in two stages: a model of whole scenes at "
+            f"1/{round(sampled.width / thumb.width)} "
             f"scale draws one small picture of the scene first, then a local model draws the full size from the "
             f"label map and that picture, so every window shares one sky, one time of day, one lake. Label "
             f"agreement <b>{_f(sample['label_agreement'], '.1%')}</b> (one stage, above: "
             f"{_f(land.get('sample_label_agreement'), '.1%')}; the real scene through the VQGAN: "
             f"{_f(real['label_agreement'], '.1%')}); sharpness <b>{_f(sample['sharpness'])}</b> "
             f"({_f(land.get('sample_sharpness'))}; {_f(real['sharpness'])}); "
-            f"{e(str(c2f.get('sample_seconds', 'reused')))} s.</p><div class=\"pair\">{figs}</div>")
+            f"{e(str(c2f.get('sample_seconds', 'reused')))} s.</p>" + _panels(panels))
 
 
 def _superres_html(fig: dict) -> str:
