@@ -387,7 +387,8 @@ def test_bench_superres_scores_samples_beside_bicubic_and_the_reconstruction(tmp
     r = ok(["bench", "superres", "--model", m, "--images", made / "scenes/images", "--n", "2", "--json",
             "--device", "cpu"])
     rows = json.loads(r.stdout)
-    assert [row["mode"] for row in rows] == ["bicubic upscaling", "reconstruction of the real image", "sampled (exact)"]
+    assert [row["mode"] for row in rows] == ["bicubic upscaling", "reconstruction of the real image", "sampled (exact)",
+                                             "sampled (exact), back-projected (5 steps)"]
     assert all(row["images"] == 2 and row["size"] == "64x48" and row["psnr"] > 0 for row in rows)
     fail(["bench", "superres", "--model", tiny_transformer(tmp_path / "d.pt", "depth"), "--images",
           made / "scenes/images"], "needs a super-resolution model")

@@ -76,8 +76,11 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     return rows
 
 
+BACK_PROJECT = 5  # back-projection steps bench superres scores beside the raw samples (converged by 5)
+
+
 def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: str = "auto",
-                   mode: str = "exact") -> list[dict]:
+                   mode: str = "exact", back_project: int = BACK_PROJECT) -> list[dict]:
     """A super-resolution model on held-out images: ``n`` of them, taken in turn from each sub-folder
     (class) so that every kind of scene counts; see ``superres_compare``."""
     from vqtool.data import images as imgs
@@ -87,7 +90,7 @@ def bench_superres(model: str, images: str, n: int = 8, seed: int = 0, device: s
     files = spread(imgs.list_images(images), n) if Path(images).is_dir() else []
     if not files:
         raise VqtoolError(f"no images in {images}")
-    return superres_compare(b, files, seed, mode)[0]
+    return superres_compare(b, files, seed, mode, back_project)[0]
 
 
 def spread(files: list[Path], n: int) -> list[Path]:
@@ -100,11 +103,14 @@ def spread(files: list[Path], n: int) -> list[Path]:
     return turns[:n]
 
 
-def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact") -> tuple[list[dict], dict]:
+def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact",
+                     back_project: int = BACK_PROJECT) -> tuple[list[dict], dict]:
     """Each image downscaled by the model's factor (as tokenize does), saved as the PNG a user would
-    give, and sampled back to full size; PSNR and sharpness (mean pixel gradient / the real image's)
-    against the real image, beside bicubic upscaling of the same PNG and the real image through the
-    VQGAN (the ceiling). Returns the rows and the images (low-res, bicubic, sampled, recon, real)."""
+    give, and sampled back to full size, also back-projected onto that PNG (``back_project`` steps,
+    as `sample --back-project` does; 0: not); PSNR and sharpness (mean pixel gradient / the real
+    image's) against the real image, beside bicubic upscaling of the same PNG and the real image
+    through the VQGAN (the ceiling). Returns the rows and the images (low-res, bicubic, sampled,
+    projected, recon, real)."""
     import tempfile
 
     from vqtool.core.conditioning.lowres import downscale
@@ -133,6 +139,8 @@ def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact") -
         t = time.perf_counter()
         samples = generate_each(b, [{lowres.kind: p} for p in paths], None, SampleOptions(seed=seed, mode=mode))
         dt = time.perf_counter() - t
+        projected = [imgs.to_image(b.layout.project(imgs.to_tensor(s)[None], {lowres.kind: p}, back_project)[0])
+                     for s, p in zip(samples, paths)] if back_project else []
     dev = next(b.first.parameters()).device
     recon = [imgs.to_image(decode(b.first, b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices)[0]) for im in real]
 
@@ -144,8 +152,11 @@ def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact") -
     rows = [{"stage": "superres", "mode": m, "factor": k, "images": len(real), "size": size, **score(ims)}
             for m, ims in (("bicubic upscaling", up), ("reconstruction of the real image", recon))] + [
         {"stage": "superres", "mode": f"sampled ({mode})", "factor": k, "images": len(real), "size": size,
-         **score(samples), "seconds": dt}]
-    return rows, {"lowres": small, "bicubic": up, "sampled": samples, "recon": recon, "real": real}
+         **score(samples), "seconds": dt}] + ([
+        {"stage": "superres", "mode": f"sampled ({mode}), back-projected ({back_project} steps)", "factor": k,
+         "images": len(real), "size": size, **score(projected)}] if back_project else [])
+    return rows, {"lowres": small, "bicubic": up, "sampled": samples, "projected": projected, "recon": recon,
+                  "real": real}
 
 
 def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, seed: int, lab, score) -> list[dict]:

@@ -127,11 +127,12 @@ def superres(d, val: Path) -> None:
 
 
 def _grid(ims: dict) -> Image.Image:
-    """One row per scene: its low-res input (nearest, at full size), bicubic, the sample, the real image."""
+    """One row per scene: its low-res input (nearest, at full size), bicubic, the sample (back-projected
+    onto the input where it was), the real image."""
     real = ims["real"]
     w, h = real[0].size
     grid = Image.new("RGB", (4 * w, h * len(real)), "white")
-    for i, row in enumerate(zip(ims["lowres"], ims["bicubic"], ims["sampled"], real)):
+    for i, row in enumerate(zip(ims["lowres"], ims["bicubic"], ims["projected"] or ims["sampled"], real)):
         for j, im in enumerate(row):
             grid.paste(im.resize((w, h), Image.NEAREST) if im.size != (w, h) else im, (j * w, i * h))
     return grid

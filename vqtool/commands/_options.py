@@ -22,6 +22,9 @@ def _seed(value: int) -> int:
 
 SeedOpt = Annotated[int, typer.Option("--seed", callback=_seed,
                                       help="Random seed, any 64-bit integer (same seed, same result).")]
+BackProjectOpt = Annotated[int, typer.Option(
+    "--back-project", min=0, help="Super-resolution (a model with --cond lowres): N steps of back-projection after "
+    "decoding, so that the sample downscaled is the low-res input again, its detail kept; 0: off.")]
 ModeOpt = Annotated[Literal["exact", "fast"], typer.Option(
     "--mode", help="exact: the paper's window rule; fast: reuse each window placement for half a window of tokens.")]
 RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="Shipped recipe name or path to a .toml file.")]

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import DeviceOpt, JsonOpt, ModeOpt, RecipeOpt, SeedOpt, SetOpt, user_errors
+from vqtool.commands._options import BackProjectOpt, DeviceOpt, JsonOpt, ModeOpt, RecipeOpt, SeedOpt, SetOpt, user_errors
 
 app = typer.Typer(help="Throughput and memory of each stage on this device.", invoke_without_command=True)
 
@@ -159,8 +159,9 @@ def classifier(scenes: Annotated[Path, typer.Argument(help="make-scenes data (im
 def superres(model: Annotated[str, typer.Option("--model")] = "runs/transformer/last.pt",
              images: Annotated[str, typer.Option("--images", help="Held-out full-size images (downscaled by the model's factor here).")] = ...,
              n: Annotated[int, typer.Option("--n", min=1, help="The first N images.")] = 8,
-             mode: ModeOpt = "exact", seed: SeedOpt = 0, device: DeviceOpt = "auto", json_: JsonOpt = False):
-    """Super-resolution: PSNR and sharpness of samples from downscaled images, beside bicubic upscaling and the VQGAN's reconstruction."""
+             mode: ModeOpt = "exact", back_project: BackProjectOpt = 5, seed: SeedOpt = 0,
+             device: DeviceOpt = "auto", json_: JsonOpt = False):
+    """Super-resolution: PSNR and sharpness of samples from downscaled images (raw and back-projected), beside bicubic upscaling and the VQGAN's reconstruction."""
     from vqtool.app.bench_quality import bench_superres
 
-    _render(bench_superres(model, images, n, seed, device, mode), json_)
+    _render(bench_superres(model, images, n, seed, device, mode, back_project), json_)

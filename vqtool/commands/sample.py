@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqtool.commands._options import (DeviceOpt, MaxMemoryOpt, ModeOpt, SeedOpt, SizeOpt, parse_memory, parse_size,
+from vqtool.commands._options import (BackProjectOpt, DeviceOpt, MaxMemoryOpt, ModeOpt, SeedOpt, SizeOpt, parse_memory, parse_size,
                                       user_errors)
 
 
@@ -23,6 +23,7 @@ def sample(
     temperature: Annotated[float, typer.Option("--temperature", help="> 0; applied before top-k.")] = 1.0,
     cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance scale (class models trained with class_dropout).")] = None,
     mode: ModeOpt = "exact",
+    back_project: BackProjectOpt = 0,
     prefix: Annotated[Optional[Path], typer.Option("--prefix", help="Image completion: keep this image's top half.")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Also write all samples as one grid.png.")] = False,
     seed: SeedOpt = 0,
@@ -60,7 +61,7 @@ def sample(
 
     with _ui.progress("sample", total=total) as advance:
         opts = SampleOptions(top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg, seed=seed, mode=mode,
-                             batch_size=batch_size, prefix=prefix, max_memory=limit)
+                             batch_size=batch_size, prefix=prefix, max_memory=limit, back_project=back_project)
         ims, thumbs = (pair.generate(n, wh, cond, class_, opts, tick) if pair else
                        (generate(b, n, wh, cond_path=cond, class_=class_, opts=opts, progress=tick), []))
     _warn_flat(ims)

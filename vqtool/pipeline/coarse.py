@@ -83,7 +83,7 @@ class CoarseToFine:
 
     def _run(self, entries: list[dict], size: tuple[int, int], opts: SampleOptions, progress, first: int):
         thumb, grid = self.sizes(size)
-        coarse_opts = replace(opts, seed=opts.seed ^ COARSE_SEED, prefix=None)
+        coarse_opts = replace(opts, seed=opts.seed ^ COARSE_SEED, prefix=None, back_project=0)
         thumbs = generate_each(self.coarse, entries, thumb, coarse_opts, progress, first)
         low = self.fine.layout.from_coarse
         with tempfile.TemporaryDirectory(prefix="vqtool-coarse-") as d:

@@ -35,6 +35,7 @@ class SampleOptions:
     prefix: Path | None = None  # an image whose top half is kept (completion)
     naive: bool = False  # the reference rule, one full window forward per token
     max_memory: int | None = None  # bytes (None: what is available, 0: no limit)
+    back_project: int = 0  # steps of back-projection onto a low-res input after decoding (0: none)
 
     def check(self, b: Bundle) -> None:
         """Refuse options this model cannot honour (one message each)."""
@@ -48,6 +49,11 @@ class SampleOptions:
             raise VqtoolError("--top-k must be >= 1 (leave it out for no top-k filtering)")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise VqtoolError("--top-p must be in (0, 1]")
+        if not isinstance(self.back_project, int) or self.back_project < 0:
+            raise VqtoolError(f"--back-project {self.back_project!r}: give a whole number of steps >= 0")
+        if self.back_project and not b.layout.projects:
+            raise VqtoolError(f"--back-project makes a sample agree with its low-resolution input; this model is "
+                              f"{b.layout.adjective} and has none (models trained with --cond lowres=K do)")
         if self.cfg is None:
             return
         if not b.layout.guidable:
@@ -119,11 +125,17 @@ def sample_tokens(b: Bundle, cond: list, h: int, w: int, opts: SampleOptions, fi
 
 
 @torch.no_grad()
-def to_images(b: Bundle, z: torch.Tensor, size: tuple[int, int] | None = None) -> list[Image.Image]:
-    """Decoded images, cropped to ``size`` (W, H). One sample per decoder pass: conv kernels round
-    differently at other batch sizes, and a sample's PNG must not depend on its batch."""
-    ims = [imgs.to_image(decode(b.first, z[i:i + 1])[0]) for i in range(z.shape[0])]
-    return [im.crop((0, 0) + tuple(size)) for im in ims] if size else ims
+def to_images(b: Bundle, z: torch.Tensor, size: tuple[int, int] | None = None, entries: list | None = None,
+              back_project: int = 0) -> list[Image.Image]:
+    """Decoded images, cropped to ``size`` (W, H), each made to agree ``back_project`` times with its
+    entry's low-res input. One sample per decoder pass: conv kernels round differently at other
+    batch sizes, and a sample's PNG must not depend on its batch."""
+    out = []
+    for i in range(z.shape[0]):
+        x = decode(b.first, z[i:i + 1])  # (1, 3, H, W), the padded grid's size
+        x = x[..., :size[1], :size[0]] if size else x
+        out.append(imgs.to_image((b.layout.project(x, entries[i], back_project) if back_project else x)[0]))
+    return out
 
 
 def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_path: Path | None = None,
@@ -164,6 +176,6 @@ def generate_each(b: Bundle, entries: list[dict], size: tuple[int, int] | None =
         if opts.prefix is not None and pre is None:
             pre = prefix_codes(b, opts.prefix, h, w)
         z = sample_tokens(b, cond, h, w, opts, first_sample + k, pre, progress)
-        out += to_images(b, z, sizes[k])
+        out += to_images(b, z, sizes[k], entries[k:k + m], opts.back_project)
         k += m
     return out

@@ -32,6 +32,7 @@ class Condition:
     scene_folder: ClassVar[str | None] = None  # where make-scenes writes its inputs, beside images/ (seg, depth)
     fixed_size: ClassVar[bool] = False  # its input fixes the output size (a low-res image), not just suggests it
     from_coarse: ClassVar[bool] = False  # its input is the output itself made small: a coarse sample can give it
+    projects: ClassVar[bool] = False  # a decoded sample can be made to agree with its input (``project``)
     taming_key: ClassVar[str | None] = None  # taming's cond_stage_key for a VQGAN cond stage of this kind
     usage: ClassVar[str] = ""  # how `vqtool sample` gives it ("--cond seg=labels.png"); "" when nothing is given
     local_ok: ClassVar[bool] = True  # the local transformer can take it (one token per position)
@@ -108,6 +109,10 @@ class Condition:
     def read(self, path, size: tuple[int, int], channels: int) -> torch.Tensor:
         """A spatial condition's input file as an (H, W) map at ``size`` (W, H)."""
         raise NotImplementedError
+
+    def project(self, x: torch.Tensor, entry, steps: int) -> torch.Tensor:
+        """A decoded sample (1, 3, H, W) in [-1, 1] made to agree with this entry (``projects``)."""
+        return x
 
     def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
         """What turning one entry into tokens for a width x height image takes (the label map)."""

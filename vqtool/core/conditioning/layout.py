@@ -113,6 +113,18 @@ class Layout:
         """The condition whose input a coarse sample gives (a low-res image), or None."""
         return next((c for c in self.conditions if c.from_coarse), None)
 
+    @property
+    def projects(self) -> bool:
+        """A decoded sample can be made to agree with an input (a low-res image: --back-project)."""
+        return any(c.projects for c in self.conditions)
+
+    def project(self, x: torch.Tensor, entry: dict, steps: int) -> torch.Tensor:
+        """A decoded sample (1, 3, H, W) made to agree with the entry's inputs, ``steps`` times each."""
+        for c in self.conditions:
+            if c.projects and entry.get(c.kind) is not None:
+                x = c.project(x, entry[c.kind], steps)
+        return x
+
     # ---- tokens --------------------------------------------------------------------------------
 
     def entries(self, options: dict) -> dict:

@@ -43,6 +43,18 @@ def downscale(x: torch.Tensor, k: int) -> torch.Tensor:
     return F.interpolate(x, scale_factor=1 / k, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
 
 
+def back_project(x: torch.Tensor, small: torch.Tensor, steps: int) -> torch.Tensor:
+    """Iterative back-projection (Irani & Peleg, 1991): ``steps`` times, the difference between the
+    low-res input ``small`` (B, 3, h, w) and the sample ``x`` (B, 3, H, W) downscaled as ``downscale``
+    does is upscaled (bicubic) and added. The sample keeps its high frequencies (the detail the
+    transformer drew) and takes the input's low ones, which the input's f x coarser codes lose."""
+    for _ in range(steps):
+        lo = F.interpolate(x, size=small.shape[-2:], mode="bicubic", antialias=True, align_corners=False)
+        err = F.interpolate(small - lo, size=x.shape[-2:], mode="bicubic", align_corners=False)
+        x = (x + err).clamp(-1, 1)
+    return x
+
+
 def lowres_codes(stage, small: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
     """(B, h, w) codes of an h x w image grid from its low-res image (B, 3, H', W'): the image padded
     (edge pixels repeated) to whole codes, encoded, each code repeated k x k, cut to the grid."""
@@ -65,6 +77,7 @@ class LowRes(FolderMap):
     job_names = {"lowres": "the low-resolution factor (--cond lowres=K)"}
     fixed_size = True  # the output is factor x the input: --size must agree
     from_coarse = True  # coarse to fine: a coarse model's sample at 1/factor the size is this input
+    projects = True  # --back-project: the sample downscaled is made the input again
 
     factor: int = 4  # the image is this many times larger than its low-res input, per side
     # taming's __is_first_stage__ layout (converted models): the low-res image, ``whole_px`` pixels a side,
@@ -110,6 +123,10 @@ class LowRes(FolderMap):
         if im.size != want:
             im = im.resize(want, Image.BICUBIC)
         return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 127.5 - 1
+
+    def project(self, x: torch.Tensor, entry, steps: int) -> torch.Tensor:
+        size = (x.shape[-1], x.shape[-2])
+        return back_project(x, self.read(entry, size).to(x.device)[None], steps)
 
     def encode(self, stage, m: torch.Tensor) -> torch.Tensor:
         """(h, w) codes of the image grid ``m`` (3, H/k, W/k) is the low-res of (k divides the VQGAN's
