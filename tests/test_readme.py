@@ -86,7 +86,8 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     sr = fig["superres"]
     assert Image.open(sr["grid"]).size == (4 * 32, 2 * 32)
     assert [Path(f).parent.name for f in sr["images"]] == ["alpine", "desert"]  # biome after biome
-    assert [r["mode"] for r in sr["rows"]] == ["bicubic upscaling", "reconstruction of the real image", "sampled (exact)"]
+    assert [r["mode"] for r in sr["rows"]] == ["bicubic upscaling", "reconstruction of the real image", "sampled (exact)",
+                                               "sampled (exact), back-projected (5 steps)"]
     for word in ("Depth &rarr; landscape", "depth map (input", "4x super-resolution", "bicubic upscaling",
                  "depth VQGAN PSNR"):
         assert word in html, word
