@@ -114,7 +114,8 @@ def test_default_demo_from_shipped_checkpoint(tmp_path):
     assert r.stdout.strip().endswith("report.html")
     # every shipped model shows its condition: the label map, the depth map, the low-res scenes, the classes
     html = Path(r.stdout.strip().splitlines()[-1]).read_text()
-    for word in ("label map (input)", "Coarse to fine", "depth map (input", "4x super-resolution", "Class-conditional samples"):
+    for word in ("label map (input)", "Coarse to fine", "depth map (input", "4x super-resolution", "Class-conditional samples",
+                 "vqtool, back-projected"):
         assert word in html, word
 
 
