@@ -118,7 +118,7 @@ def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact",
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import sharpness
     from vqtool.eval.metrics import psnr
-    from vqtool.pipeline.generate import SampleOptions, generate_each
+    from vqtool.pipeline.generate import SampleOptions, back_projected, generate_each
 
     lowres = next((c for c in b.layout.conditions if c.fixed_size), None)
     if lowres is None or len(b.layout.conditions) != 1:
@@ -139,8 +139,7 @@ def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact",
         t = time.perf_counter()
         samples = generate_each(b, [{lowres.kind: p} for p in paths], None, SampleOptions(seed=seed, mode=mode))
         dt = time.perf_counter() - t
-        projected = [imgs.to_image(b.layout.project(imgs.to_tensor(s)[None], {lowres.kind: p}, back_project)[0])
-                     for s, p in zip(samples, paths)] if back_project else []
+        projected = back_projected(b, samples, [{lowres.kind: p} for p in paths], back_project) if back_project else []
     dev = next(b.first.parameters()).device
     recon = [imgs.to_image(decode(b.first, b.first.encode(imgs.to_tensor(im)[None].to(dev)).indices)[0]) for im in real]
 

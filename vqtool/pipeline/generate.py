@@ -130,12 +130,15 @@ def to_images(b: Bundle, z: torch.Tensor, size: tuple[int, int] | None = None, e
     """Decoded images, cropped to ``size`` (W, H), each made to agree ``back_project`` times with its
     entry's low-res input. One sample per decoder pass: conv kernels round differently at other
     batch sizes, and a sample's PNG must not depend on its batch."""
-    out = []
-    for i in range(z.shape[0]):
-        x = decode(b.first, z[i:i + 1])  # (1, 3, H, W), the padded grid's size
-        x = x[..., :size[1], :size[0]] if size else x
-        out.append(imgs.to_image((b.layout.project(x, entries[i], back_project) if back_project else x)[0]))
-    return out
+    ims = [imgs.to_image(decode(b.first, z[i:i + 1])[0]) for i in range(z.shape[0])]
+    ims = [im.crop((0, 0) + tuple(size)) for im in ims] if size else ims
+    return back_projected(b, ims, entries, back_project) if back_project else ims
+
+
+def back_projected(b: Bundle, ims: list[Image.Image], entries: list[dict], steps: int) -> list[Image.Image]:
+    """Each image made to agree ``steps`` times with its entry's low-res input (`sample --back-project`)."""
+    return [imgs.to_image(b.layout.project(imgs.to_tensor(im)[None].to(b.device), e, steps)[0])
+            for im, e in zip(ims, entries)]
 
 
 def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_path: Path | None = None,

@@ -1,6 +1,6 @@
 """issue 27 item 2: the shipped super-resolution model on the 8 held-out 256² scenes (make-scenes data/val
 --n 40 --size 256x256 --seed 7), sampled with other top-k / temperatures, each raw and back-projected 5
-steps (`sample --back-project 5`: Layout.project). Run in the demo folder: python sr-back-project.py"""
+steps (`sample --back-project 5`: pipeline.generate.back_projected). Run in the demo folder: python sr-back-project.py"""
 import tempfile
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from vqtool.data import images as imgs
 from vqtool.eval.agreement import sharpness
 from vqtool.eval.metrics import psnr
 from vqtool.pipeline.bundle import load_transformer
-from vqtool.pipeline.generate import SampleOptions, generate_each
+from vqtool.pipeline.generate import SampleOptions, back_projected, generate_each
 
 torch.set_num_threads(1)
 b = load_transformer("runs/sr-transformer/last.pt", torch.device("cpu"))
@@ -27,7 +27,7 @@ def score(xs):
 
 
 def project(xs, paths, steps=5):
-    return [imgs.to_image(b.layout.project(imgs.to_tensor(x)[None], {"lowres": p}, steps)[0]) for x, p in zip(xs, paths)]
+    return back_projected(b, xs, [{"lowres": p} for p in paths], steps)
 
 
 tmp = Path(tempfile.mkdtemp())
