@@ -89,19 +89,49 @@ def test_each_condition_changes_the_logits_and_order_is_fixed():
         assert not torch.allclose(gpt(seq2)[:, -16:], base[:, -16:])
 
 
-def test_lowres_codes_cover_the_grid_and_repeat_per_factor():
+def _vq4():
     from vqtool.core.config import QuantizerConfig, VQGANModelConfig
     from vqtool.core.tokenizer.vqgan import VQGAN
 
     torch.manual_seed(0)
-    vq = VQGAN(VQGANModelConfig(ch=8, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[], resolution=32,
-                                z_channels=8, norm_groups=4, quantizer=QuantizerConfig(n_embed=16, embed_dim=8))).eval()
+    return VQGAN(VQGANModelConfig(ch=8, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[], resolution=32,
+                                  z_channels=8, norm_groups=4, quantizer=QuantizerConfig(n_embed=16, embed_dim=8))).eval()
+
+
+def test_lowres_codes_of_models_made_before_repeat_per_factor():
+    vq = _vq4()
     small = torch.rand(1, 3, 10, 14) * 2 - 1  # 10x14 px at f=4: 2.5 x 3.5 codes, padded to 3 x 4
     with torch.no_grad():
-        z = lowres_codes(vq, small, 2, 5, 7)  # the 20x28 image's 5x7 grid
+        z = lowres_codes(vq, small, 2, 5, 7, upscaled=False)  # the 20x28 image's 5x7 grid
         whole = vq.encode(torch.nn.functional.pad(small, (0, 2, 0, 2), mode="replicate")).indices
     assert z.shape == (1, 5, 7)
     assert torch.equal(z, whole.repeat_interleave(2, 1).repeat_interleave(2, 2)[:, :5, :7])
+
+
+def test_lowres_codes_encode_the_input_upscaled_to_the_grid_one_code_per_position():
+    vq = _vq4()
+    small = torch.rand(2, 3, 10, 14) * 2 - 1  # the 20x28 images' 5x7 grids at k=2
+    with torch.no_grad():
+        z = lowres_codes(vq, small, 2, 5, 7, upscaled=True)
+        up = torch.nn.functional.interpolate(small, size=(20, 28), mode="bicubic", align_corners=False).clamp(-1, 1)
+        want = vq.encode(up).indices
+        big = torch.rand(1, 3, 170, 40) * 2 - 1  # 85x20 codes at k=2: more than one 64-code tile
+        tiled = lowres_codes(vq, big, 2, 85, 20, upscaled=True)
+    assert torch.equal(z, want)  # (2, 5, 7): each position its own code, no k x k blocks
+    assert tiled.shape == (1, 85, 20)
+
+
+def test_lowres_models_made_before_keep_their_encoding_and_new_jobs_upscale():
+    from vqtool.core.conditioning.lowres import LowRes
+
+    old = LowRes.from_record({"kind": "lowres", "offset": N, "vocab": N, "factor": 2, "whole": 0, "whole_px": 0})
+    assert not old.upscaled and LowRes.new(N, {"codebook_size": N, "factor": 2}).upscaled is False
+    new = LowRes.for_job(2, {"config": {"model": {"ch_mult": [1, 2, 2]}}})
+    assert new.upscaled and LowRes.new(N, {**new.record(), "codebook_size": N}).upscaled
+    vq, m = _vq4(), torch.rand(3, 10, 14) * 2 - 1
+    with torch.no_grad():
+        a, b = old.encode(vq, m), new.encode(vq, m)
+    assert a.shape == b.shape == (5, 7) and torch.equal(a[::2, ::2].repeat_interleave(2, 0).repeat_interleave(2, 1)[:5, :7], a)
 
 
 # ---- the --cond values ------------------------------------------------------------------------------
@@ -291,6 +321,7 @@ def test_tokenize_train_and_sample_each_kind_for_both_families(made, tmp_path, c
     man = json.loads((tmp_path / "sh/manifest.json").read_text())
     kinds = [c.split("=")[0] for c in conds]
     assert [c["kind"] for c in man["conditions"]] == kinds
+    assert all(c["upscaled"] for c in man["conditions"] if c["kind"] == "lowres")  # a new job: the upscaled input
     (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
     small = scenes / "images/alpine/00000.png"
     for attention in ("global", "local"):

@@ -115,7 +115,7 @@ def test_shipped_demo_models_sample_the_previous_release_images(tmp_path, name, 
 # the demo models shipped since (issue 27): sha256 of the pixels they sample from a small make-scenes
 # scene, so that a changed file or a changed sampler is seen
 SHIPPED_SINCE = {"depth-transformer": "c8e61191f11a57494f43c9c5a83f6eb3c084d5c9c74edd8f57c278f4e5590e02",
-                 "sr-transformer": "685d7dacfd1b613f2ff9778b8d75a39b144ba6715b829d4774b6f98098fc635b",
+                 "sr-transformer": "3bd0c5cc1c7176a3a0f8355d4ddf1969c82c2b4cb6c8cd294cc1656a5a4fdddd",
                  "fine-transformer": "8e2749921558180cd286a7c06fcf0287a679f3fd8774fa435fcd0e1b4ce3017c"}
 
 
@@ -147,3 +147,16 @@ def test_shipped_depth_superres_and_coarse_to_fine_models_sample_their_images(tm
     im = Image.open(r.stdout.split()[0]).convert("RGB")
     assert im.size == (96, 64)
     assert hashlib.sha256(np.asarray(im).tobytes()).hexdigest() == SHIPPED_SINCE[name]
+
+
+def test_unpacked_history_of_each_shipped_model_is_its_own_files(tmp_path):
+    """A model retrained and shipped again (super-resolution, December 2026) carries its new run's
+    history; the files shipped before it carry the old one. The demo's report shows the new one."""
+    from vqtool.app.demo_models import SHIPPED, shipped_checkpoint, unpack
+    from vqtool.core.formats import TransformerCheckpoint
+
+    history = unpack(tmp_path)
+    for name in SHIPPED:
+        own = TransformerCheckpoint.load(shipped_checkpoint(name)).demo["history"]
+        assert history[name] == own[name], name
+    assert TransformerCheckpoint.load(tmp_path / "sr-transformer" / "last.pt").layout.conditions[0].upscaled

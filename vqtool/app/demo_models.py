@@ -51,10 +51,13 @@ def unpack(runs: Path) -> dict:
     """Write the shipped models as ordinary vqtool checkpoints (fp32) under runs/; their history.
     Their VQGANs become runs/vqgan and the cond-stage run folders (runs/seg-vqgan, runs/depth-vqgan);
     every bundle holds the same image VQGAN."""
-    history, written = {}, set()
+    history, own, written = {}, {}, set()
     for name, path in SHIPPED.items():
         c = TransformerCheckpoint.load(shipped_checkpoint(name))
-        history.update((c.demo or {}).get("history", {}))
+        record = (c.demo or {}).get("history", {})
+        history.update(record)
+        if name in record:  # a model's own file has the last word on its run (one may be retrained later)
+            own[name] = record[name]
         t = replace(c.map_weights(torch.Tensor.float), demo=None)
         t.save(runs / name / "last.pt")
         for encodes, stage in (("image", t.first_stage), *t.stages.items()):
@@ -66,7 +69,7 @@ def unpack(runs: Path) -> dict:
                 "format": ck.VQGAN, "encodes": encodes,
                 "config": {"kind": inp.recipe_kind, "model": stage.config, "data": {"size": 128, "resize": 0}},
                 "model": stage.model, "step": 0, "data": stage.data})
-    return history
+    return history | own
 
 
 def history_of(run: Path) -> list[dict]:

@@ -206,7 +206,7 @@ def _superres_html(fig: dict) -> str:
                    f"<td><b>{_f(r['sharpness'])}</b></td></tr>" for r in sr["rows"])
     k, n, size = sr["rows"][0]["factor"], sr["rows"][0]["images"], sr["rows"][0]["size"]
     return (f"<h2>{k}x super-resolution</h2><p>{n} held-out {e(size)} scenes, each downscaled {k}x and sampled back "
-            f"to full size by a transformer conditioned on the low-res image's codes, then back-projected onto the "
+            f"to full size by a transformer conditioned on the codes of the low-res image upscaled, then back-projected onto the "
             f"low-res image (`sample --back-project`: the sample downscaled is the input again, its detail kept). "
             f"Columns: low-res input (shown {k}x, nearest) | bicubic upscaling | vqtool, back-projected | the real "
             f"scene.</p>"

@@ -2,10 +2,14 @@
 image VQGAN itself, as taming's ``cond_stage_config: __is_first_stage__`` with
 ``downsample_cond_size`` does. No second VQGAN.
 
-A low-res code covers ``factor`` x ``factor`` image codes; vqtool places it at each of them, so the
-condition has one token per grid position and is cropped with the image like any map (taming
-feeds the whole low-res grid and has no sliding window for it). ``factor`` must divide the VQGAN's
-downsampling factor, so that the downscaled image of a tokenized grid has whole pixels.
+vqtool encodes the low-res image upscaled (bicubic) to the grid's size: one code per grid position,
+each describing the blurred content of its own image code, so the condition is cropped with the image
+like any map (taming feeds the whole low-res grid and has no sliding window for it). Models made
+before this (``upscaled`` False) encoded the small image itself and placed each low-res code at the
+``factor`` x ``factor`` image codes it covers: a 64px input of a 256px image became 8x8 codes of a
+VQGAN trained on full-size images, decoding to 18 dB where the upscaled image's codes decode to 27.
+``factor`` must divide the VQGAN's downsampling factor, so that the downscaled image of a tokenized
+grid has whole pixels.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from vqtool.core import memory
 from vqtool.core.conditioning.spatial import FolderMap
 from vqtool.core.errors import VqtoolError
 from vqtool.core.imagefile import image_size, load_rgb
+from vqtool.core.tokenizer.tiles import encode_tiled
 
 FACTORS = (2, 4, 8)
 
@@ -55,10 +60,15 @@ def back_project(x: torch.Tensor, small: torch.Tensor, steps: int) -> torch.Tens
     return x
 
 
-def lowres_codes(stage, small: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
-    """(B, h, w) codes of an h x w image grid from its low-res image (B, 3, H', W'): the image padded
-    (edge pixels repeated) to whole codes, encoded, each code repeated k x k, cut to the grid."""
+def lowres_codes(stage, small: torch.Tensor, k: int, h: int, w: int, upscaled: bool) -> torch.Tensor:
+    """(B, h, w) codes of an h x w image grid from its low-res image (B, 3, H', W'). ``upscaled``: the
+    image upscaled (bicubic) to the grid's pixels and encoded (in tiles when large). Else (models made
+    before): the image padded (edge pixels repeated) to whole codes, encoded, each code repeated k x k,
+    cut to the grid."""
     f = stage.factor
+    if upscaled:
+        up = F.interpolate(small, size=(h * f, w * f), mode="bicubic", align_corners=False).clamp(-1, 1)
+        return torch.stack([encode_tiled(stage, u, lambda part: part[None]) for u in up])
     H, W = small.shape[-2:]
     ph, pw = -(-max(H, h * f // k) // f) * f, -(-max(W, w * f // k) // f) * f
     x = F.pad(small, (0, pw - W, 0, ph - H), mode="replicate") if (ph, pw) != (H, W) else small
@@ -74,7 +84,8 @@ class LowRes(FolderMap):
     stage = "image"  # the image VQGAN
     field = "lowres.npy"
     input_name = "low-resolution image"
-    job_names = {"lowres": "the low-resolution factor (--cond lowres=K)"}
+    job_names = {"lowres": "the low-resolution factor (--cond lowres=K)",
+                 "lowres_upscaled": "how the low-res image is encoded (upscaled since vqtool 2026-12)"}
     fixed_size = True  # the output is factor x the input: --size must agree
     from_coarse = True  # coarse to fine: a coarse model's sample at 1/factor the size is this input
     projects = True  # --back-project: the sample downscaled is made the input again
@@ -84,6 +95,7 @@ class LowRes(FolderMap):
     # encoded whole into ``whole`` x ``whole`` codes fed before the window's image tokens; 0: vqtool's own
     whole: int = 0
     whole_px: int = 0
+    upscaled: bool = False  # the input upscaled to the grid is encoded (vqtool's tokenize since 2026-12)
 
     @property
     def window_only(self) -> bool:
@@ -100,11 +112,14 @@ class LowRes(FolderMap):
 
     @classmethod
     def new(cls, offset: int, wanted: dict) -> LowRes:
-        return cls(offset=offset, vocab=wanted["codebook_size"], factor=wanted["factor"])
+        return cls(offset=offset, vocab=wanted["codebook_size"], factor=wanted["factor"],
+                   upscaled=bool(wanted.get("upscaled")))
 
     def describe(self) -> dict:
         d = {"kind": self.kind, "factor": self.factor}
-        return d | ({"taming_grid": f"{self.whole}x{self.whole} codes of a {self.whole_px}px image"} if self.whole else {})
+        if self.whole:
+            return d | {"taming_grid": f"{self.whole}x{self.whole} codes of a {self.whole_px}px image"}
+        return d | {"encoded": "upscaled to the grid" if self.upscaled else "its own codes, each at the k x k it covers"}
 
     def default(self, model: str):
         raise VqtoolError(f"this model is {model}: give the small image with --cond lowres=FILE")
@@ -135,14 +150,17 @@ class LowRes(FolderMap):
         small = m[None].to(next(stage.parameters()).device)
         if self.whole:  # taming's encode_to_c: the small image's own codes
             return stage.encode(small).indices[0].cpu()
-        return lowres_codes(stage, small, k, m.shape[-2] * k // f, m.shape[-1] * k // f)[0].cpu()
+        return lowres_codes(stage, small, k, m.shape[-2] * k // f, m.shape[-1] * k // f, self.upscaled)[0].cpu()
 
     def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
-        k = self.factor
+        k = 1 if self.upscaled else self.factor
         t = torch.randint(0, self.vocab or 8, (1, -(-h // k), -(-w // k)), generator=g)
         return (t.repeat_interleave(k, 1).repeat_interleave(k, 2)[:, :h, :w] + self.offset).expand(n, h, w)
 
     def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
+        if self.upscaled:  # the upscaled input, encoded in tiles of at most 80 codes a side
+            return memory.vqgan_activation_bytes(stage_cfg, 1, min(height, 80 * factor) + factor,
+                                                 min(width, 80 * factor) + factor)
         k = self.factor
         return memory.vqgan_activation_bytes(stage_cfg, 1, height // k + factor, width // k + factor)
 
@@ -151,7 +169,7 @@ class LowRes(FolderMap):
     @classmethod
     def for_job(cls, value, stage_ckpt: dict) -> LowRes:
         """``value``: the factor; ``stage_ckpt``: the image VQGAN's checkpoint."""
-        return cls(factor=check_factor(value, 2 ** (len(stage_ckpt["config"]["model"]["ch_mult"]) - 1)))
+        return cls(factor=check_factor(value, 2 ** (len(stage_ckpt["config"]["model"]["ch_mult"]) - 1)), upscaled=True)
 
     def find_input(self, folder, rel):
         return rel  # the image itself
@@ -163,10 +181,11 @@ class LowRes(FolderMap):
         """Shard fields of a batch of prepared images (B, 3, H, W): the codes of their low-res versions
         (and of the mirrored images')."""
         h, w = images.shape[-2] // stage.factor, images.shape[-1] // stage.factor
-        out = {"lowres.npy": lowres_codes(stage, downscale(images, self.factor), self.factor, h, w)}
+        k, up = self.factor, self.upscaled
+        out = {"lowres.npy": lowres_codes(stage, downscale(images, k), k, h, w, up)}
         if flip:
-            out["lowres_flip.npy"] = lowres_codes(stage, downscale(images.flip(-1), self.factor), self.factor, h, w)
+            out["lowres_flip.npy"] = lowres_codes(stage, downscale(images.flip(-1), k), k, h, w, up)
         return out
 
     def job_keys(self, fingerprint: str, folder) -> dict:
-        return {"lowres": self.factor}
+        return {"lowres": self.factor, "lowres_upscaled": self.upscaled}
