@@ -158,9 +158,8 @@ class LowRes(FolderMap):
         return (t.repeat_interleave(k, 1).repeat_interleave(k, 2)[:, :h, :w] + self.offset).expand(n, h, w)
 
     def memory_bytes(self, width: int, height: int, stage_cfg, tile: int, factor: int) -> int:
-        if self.upscaled:  # the upscaled input, encoded in tiles of at most 80 codes a side
-            return memory.vqgan_activation_bytes(stage_cfg, 1, min(height, 80 * factor) + factor,
-                                                 min(width, 80 * factor) + factor)
+        if self.upscaled:  # a full-size input encoded in tiles, as a map's
+            return super().memory_bytes(width, height, stage_cfg, tile, factor)
         k = self.factor
         return memory.vqgan_activation_bytes(stage_cfg, 1, height // k + factor, width // k + factor)
 
