@@ -8,14 +8,15 @@ import numpy as np
 import torch
 from PIL import Image
 from vqtool.core.imagefile import load_map
+from vqtool.core.tokenizer.inputs import input_of
 from vqtool.core.tokenizer.loading import load_vqgan
-torch.set_num_threads(1)
+from vqtool.core.tokenizer.tiles import encode_tiled
+torch.set_num_threads(2)
 vq, _ = load_vqgan(sys.argv[1])
-def codes(f):
-    d = load_map(f)
-    x = torch.from_numpy((d - d.min()) / (d.max() - d.min() + 1e-9) * 2 - 1)[None, None].float()
+def codes(f):  # the map read and encoded as tokenize and sample do (normalised per map, in tiles)
+    m = torch.from_numpy(input_of("depth").normalise(load_map(f)))
     with torch.no_grad():
-        z = vq.encode(x).indices[0].numpy().astype(np.int64)  # (h, w)
+        z = encode_tiled(vq, m, lambda part: part[None, None]).numpy().astype(np.int64)  # (h, w)
     return z, np.asarray(Image.open(f.replace("/depth/", "/seg/")))
 def patches(seg, h, w):  # (h*8, w*8) labels -> (h, w, 64): the pixels under each code
     return seg[: h * 8, : w * 8].reshape(h, 8, w, 8).transpose(0, 2, 1, 3).reshape(h, w, 64)
