@@ -354,6 +354,35 @@ def test_tokenize_train_and_sample_each_kind_for_both_families(made, tmp_path, c
     assert Image.open(gens[0][0]).size == (64, 48)
 
 
+def test_map_dropout_trains_a_guidable_local_model_and_refuses_others(made, tmp_path):
+    """--set map_dropout=0.5 through train-transformer: the checkpoint's depth map has a trained null,
+    sample and bench quality guide it with --cfg; a global model or a model without a map refuses."""
+    from tests_helpers import TINY_GPT_WINDOW4
+
+    scenes = made / "scenes"
+    ok(["tokenize", scenes / "images", "--out", tmp_path / "sh", "--vqgan", made / "vq-image/last.pt", "--no-auto-cond",
+        "--val", "1", "--cond", f"depth={scenes / 'depth'}", "--cond-vqgan", f"depth={made / 'vq-depth/last.pt'}",
+        "--device", "cpu"])
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    base = ["train-transformer", tmp_path / "sh", "--recipe", tmp_path / "g.toml", "--force", "--set",
+            "train.image_every=0", "--set", "map_dropout=0.5", "--device", "cpu"]
+    ok(base + ["--out", tmp_path / "run", "--set", "gpt.attention=local", "--set", "gpt.radius=2"])
+    ck = torch.load(tmp_path / "run/last.pt", weights_only=True)
+    assert ck["layout"]["conditions"][0]["null_trained"] and ck["config"]["map_dropout"] == 0.5
+    d = scenes / "depth/alpine/00000.png"
+    ok(["sample", "--model", tmp_path / "run/last.pt", "--cond", f"depth={d}", "--cfg", "3", "--size", "333x197",
+        "--n", "2", "--out", tmp_path / "s", "--device", "cpu"])
+    assert [Image.open(f).size for f in sorted((tmp_path / "s").glob("*.png"))] == [(333, 197)] * 2
+    r = ok(["bench", "quality", "--model", tmp_path / "run/last.pt", "--cond", f"depth={d}", "--size", "64x48",
+            "--n", "1", "--cfg", "3", "--json", "--device", "cpu"])
+    assert json.loads(r.stdout)[1]["mode"] == "exact, cfg 3"
+    fail(base + ["--out", tmp_path / "global"], "map_dropout")
+    assert not (tmp_path / "global/last.pt").exists()
+    plain = tiny_transformer(tmp_path / "p.pt", "depth", attention="local")
+    fail(["bench", "quality", "--model", plain, "--cond", f"depth={d}", "--size", "64x48", "--cfg", "3"],
+         "map_dropout = 0")
+
+
 def test_tokenize_picks_up_sibling_maps_and_refuses_bad_ones(made, tmp_path, monkeypatch):
     import shutil
 

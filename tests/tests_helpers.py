@@ -77,10 +77,11 @@ image_every = 6
 
 
 def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, n_labels=9, seed=0,
-                     attention="global", cond_layers=0):
+                     attention="global", cond_layers=0, map_dropout=0.0):
     """A randomly initialised transformer checkpoint (f=4 VQGANs, 2-layer GPT) written in
     vqtool's format without training: for fast CLI tests of sampling. ``mode``: a conditioning kind,
-    or several joined by '+' ("seg+lowres"; lowres has factor 2)."""
+    or several joined by '+' ("seg+lowres"; lowres has factor 2); ``map_dropout`` > 0: its maps'
+    null is trained (a local model guides towards them)."""
     import torch
 
     from vqtool.core.conditioning.layout import Layout
@@ -99,11 +100,14 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
         m.quantize.embedding.weight.data.normal_()
         return Stage(to_dict(cfg), m.state_dict())
 
-    kinds = {"seg": {"kind": "seg", "codebook_size": n_embed, "label_classes": [f"c{i}" for i in range(n_labels)]},
+    null = {"null_trained": map_dropout > 0}
+    kinds = {"seg": {"kind": "seg", "codebook_size": n_embed, "label_classes": [f"c{i}" for i in range(n_labels)],
+                     **null},
              "class": {"kind": "class", "classes": ["alpine", "desert", "forest", "lake"],
                        "null_trained": class_dropout > 0},
              "uncond": {"kind": "uncond"},
-             "depth": {"kind": "depth", "codebook_size": n_embed}, "edges": {"kind": "edges", "codebook_size": n_embed},
+             "depth": {"kind": "depth", "codebook_size": n_embed, **null},
+             "edges": {"kind": "edges", "codebook_size": n_embed, **null},
              "lowres": {"kind": "lowres", "codebook_size": n_embed, "factor": 2}}
     modes = mode.split("+")  # several kinds at once: "seg+lowres"
     lay = Layout.for_codes(n_embed, window, [kinds[m] for m in modes])
@@ -114,7 +118,7 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
     for p in gpt.parameters():
         p.data.normal_(0, 0.3)
     recipe = {"kind": "transformer", "gpt": to_dict(gcfg), "data": {"window": window},
-              "class_dropout": class_dropout}
+              "class_dropout": class_dropout, "map_dropout": map_dropout}
     first = vq(3)  # after the GPT: the seeded order of the release's tiny models
     stages = {m: vq(n_labels if m == "seg" else 1) for m in modes if m in ("seg", "depth", "edges")}
     TransformerCheckpoint(recipe, gpt.state_dict(), lay, first, stages).save(path)

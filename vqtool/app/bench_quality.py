@@ -5,6 +5,7 @@ upscaling and the VQGAN's reconstruction."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from vqtool.core.errors import VqtoolError
 
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
                   device: str = "auto", sample: str | None = None, coarse: str | None = None,
-                  classifier: str | None = None) -> list[dict]:
+                  classifier: str | None = None, cfg: float | None = None) -> list[dict]:
     """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of
     make-scenes data; ``cond``: the --cond values), or on one given ``sample`` image: label-map
     agreement with the scene's label map and sharpness (mean pixel gradient / the real scene's) of the
@@ -24,7 +25,8 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     figures for the real scene through the VQGAN. The real scene and its label map sit beside the
     map (.../images/..., .../seg/...). ``coarse``: sample coarse to fine with this coarse model
     (``model`` the fine one). ``classifier`` (eval.classifier): each row also gets the per-class IoU of
-    its images' predicted classes against the label map, pooled over its samples, and their mean."""
+    its images' predicted classes against the label map, pooled over its samples, and their mean.
+    ``cfg``: classifier-free guidance towards the map (a model trained with map dropout)."""
     from vqtool.core.imagefile import load_labels
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import bits_per_token
@@ -36,6 +38,9 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
     pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
+    opts = SampleOptions(seed=seed, top_k=100, cfg=cfg)
+    for m in (b,) if pair is None else (pair.fine, pair.coarse):
+        opts.check(m)
     maps = [c for c in b.layout.conditions if c.scene_folder]
     if not maps:
         raise VqtoolError("bench quality needs a model conditioned on a scene's map (label, depth or edge map); "
@@ -43,11 +48,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     cond = [cond] if isinstance(cond, (str, Path)) else cond
     entry = pair.entry(cond) if pair else condition(b, cond)
     first = Path(entry[maps[0].kind])
-    truth, labels = (Path(str(first).replace(f"/{maps[0].scene_folder}/", f"/{d}/")) for d in ("images", "seg"))
-    for what, p in (("real scene", truth), ("label map", labels)):
-        if not p.is_file() or (what == "real scene" and p == first):
-            raise VqtoolError(f"bench quality compares with the {what} of {first}, and {p} does not exist "
-                              "(make-scenes data: images/, seg/, depth/, edges/ side by side)")
+    truth, labels = _scene_files(first, maps[0].scene_folder)
     real = imgs.load_rgb(truth)
 
     def scene_labels(wh):
@@ -64,13 +65,13 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     h, w = H // b.factor, W // b.factor
     lab, rows = scene_labels((W, H)), []
     if pair:
-        return _coarse_rows(pair, cond, (W, H), size, n, seed, lab, score)
+        return _coarse_rows(pair, cond, (W, H), size, n, opts, lab, score)
     toks = cond_batch(b, [entry] * n, h, w)
     for mode in ("exact",) if b.sampler.exact_only else ("exact", "fast"):  # a local model: fast is exact
         t = time.perf_counter()
-        z = sample_tokens(b, toks, h, w, SampleOptions(seed=seed, mode=mode, top_k=100))
+        z = sample_tokens(b, toks, h, w, replace(opts, mode=mode))
         dt = time.perf_counter() - t
-        r = _quality_rows(score(lab, to_images(b, z)), mode, f"{size[0]}x{size[1]}", n)
+        r = _quality_rows(score(lab, to_images(b, z)), mode + _guided(cfg), f"{size[0]}x{size[1]}", n)
         r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
         rows += r if not rows else r[1:]  # the real scene's row once
     return rows
@@ -158,15 +159,27 @@ def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact",
                   "real": real}
 
 
-def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, seed: int, lab, score) -> list[dict]:
-    """Each mode in both stages; bits/token would need the thumbnails' tokens, which are not kept."""
-    from vqtool.pipeline.generate import SampleOptions
+def _scene_files(first: Path, folder: str) -> tuple[Path, Path]:
+    """The real scene and the label map beside a make-scenes map (.../images/..., .../seg/...)."""
+    truth, labels = (Path(str(first).replace(f"/{folder}/", f"/{d}/")) for d in ("images", "seg"))
+    for what, p in (("real scene", truth), ("label map", labels)):
+        if not p.is_file() or (what == "real scene" and p == first):
+            raise VqtoolError(f"bench quality compares with the {what} of {first}, and {p} does not exist "
+                              "(make-scenes data: images/, seg/, depth/, edges/ side by side)")
+    return truth, labels
 
+
+def _guided(cfg: float | None) -> str:
+    return f", cfg {cfg:g}" if cfg is not None else ""
+
+
+def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, opts, lab, score) -> list[dict]:
+    """Each mode in both stages; bits/token would need the thumbnails' tokens, which are not kept."""
     rows = []
     for mode in ("exact",) if pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only else ("exact", "fast"):
         t = time.perf_counter()
-        ims = pair.generate(n, grid, cond, None, SampleOptions(seed=seed, mode=mode, top_k=100))[0]
-        r = _quality_rows(score(lab, ims), f"coarse to fine ({mode})", f"{size[0]}x{size[1]}", n)
+        ims = pair.generate(n, grid, cond, None, replace(opts, mode=mode))[0]
+        r = _quality_rows(score(lab, ims), f"coarse to fine ({mode}){_guided(opts.cfg)}", f"{size[0]}x{size[1]}", n)
         r[-1]["seconds"] = time.perf_counter() - t
         rows += r if not rows else r[1:]
     return rows

@@ -125,13 +125,14 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             sample: Annotated[Optional[str], typer.Option("--sample", help="Score this image (sampled from --cond) instead of sampling.")] = None,
             coarse: Annotated[Optional[str], typer.Option("--coarse", help="Sample coarse to fine with this coarse model (--model: the fine one).")] = None,
             classifier: Annotated[Optional[str], typer.Option("--classifier", help="A pixel classifier (`vqtool bench classifier`): adds per-class IoU against the label map.")] = None,
+            cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance towards the map (models trained with map_dropout).")] = None,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
     from vqtool.app.bench_quality import bench_quality
     from vqtool.commands._options import parse_size
 
     _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample, coarse=coarse,
-                          classifier=classifier), json_)
+                          classifier=classifier, cfg=cfg), json_)
 
 
 @app.command("classifier")

@@ -21,7 +21,7 @@ def sample(
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Keep the k most likely codes (>= 1).")] = 100,
     top_p: Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
     temperature: Annotated[float, typer.Option("--temperature", help="> 0; applied before top-k.")] = 1.0,
-    cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance scale (class models trained with class_dropout).")] = None,
+    cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance scale (class models trained with class_dropout, map models with map_dropout).")] = None,
     mode: ModeOpt = "exact",
     back_project: BackProjectOpt = 0,
     prefix: Annotated[Optional[Path], typer.Option("--prefix", help="Image completion: keep this image's top half.")] = None,

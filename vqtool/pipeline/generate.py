@@ -148,7 +148,7 @@ def generate(b: Bundle, n: int = 1, size: tuple[int, int] | None = None, cond_pa
     sample k is numbered ``first_sample + k`` and depends only on (seed, its number, the
     arguments), never on the batch size."""
     opts = opts or SampleOptions(**options)
-    if opts.rule().guided and class_ is None and b.layout.guidable:
+    if opts.rule().guided and class_ is None and any(c.option == "class" and c.guidable for c in b.layout.conditions):
         raise VqtoolError("--cfg guides towards a class: give --class NAME (without one the guided and the "
                           "unguided predictions are the same null class, and --cfg would change nothing)")
     c = condition(b, cond_path, class_)

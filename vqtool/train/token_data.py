@@ -18,9 +18,9 @@ from vqtool.data.token_stream import RankStream, decode
 
 
 def crop(s: dict, lay: Layout, rng: random.Random, use_flip: bool, class_dropout: float,
-         center: bool = False) -> torch.Tensor:
+         center: bool = False, map_dropout: float = 0.0) -> torch.Tensor:
     """The (cond + window) token sequence of one decoded sample; ``rng`` picks crop, flip and
-    class drop (``center``: the centre crop, no flip, no drop, as validation uses)."""
+    class and map drops (``center``: the centre crop, no flip, no drop, as validation uses)."""
     W = lay.window
     flip = use_flip and not center and "tokens_flip.npy" in s and rng.random() < 0.5
     z = s["tokens_flip.npy" if flip else "tokens.npy"]
@@ -28,7 +28,7 @@ def crop(s: dict, lay: Layout, rng: random.Random, use_flip: bool, class_dropout
     r0 = (h - W) // 2 if center else rng.randint(0, h - W)
     c0 = (w - W) // 2 if center else rng.randint(0, w - W)
     zc = torch.from_numpy(z[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten()
-    return torch.cat([lay.train_tokens(s, flip, r0, c0, rng, class_dropout, center), zc])
+    return torch.cat([lay.train_tokens(s, flip, r0, c0, rng, class_dropout, center, map_dropout), zc])
 
 
 class StreamBatches(torch.utils.data.IterableDataset):
@@ -39,9 +39,9 @@ class StreamBatches(torch.utils.data.IterableDataset):
     batches do not depend on the number of workers."""
 
     def __init__(self, stream: RankStream, lay: Layout, batch: int, start: int, end: int,
-                 use_flip: bool, class_dropout: float):
+                 use_flip: bool, class_dropout: float, map_dropout: float = 0.0):
         self.stream, self.lay, self.batch, self.start, self.end = stream, lay, batch, start, end
-        self.flip, self.drop = use_flip, class_dropout
+        self.flip, self.drop, self.map_drop = use_flip, class_dropout, map_dropout
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -54,7 +54,7 @@ class StreamBatches(torch.utils.data.IterableDataset):
             if (m - self.start) % n != k:
                 continue
             rng = random.Random(f"{st.seed}:{st.rank}:{pos}")
-            out.append(crop(decode(raw), self.lay, rng, self.flip, self.drop))
+            out.append(crop(decode(raw), self.lay, rng, self.flip, self.drop, map_dropout=self.map_drop))
             if len(out) == B:
                 yield torch.stack(out)  # (B, cond + W²)
                 out = []
@@ -148,6 +148,11 @@ def check_shards(manifest: sh.Manifest, recipe: TransformerRecipe, lay: Layout, 
         sizes = sorted({tuple(g) for g, _ in manifest.grid_counts})
         raise DataError(f"{folder}: every code grid ({sizes[:4]}{' …' if len(sizes) > 4 else ''}) is smaller than "
                         f"the {W}x{W} window; tokenize at a larger --size or set data.window")
+    if recipe.map_dropout > 0 and (recipe.gpt.attention != "local" or not any(c.spatial and c.guidable
+                                                                               for c in lay.conditions)):
+        raise ConfigError(f"'map_dropout' trains a null map (the local model's id of no token) for --cfg: it needs "
+                          f"a label, depth or edge map in the shards and gpt.attention = \"local\"; this model is "
+                          f"{lay.adjective} with {recipe.gpt.attention} attention")
     vocab = lay.vocab_size
     if recipe.gpt.vocab_size and recipe.gpt.vocab_size != vocab:
         raise ConfigError(f"'gpt.vocab_size' is {recipe.gpt.vocab_size}, but the shards need {vocab} "

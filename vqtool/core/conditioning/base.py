@@ -138,8 +138,9 @@ class Condition:
             return torch.cat([t.long(), torch.full((B, h, 1), none, dtype=torch.long, device=t.device)], 2)
         return t.long().view(B, 1, 1).expand(B, h, w + 1)
 
-    def unguided(self, t: torch.Tensor) -> torch.Tensor:
-        """The twin for classifier-free guidance (a class: the null class; others: unchanged)."""
+    def unguided(self, t: torch.Tensor, none: int) -> torch.Tensor:
+        """The twin for classifier-free guidance (a class: the null class; a map trained with map
+        dropout: ``none``, the local model's id of no token, everywhere; others: unchanged)."""
         return t
 
     # ---- training ----------------------------------------------------------------------------------

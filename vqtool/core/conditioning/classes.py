@@ -68,7 +68,7 @@ class ClassLabel(Condition):
     def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
         return torch.full((n, 1), self.offset, dtype=torch.long)  # the first class
 
-    def unguided(self, t: torch.Tensor) -> torch.Tensor:
+    def unguided(self, t: torch.Tensor, none: int) -> torch.Tensor:
         return torch.full_like(t, self.null)
 
     def from_sample(self, s: dict, flip: bool) -> torch.Tensor:

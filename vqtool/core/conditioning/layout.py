@@ -11,8 +11,8 @@ before the image tokens of every window. Token tensors travel as a list, one per
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -61,10 +61,11 @@ class Layout:
         return cls(n_embed, window, conds)
 
     @classmethod
-    def for_shards(cls, manifest, window: int, class_dropout: float = 0.0) -> Layout:
-        """The layout decided by what the shards hold (their manifest's conditions)."""
-        return cls.for_codes(manifest.codebook_size, window,
-                             [{**c, "null_trained": class_dropout > 0} for c in manifest.transformer_conditions()])
+    def for_shards(cls, manifest, window: int, class_dropout: float = 0.0, map_dropout: float = 0.0) -> Layout:
+        """The layout the shards' conditions decide (a map's null trained by map dropout, a class's by class's)."""
+        drop = {True: map_dropout > 0, False: class_dropout > 0}
+        return cls.for_codes(manifest.codebook_size, window, [{**c, "null_trained": drop[kind_of(c["kind"]).spatial]}
+                                                              for c in manifest.transformer_conditions()])
 
     # ---- sizes ---------------------------------------------------------------------------------
 
@@ -88,11 +89,9 @@ class Layout:
 
     def guidance_problem(self) -> str:
         """Why --cfg cannot guide this model."""
-        for c in self.conditions:
-            if c.guidance_problem():
-                return c.guidance_problem()
-        return ("--cfg (classifier-free guidance) needs a class-conditional model trained with class_dropout > 0; "
-                f"this model is {self.adjective}")
+        why = next((c.guidance_problem() for c in self.conditions if c.guidance_problem()), None)
+        return why or ("--cfg (classifier-free guidance) needs a class model trained with class_dropout > 0 or a "
+                       f"map-conditional local model trained with map_dropout > 0; this model is {self.adjective}")
 
     @property
     def adjective(self) -> str:
@@ -183,10 +182,9 @@ class Layout:
                                       f"{c.input_name} {entry[c.kind]} gives {need[0]}x{need[1]}; leave --size "
                                       f"out or give {need[0]}x{need[1]}")
                 return need
-        if size is not None:
-            return tuple(size)
-        return next((c.size_of(entry[c.kind]) for c in self.conditions if c.spatial and entry.get(c.kind) is not None
-                     and Path(entry[c.kind]).is_file()), None)
+        return tuple(size) if size is not None else next(
+            (c.size_of(entry[c.kind]) for c in self.conditions
+             if c.spatial and entry.get(c.kind) is not None and Path(entry[c.kind]).is_file()), None)
 
     def tokens(self, entries: list[dict], h: int, w: int, stages: dict, factor: int, cache: dict) -> list:
         """The token tensors (one per condition) of a batch of entries for an h x w grid."""
@@ -211,7 +209,7 @@ class Layout:
         return torch.stack([c.position_grid(t, h, w, none) for c, t in zip(self.conditions, toks)], -1)
 
     def unguided(self, toks: list) -> list:
-        return [c.unguided(t) for c, t in zip(self.conditions, toks)]
+        return [c.unguided(t, self.vocab_size) for c, t in zip(self.conditions, toks)]
 
     def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> list:
         return [c.random_tokens(n, h, w, g) for c in self.conditions]
@@ -226,10 +224,12 @@ class Layout:
         return [t.expand(n, *t.shape[1:]) for t in toks]
 
     def train_tokens(self, s: dict, flip: bool, r0: int, c0: int, rng: random.Random, dropout: float,
-                     center: bool) -> torch.Tensor:
-        """(L,) conditioning of a training crop of a decoded shard sample."""
-        W = self.window
-        return torch.cat([c.train_window(s, flip, r0, c0, W, rng, dropout, center) for c in self.conditions])
+                     center: bool, map_dropout: float = 0.0) -> torch.Tensor:
+        """(L,) conditioning of a training crop; ``map_dropout``: the chance its maps are all the null map."""
+        toks = [c.train_window(s, flip, r0, c0, self.window, rng, dropout, center) for c in self.conditions]
+        if map_dropout > 0 and not center and rng.random() < map_dropout:
+            toks = [c.unguided(t, self.vocab_size) if c.spatial else t for c, t in zip(self.conditions, toks)]
+        return torch.cat(toks)
 
     def sample_tokens(self, samples: list[dict], h: int, w: int) -> list:
         """The token tensors of the top-left h x w window of decoded shard samples (previews)."""

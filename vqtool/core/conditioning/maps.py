@@ -35,7 +35,7 @@ class OneChannelMap(FolderMap):
 
     @classmethod
     def new(cls, offset: int, wanted: dict) -> OneChannelMap:
-        return cls(offset=offset, vocab=wanted["codebook_size"])
+        return cls(offset=offset, vocab=wanted["codebook_size"], null_trained=bool(wanted.get("null_trained")))
 
     def read(self, path: Path, size: tuple[int, int], channels: int = 1) -> torch.Tensor:
         """(H, W) float map in [-1, 1] at ``size`` (W, H), bilinear resized."""

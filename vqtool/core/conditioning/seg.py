@@ -36,7 +36,7 @@ class Segmentation(FolderMap):
     @classmethod
     def new(cls, offset: int, wanted: dict) -> Segmentation:
         return cls(offset=offset, vocab=wanted["codebook_size"], label_classes=wanted.get("label_classes"),
-                   palette=wanted.get("palette"))
+                   palette=wanted.get("palette"), null_trained=bool(wanted.get("null_trained")))
 
     def describe(self) -> dict:
         return {"kind": self.kind, "labels": len(self.label_classes or []), "codebook": self.vocab or None}

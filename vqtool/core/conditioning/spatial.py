@@ -5,6 +5,7 @@ network's input."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,10 +19,28 @@ from vqtool.core.errors import VqtoolError
 from vqtool.core.imagefile import image_size
 
 
+@dataclass
 class FolderMap(Condition):
     option = "cond"
     spatial = True
     bytes_per_pixel: ClassVar[int] = 20  # what reading one pixel of its file costs (numpy + PIL + torch)
+
+    # trained by map dropout: a window's map replaced by the null map (the local model's id of no
+    # token at every position), so --cfg can contrast a sample's map with no map at all
+    null_trained: bool = False
+
+    @property
+    def guidable(self) -> bool:
+        return self.null_trained
+
+    def guidance_problem(self) -> str | None:
+        if self.guidable:
+            return None
+        return (f"--cfg needs a null {self.input_name} trained by map dropout, and this model was trained with "
+                "map_dropout = 0; retrain a local model with --set map_dropout=0.1 or sample without --cfg")
+
+    def unguided(self, t: torch.Tensor, none: int) -> torch.Tensor:
+        return torch.full_like(t, none) if self.null_trained else t
 
     def set_entries(self, n: int, inputs: list | None) -> list:
         return [inputs[k % len(inputs)] for k in range(n)]  # one sample per map, in turn
