@@ -179,7 +179,9 @@ def tiny_demo_options(tmp_path, tiny_recipe, **kw):
                "vqgan": (str(tiny_recipe), ["train.trainable=decoder", "loss.disc_start=0", "train.max_steps=2"]),
                "seg-vqgan": (str(tmp_path / "s.toml"), []), "depth-vqgan": (str(tmp_path / "d.toml"), []),
                "transformer": (str(tmp_path / "g.toml"), []), "class-transformer": (str(tmp_path / "c.toml"), []),
-               "depth-transformer": (str(tmp_path / "l.toml"), []), "sr-transformer": (str(tmp_path / "l.toml"), []),
+               # the depth model with map dropout, as scenes-depth-transformer-demo: the demo guides it (--cfg)
+               "depth-transformer": (str(tmp_path / "l.toml"), ["map_dropout=0.1"]),
+               "sr-transformer": (str(tmp_path / "l.toml"), []),
                # coarse to fine: the paper's GPT on the thumbnails, the local model with a block on map + thumbnail
                "coarse-transformer": (str(tiny_gpt), []), "fine-transformer": (str(tmp_path / "l.toml"), [])}
     return DemoOptions(from_scratch=True, n_scenes=6, recipes=recipes, train_size=(48, 40), big_size=(72, 40),

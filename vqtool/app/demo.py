@@ -63,6 +63,7 @@ class DemoOptions:
     coarse_scenes: tuple[int, int, int] = (400, 1280, 1024)  # coarse-model scenes: count, W, H (made K times smaller)
     coarse_factor: int = 8  # K: the coarse model's thumbnail is 1/K of the fine model's image
     cfg: float = 2.0
+    depth_cfg: float = 4.0  # guidance towards the depth map (its model is trained with map dropout)
 
 
 class DemoInterrupted(Exception):

@@ -79,16 +79,17 @@ def depth_landscape(d, big: Path) -> None:
         t = time.time()
         Wf, Hf = padded(size, b.factor)
         with d.h.progress("depth sample", Wf * Hf // b.factor ** 2) as advance:
-            im = generate(b, 1, size, {"depth": depth}, top_k=100, seed=0, progress=advance)[0]
+            im = generate(b, 1, size, {"depth": depth}, top_k=100, cfg=d.o.depth_cfg, seed=0, progress=advance)[0]
         seconds = round(time.time() - t, 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         im.save(target)
         # the figures of the command below: the real scene through the VQGAN, then the sample
         rows = bench_quality(str(model), [f"depth={depth}"], size, sample=str(target), device="cpu")
         path.write_text(json.dumps({"depth_map": str(depth), "sample": str(target), "truth": str(depth).replace("/depth/", "/images/"),
-                                    "sample_seconds": seconds, "quality": rows}, indent=1))
+                                    "cfg": d.o.depth_cfg, "sample_seconds": seconds, "quality": rows}, indent=1))
     d.stage("depth sample", path, run,
-            command("sample", model=model, cond=f"depth={depth}", size=f"{size[0]}x{size[1]}", top_k=100, seed=0,
+            command("sample", model=model, cond=f"depth={depth}", size=f"{size[0]}x{size[1]}", top_k=100,
+                    cfg=d.o.depth_cfg, seed=0,
                     out=target.parent) + " && "
             + command("bench", "quality", model=model, cond=f"depth={depth}", sample=target))
     d.figures["depth"] = json.loads(path.read_text())

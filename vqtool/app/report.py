@@ -165,7 +165,9 @@ def _depth_html(fig: dict) -> str:
     panels = [(_depth_rgb(dep["depth_map"]), "depth map (input; brighter is nearer, contrast equalised)"), (Image.open(dep["sample"]), "sample"),
               (Image.open(dep["truth"]), "the real scene of this depth map (never seen by any model)")]
     return (f"<h2>Depth &rarr; landscape</h2><p>The same kind of model conditioned on a depth map instead of a label "
-            f"map: nothing tells it what is water or rock, only how far each place is. Label agreement with the "
+            f"map: nothing tells it what is water or rock, only how far each place is; sampled with classifier-free "
+            f"guidance {e(str(dep.get('cfg', 'off')))} towards the map (its model was trained with map dropout). "
+            f"Label agreement with the "
             f"scene's own label map <b>{_f(sample['label_agreement'], '.1%')}</b> (the real scene through the "
             f"VQGAN: {_f(real['label_agreement'], '.1%')}); sharpness <b>{_f(sample['sharpness'])}</b> of the real "
             f"scene's ({_f(real['sharpness'])}); {e(str(dep.get('sample_seconds', 'reused')))} s.</p>" + _panels(panels))
