@@ -36,8 +36,8 @@ class FolderMap(Condition):
     def guidance_problem(self) -> str | None:
         if self.guidable:
             return None
-        return (f"--cfg needs a null {self.input_name} trained by map dropout, and this model was trained with "
-                "map_dropout = 0; retrain a local model with --set map_dropout=0.1 or sample without --cfg")
+        return (f"--cfg needs a null {self.input_name} trained by map dropout, and this {self.adjective} model was "
+                "trained with map_dropout = 0; retrain a local model with --set map_dropout=0.1 or sample without --cfg")
 
     def unguided(self, t: torch.Tensor, none: int) -> torch.Tensor:
         return torch.full_like(t, none) if self.null_trained else t
