@@ -62,7 +62,7 @@ class Layout:
 
     @classmethod
     def for_shards(cls, manifest, window: int, class_dropout: float = 0.0, map_dropout: float = 0.0) -> Layout:
-        """The layout the shards' conditions decide (a map's null trained by map dropout, a class's by class's)."""
+        """The shards' layout; a map's null is trained by map dropout, a class's by class dropout."""
         drop = {True: map_dropout > 0, False: class_dropout > 0}
         return cls.for_codes(manifest.codebook_size, window, [{**c, "null_trained": drop[kind_of(c["kind"]).spatial]}
                                                               for c in manifest.transformer_conditions()])
