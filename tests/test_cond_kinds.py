@@ -383,6 +383,46 @@ def test_map_dropout_trains_a_guidable_local_model_and_refuses_others(made, tmp_
          "map_dropout = 0")
 
 
+def test_overview_trains_local_and_global_models_that_every_command_samples(made, tmp_path, inception_weights):
+    """--set overview=2 through train-transformer: the checkpoint holds the depth map's overview, and
+    sample, eval-fid --n and bench quality make it from the --cond depth map; shards without a depth
+    map and a negative value are refused with one message."""
+    from tests_helpers import TINY_GPT_WINDOW4
+
+    scenes = made / "scenes"
+    tok = ["tokenize", scenes / "images", "--vqgan", made / "vq-image/last.pt", "--no-auto-cond", "--val", "1",
+           "--device", "cpu"]
+    ok(tok + ["--out", tmp_path / "sh", "--cond", f"depth={scenes / 'depth'}", "--cond-vqgan",
+              f"depth={made / 'vq-depth/last.pt'}"])
+    (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
+    base = ["train-transformer", tmp_path / "sh", "--recipe", tmp_path / "g.toml", "--force", "--set",
+            "train.image_every=0", "--set", "overview=2", "--device", "cpu"]
+    d = scenes / "depth/alpine/00000.png"
+    for name, extra in (("local", ["--set", "gpt.attention=local", "--set", "gpt.radius=2"]), ("global", [])):
+        ok(base + extra + ["--out", tmp_path / name])
+        ck = torch.load(tmp_path / name / "last.pt", weights_only=True)
+        assert [c["kind"] for c in ck["layout"]["conditions"]] == ["depth", "depth-overview"]
+        out = tmp_path / f"s-{name}"
+        ok(["sample", "--model", tmp_path / name / "last.pt", "--cond", f"depth={d}", "--size", "333x197", "--n",
+            "3", "--batch-size", "2", "--seed", "9007199254740993", "--out", out, "--device", "cpu"])
+        assert [Image.open(f).size for f in sorted(out.glob("*.png"))] == [(333, 197)] * 3
+    gens = []
+    for bs in (1, 3):
+        gen = tmp_path / f"fid{bs}"
+        ok(["eval-fid", gen, "--model", tmp_path / "local/last.pt", "--n", "3", "--batch-size", bs, "--weights-dir",
+            inception_weights, "--json", "--device", "cpu"])
+        gens.append([p.read_bytes() for p in sorted(gen.glob("*.png"))])
+    assert len(gens[0]) == 3 and gens[0] == gens[1]
+    r = ok(["bench", "quality", "--model", tmp_path / "local/last.pt", "--cond", f"depth={d}", "--size", "64x48",
+            "--n", "1", "--json", "--device", "cpu"])
+    assert json.loads(r.stdout)[1]["label_agreement"] is not None
+    ok(tok + ["--out", tmp_path / "sh-seg", "--cond", f"seg={scenes / 'seg'}", "--cond-vqgan",
+              f"seg={made / 'vq-seg/last.pt'}"])
+    fail(["train-transformer", tmp_path / "sh-seg", *base[2:], "--out", tmp_path / "seg"], "'overview' adds a depth")
+    fail(base + ["--set", "overview=-1", "--out", tmp_path / "neg"], "'overview' must be")
+    assert not (tmp_path / "seg").exists() and not (tmp_path / "neg").exists()
+
+
 def test_tokenize_picks_up_sibling_maps_and_refuses_bad_ones(made, tmp_path, monkeypatch):
     import shutil
 

@@ -107,6 +107,7 @@ def tiny_transformer(path, mode="seg", window=4, class_dropout=0.0, n_embed=16, 
                        "null_trained": class_dropout > 0},
              "uncond": {"kind": "uncond"},
              "depth": {"kind": "depth", "codebook_size": n_embed, **null},
+             "depth-overview": {"kind": "depth-overview", "codebook_size": n_embed, "side": 3, **null},
              "edges": {"kind": "edges", "codebook_size": n_embed, **null},
              "lowres": {"kind": "lowres", "codebook_size": n_embed, "factor": 2}}
     modes = mode.split("+")  # several kinds at once: "seg+lowres"

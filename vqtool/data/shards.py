@@ -237,7 +237,7 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict) -> Manifest:
-        from vqtool.core.conditioning.layout import legacy_manifest_conditions
+        from vqtool.core.conditioning.records import legacy_manifest_conditions
 
         names = {f.name for f in dataclasses.fields(cls)}
         kept = {k: v for k, v in d.items() if k in names}
@@ -251,7 +251,7 @@ class Manifest:
 
     def transformer_conditions(self) -> list[dict]:
         """The conditions of a transformer trained on these shards (core.conditioning.for_dataset)."""
-        from vqtool.core.conditioning.layout import for_dataset
+        from vqtool.core.conditioning.records import for_dataset
 
         return for_dataset(self.conditions, self.classes)
 

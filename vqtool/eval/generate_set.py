@@ -46,7 +46,7 @@ def generate_set(model: Path, out: Path, n: int, seed: int = 0, device: str = "a
     with tempfile.TemporaryDirectory() as tmp:
         per_kind = _spatial_entries(b, spatial, folders, manifest, n, Path(tmp))
         for c in (pair.coarse if pair else b).layout.conditions:
-            if not c.spatial:
+            if not c.spatial and not c.reads:  # an overview is made from its map's entry
                 per_kind[c.kind] = c.set_entries(n, None)
         conds_ = [{k: v[i] for k, v in per_kind.items()} for i in range(n)]
         return _write(pair or b, conds_, out, n, seed, batch_size, max_memory, progress, sampling)

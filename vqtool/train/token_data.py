@@ -153,6 +153,9 @@ def check_shards(manifest: sh.Manifest, recipe: TransformerRecipe, lay: Layout, 
         raise ConfigError(f"'map_dropout' trains a null map (the local model's id of no token) for --cfg: it needs "
                           f"a label, depth or edge map in the shards and gpt.attention = \"local\"; this model is "
                           f"{lay.adjective} with {recipe.gpt.attention} attention")
+    if recipe.overview > 0 and not any(c.reads for c in lay.conditions):
+        raise ConfigError(f"'overview' adds a depth map's overview to every window: it needs a depth map in the "
+                          f"shards; this model is {lay.adjective}")
     vocab = lay.vocab_size
     if recipe.gpt.vocab_size and recipe.gpt.vocab_size != vocab:
         raise ConfigError(f"'gpt.vocab_size' is {recipe.gpt.vocab_size}, but the shards need {vocab} "

@@ -130,7 +130,8 @@ def _load_data(shards: Path, recipe: TransformerRecipe, state: TransformerCheckp
     manifest = sh.read_manifest(shards)
     if state is not None:
         same_shards(state.manifest, manifest, shards)
-    lay = Layout.for_shards(manifest, recipe.data.window, recipe.class_dropout, recipe.map_dropout)
+    lay = Layout.for_shards(manifest, recipe.data.window, recipe.class_dropout, recipe.map_dropout,
+                            recipe.overview)
     check_shards(manifest, recipe, lay, shards)
     W = recipe.data.window
     train, unigram = train_stream(shards, manifest, lay, recipe, runtime.rank(), runtime.world_size(), warn)

@@ -36,6 +36,9 @@ class Condition:
     taming_key: ClassVar[str | None] = None  # taming's cond_stage_key for a VQGAN cond stage of this kind
     usage: ClassVar[str] = ""  # how `vqtool sample` gives it ("--cond seg=labels.png"); "" when nothing is given
     local_ok: ClassVar[bool] = True  # the local transformer can take it (one token per position)
+    from_map: ClassVar[bool] = False  # its tokens come from a map: map dropout replaces them with the null map
+    overview: ClassVar[str | None] = None  # the kind of its overview (a recipe's ``overview`` adds it), if any
+    reads: ClassVar[str | None] = None  # the kind whose entry (input) it is made from, when not its own (an overview)
 
     offset: int = 0  # its first id in the transformer's vocabulary
     vocab: int = 0  # the ids it adds after the image codes (0: taming's shared ids)
@@ -131,12 +134,12 @@ class Condition:
         return flat.reshape(flat.shape[0], h, w) if self.spatial else flat
 
     def position_grid(self, t: torch.Tensor, h: int, w: int, none: int) -> torch.Tensor:
-        """(B, h, w+1) ids the local model adds at each position: a spatial condition its own token
-        (``none`` in the extra last column), another its token everywhere."""
+        """(B, h, w+1, k) ids the local model adds at each position (k = 1 but for an overview): a spatial
+        condition its own token (``none`` in the extra last column), another its token everywhere."""
         B = t.shape[0]
         if self.spatial:
-            return torch.cat([t.long(), torch.full((B, h, 1), none, dtype=torch.long, device=t.device)], 2)
-        return t.long().view(B, 1, 1).expand(B, h, w + 1)
+            return torch.cat([t.long(), torch.full((B, h, 1), none, dtype=torch.long, device=t.device)], 2)[..., None]
+        return t.long().view(B, 1, 1, -1).expand(B, h, w + 1, t.shape[1])
 
     def unguided(self, t: torch.Tensor, none: int) -> torch.Tensor:
         """The twin for classifier-free guidance (a class: the null class; a map trained with map

@@ -22,13 +22,14 @@ from vqtool.core.conditioning.classes import ClassLabel
 from vqtool.core.conditioning.coord import Coord
 from vqtool.core.conditioning.lowres import LowRes
 from vqtool.core.conditioning.maps import Depth, Edges
+from vqtool.core.conditioning.overview import DepthOverview
 from vqtool.core.conditioning.seg import Segmentation
 from vqtool.core.conditioning.uncond import Uncond
 from vqtool.core.errors import VqtoolError
 
 # every kind, in the order their tokens are concatenated when a model has several
-KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation, Depth, Edges, LowRes,
-                                                         Coord, BoxLayout)}
+KINDS: dict[str, type[Condition]] = {c.kind: c for c in (Uncond, ClassLabel, Segmentation, Depth, DepthOverview,
+                                                         Edges, LowRes, Coord, BoxLayout)}
 
 
 def kind_of(name: str) -> type[Condition]:
@@ -61,11 +62,18 @@ class Layout:
         return cls(n_embed, window, conds)
 
     @classmethod
-    def for_shards(cls, manifest, window: int, class_dropout: float = 0.0, map_dropout: float = 0.0) -> Layout:
-        """The shards' layout; a map's null is trained by map dropout, a class's by class dropout."""
+    def for_shards(cls, manifest, window: int, class_dropout: float = 0.0, map_dropout: float = 0.0,
+                   overview: int = 0) -> Layout:
+        """The shards' layout; a map's null is trained by map dropout, a class's by class dropout;
+        ``overview`` > 0: each map that has one is followed by its overview of that many cells a side."""
         drop = {True: map_dropout > 0, False: class_dropout > 0}
-        return cls.for_codes(manifest.codebook_size, window, [{**c, "null_trained": drop[kind_of(c["kind"]).spatial]}
-                                                              for c in manifest.transformer_conditions()])
+        wanted = []
+        for c in manifest.transformer_conditions():
+            kind = kind_of(c["kind"])
+            wanted.append({**c, "null_trained": drop[kind.from_map]})
+            if overview and kind.overview:
+                wanted.append({**wanted[-1], "kind": kind.overview, "side": overview})
+        return cls.for_codes(manifest.codebook_size, window, wanted)
 
     # ---- sizes ---------------------------------------------------------------------------------
 
@@ -95,7 +103,7 @@ class Layout:
 
     @property
     def adjective(self) -> str:
-        names = [c.adjective for c in self.conditions]
+        names = [c.adjective for c in self.conditions if c.adjective]
         return (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else (names or ["unconditional"])[0]
 
     @property
@@ -131,12 +139,13 @@ class Layout:
         each condition reads its own option (a map kind: its ``--cond KIND=FILE``), or takes its default;
         an option no condition reads is refused."""
         taken = {c.option for c in self.conditions}
+        mine = [c for c in self.conditions if not c.reads]  # an overview is made from its map's entry
         for opt, v in options.items():
             if v not in (None, [], {}) and opt not in taken:
                 raise VqtoolError(f"--{opt} was given, but this model is {self.adjective} ({_NOT_TAKEN[opt]})")
         given = self.cond_values(options.get("cond"))
         out = {}
-        for c in self.conditions:
+        for c in mine:
             v = given.get(c.kind) if c.option == "cond" else options.get(c.option)
             out[c.kind] = c.parse(v, self.adjective) if v is not None else c.default(self.adjective)
         return out
@@ -188,7 +197,7 @@ class Layout:
 
     def tokens(self, entries: list[dict], h: int, w: int, stages: dict, factor: int, cache: dict) -> list:
         """The token tensors (one per condition) of a batch of entries for an h x w grid."""
-        return [c.tokens([e[c.kind] for e in entries], h, w, stages.get(c.stage), factor, cache)
+        return [c.tokens([e[c.reads or c.kind] for e in entries], h, w, stages.get(c.stage), factor, cache)
                 for c in self.conditions]
 
     def crop(self, toks: list, r0: int, c0: int, wh: int, ww: int) -> torch.Tensor:
@@ -205,8 +214,8 @@ class Layout:
         return out
 
     def position_grids(self, toks: list, h: int, w: int, none: int) -> torch.Tensor:
-        """(B, h, w+1, K) ids the local model adds at each position, one per condition."""
-        return torch.stack([c.position_grid(t, h, w, none) for c, t in zip(self.conditions, toks)], -1)
+        """(B, h, w+1, K) ids the local model adds at each position (one per condition, an overview's cells)."""
+        return torch.cat([c.position_grid(t, h, w, none) for c, t in zip(self.conditions, toks)], -1)
 
     def unguided(self, toks: list) -> list:
         return [c.unguided(t, self.vocab_size) for c, t in zip(self.conditions, toks)]
@@ -228,7 +237,7 @@ class Layout:
         """(L,) conditioning of a training crop; ``map_dropout``: the chance its maps are all the null map."""
         toks = [c.train_window(s, flip, r0, c0, self.window, rng, dropout, center) for c in self.conditions]
         if map_dropout > 0 and not center and rng.random() < map_dropout:
-            toks = [c.unguided(t, self.vocab_size) if c.spatial else t for c, t in zip(self.conditions, toks)]
+            toks = [c.unguided(t, self.vocab_size) if c.from_map else t for c, t in zip(self.conditions, toks)]
         return torch.cat(toks)
 
     def sample_tokens(self, samples: list[dict], h: int, w: int) -> list:
@@ -276,23 +285,6 @@ class Layout:
 def synthetic(kind: str, n_embed: int) -> dict:
     """A condition record of a kind for a benchmark on random tokens (no dataset behind it)."""
     return {"kind": kind_of(kind).kind, "codebook_size": n_embed, "classes": [str(i) for i in range(10)], "factor": 4}
-
-
-def for_dataset(tokenized: list[dict], classes: list | None) -> list[dict]:
-    """The conditions of a transformer trained on a shard folder: the conditions tokenized beside the
-    images, else the images' classes, else none (a start token)."""
-    if tokenized:
-        return [{k: v for k, v in c.items() if k not in ("vqgan", "fingerprint", "inputs")} for c in tokenized]
-    return [{"kind": ClassLabel.kind, "classes": classes}] if classes else [{"kind": Uncond.kind}]
-
-
-def legacy_manifest_conditions(d: dict) -> list[dict]:
-    """The tokenized conditions of a previous release's manifest (``mode`` and ``seg_*`` keys)."""
-    if d.get("mode") != "seg":
-        return []
-    return [{"kind": Segmentation.kind, "vqgan": d.get("seg_vqgan"), "fingerprint": d.get("seg_vqgan_fingerprint"),
-             "codebook_size": d.get("cond_codebook_size"), "inputs": d.get("seg_dir"),
-             "label_classes": d.get("label_classes"), "palette": d.get("palette")}]
 
 
 _NOT_TAKEN = {"class": "it has no classes",

@@ -80,6 +80,7 @@ class Depth(OneChannelMap):
     field = "depth.npy"
     input_name = "depth map"
     scene_folder = "depth"
+    overview = "depth-overview"
     job_names = {"depth_vqgan_fingerprint": "the depth VQGAN (--cond-vqgan depth=...)",
                  "depth_maps": "the depth maps (--cond depth=...)"}
 

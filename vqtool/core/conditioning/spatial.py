@@ -23,6 +23,7 @@ from vqtool.core.imagefile import image_size
 class FolderMap(Condition):
     option = "cond"
     spatial = True
+    from_map = True
     bytes_per_pixel: ClassVar[int] = 20  # what reading one pixel of its file costs (numpy + PIL + torch)
 
     # trained by map dropout: a window's map replaced by the null map (the local model's id of no
@@ -62,10 +63,10 @@ class FolderMap(Condition):
 
     def tokens(self, entries: list, h: int, w: int, stage, factor: int, cache: dict) -> torch.Tensor:
         for p in entries:  # each map encoded once per grid size
-            if (self.kind, p, h, w) not in cache:
-                cache[(self.kind, p, h, w)] = self.encode(stage, self.read(p, (w * factor, h * factor),
+            if (self.field, p, h, w) not in cache:  # keyed by field: an overview shares its map's
+                cache[(self.field, p, h, w)] = self.encode(stage, self.read(p, (w * factor, h * factor),
                                                                            stage.cfg.in_channels))
-        return torch.stack([cache[(self.kind, p, h, w)] for p in entries]).long() + self.offset
+        return torch.stack([cache[(self.field, p, h, w)] for p in entries]).long() + self.offset
 
     def random_tokens(self, n: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
         # a few codes, as a map's: one random map for every sample
