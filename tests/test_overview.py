@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_map_guidance import _depth_png
 from tests_helpers import tiny_transformer
 
 from vqtool.core.conditioning.layout import Layout
@@ -94,14 +95,6 @@ def test_sampling_with_an_overview_equals_the_naive_rule(cond_layers, guidance, 
     off = lay.conditions[1].offset
     other = [cond[0], (cond[1] - off + 1) % 8 + off]  # another overview, the same map: other logits
     assert not torch.allclose(naive_logits(m, z, other)[(0, 0)], c[(0, 0)])
-
-
-def _depth_png(path, size=(40, 28), seed=0):
-    from PIL import Image
-
-    a = np.random.default_rng(seed).integers(0, 65535, (size[1], size[0])).astype(np.uint16)
-    Image.fromarray(a).save(path)
-    return path
 
 
 @settings(max_examples=6, deadline=None)
