@@ -21,10 +21,15 @@ def cells(ids: torch.Tensor, side: int) -> torch.Tensor:
     """(B, side²): the commonest id of each of side x side cells of grids ``ids`` (B, h, w), in raster
     order; a grid smaller than ``side`` repeats its rows or columns (every cell holds one at least)."""
     B, h, w = ids.shape
-    rows = [(min(i * h // side, h - 1), max(min(i * h // side, h - 1) + 1, (i + 1) * h // side)) for i in range(side)]
-    cols = [(min(j * w // side, w - 1), max(min(j * w // side, w - 1) + 1, (j + 1) * w // side)) for j in range(side)]
     # ties go to the smallest id (torch.mode), the same on every device
-    return torch.stack([ids[:, r0:r1, c0:c1].reshape(B, -1).mode(1).values for r0, r1 in rows for c0, c1 in cols], 1)
+    return torch.stack([ids[:, r0:r1, c0:c1].reshape(B, -1).mode(1).values
+                        for r0, r1 in _spans(h, side) for c0, c1 in _spans(w, side)], 1)
+
+
+def _spans(n: int, side: int) -> list[tuple[int, int]]:
+    """``side`` index ranges splitting 0..n-1, none empty (a short axis repeats its indices)."""
+    starts = [min(i * n // side, n - 1) for i in range(side)]
+    return [(a, max(a + 1, (i + 1) * n // side)) for i, a in enumerate(starts)]
 
 
 @dataclass
@@ -35,7 +40,6 @@ class DepthOverview(Depth):
     reads = "depth"
     # not a kind of its own to give or tokenize: no option, job keys, scene folder or taming key
     option, job_names, scene_folder, taming_key, usage, overview = None, {}, None, None, "", None
-    input_name = "depth map"
     side: int = 4  # cells a side
 
     @classmethod
