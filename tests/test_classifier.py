@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tests_helpers import fail, ok, tiny_transformer
 
 from vqtool.eval.classifier import FORMAT, PixelClassifier, iou
@@ -75,10 +76,18 @@ def test_bench_classifier_learns_the_scenes_and_bench_quality_reports_iou(scenes
     model = tiny_transformer(tmp_path / "seg.pt", mode="seg")
     lab = sorted((scenes / "seg").rglob("*.png"))[0]
     rows = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", "--n", "2",
-                          "--classifier", out, "--json"]).stdout)
+                          "--classifier", out, "--json", "--save", tmp_path / "seen"]).stdout)
+    saved = sorted(p.name for p in (tmp_path / "seen").iterdir())
+    assert saved == ["exact-00.png", "exact-01.png", "fast-00.png", "fast-01.png"]  # a paper GPT: both modes
+    assert Image.open(tmp_path / "seen" / "exact-01.png").size == (64, 48)
     for row in rows:
-        assert 0 <= row["miou"] <= 1 and 0 <= row["label_agreement"] <= 1
+        assert 0 <= row["miou"] <= 1 and 0 <= row["label_agreement"] <= 1 and 0 <= row["classifier_agreement"] <= 1
         assert set(row["class_iou"]) <= set(c["config"]["classes"]) and row["class_iou"]
+    real = scenes / "images" / lab.relative_to(scenes / "seg")  # scored as a given sample: its figure by hand
+    row = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--sample", real, "--classifier", out,
+                         "--json"]).stdout)[1]
+    assert row["classifier_agreement"] == pytest.approx((predict(net, load_rgb(real)) == load_labels(lab)).mean())
+    fail(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", "--save", out], "is a file")
     fail(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", "--classifier", model],
          "is not a vqtool pixel classifier")
     fail(["bench", "classifier", tmp_path / "nowhere", "--out", tmp_path / "x.pt"], "image folder not found")

@@ -17,7 +17,7 @@ from vqtool.core.errors import VqtoolError
 
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
                   device: str = "auto", sample: str | None = None, coarse: str | None = None,
-                  classifier: str | None = None, cfg: float | None = None) -> list[dict]:
+                  classifier: str | None = None, cfg: float | None = None, save: Path | None = None) -> list[dict]:
     """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of
     make-scenes data; ``cond``: the --cond values), or on one given ``sample`` image: label-map
     agreement with the scene's label map and sharpness (mean pixel gradient / the real scene's) of the
@@ -25,8 +25,11 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     figures for the real scene through the VQGAN. The real scene and its label map sit beside the
     map (.../images/..., .../seg/...). ``coarse``: sample coarse to fine with this coarse model
     (``model`` the fine one). ``classifier`` (eval.classifier): each row also gets the per-class IoU of
-    its images' predicted classes against the label map, pooled over its samples, and their mean.
-    ``cfg``: classifier-free guidance towards the map (a model trained with map dropout)."""
+    its images' predicted classes against the label map, pooled over its samples, their mean, and the
+    share of pixels whose predicted class is the map's (``classifier_agreement``, averaged over the
+    samples: the colour measure's figure without its class colours, which hold one time of day).
+    ``cfg``: classifier-free guidance towards the map (a model trained with map dropout). ``save``: a
+    folder to write the scored samples to, as MODE-NN.png (exact-00.png, ...; coarse-exact-00.png)."""
     from vqtool.core.imagefile import load_labels
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import bits_per_token
@@ -41,10 +44,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     opts = SampleOptions(seed=seed, top_k=100, cfg=cfg)
     for m in (b,) if pair is None else (pair.fine, pair.coarse):
         opts.check(m)
-    maps = [c for c in b.layout.conditions if c.scene_folder]
-    if not maps:
-        raise VqtoolError("bench quality needs a model conditioned on a scene's map (label, depth or edge map); "
-                          f"this one is {b.layout.adjective}")
+    maps = _scene_maps(b)
     cond = [cond] if isinstance(cond, (str, Path)) else cond
     entry = pair.entry(cond) if pair else condition(b, cond)
     first = Path(entry[maps[0].kind])
@@ -54,7 +54,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     def scene_labels(wh):
         return np.asarray(Image.fromarray(load_labels(labels).astype(np.int32)).resize(wh, Image.NEAREST))
 
-    score = _scorer(b, real, classifier, dev)
+    score = _saving(_scorer(b, real, classifier, dev), save)
     if sample is not None:
         im = imgs.load_rgb(Path(sample))
         mw, mh = imgs.image_size(first)
@@ -71,7 +71,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
         t = time.perf_counter()
         z = sample_tokens(b, toks, h, w, replace(opts, mode=mode))
         dt = time.perf_counter() - t
-        r = _quality_rows(score(lab, to_images(b, z)), mode + _guided(cfg), f"{size[0]}x{size[1]}", n)
+        r = _quality_rows(score(lab, to_images(b, z), mode), mode + _guided(cfg), f"{size[0]}x{size[1]}", n)
         r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
         rows += r if not rows else r[1:]  # the real scene's row once
     return rows
@@ -159,6 +159,15 @@ def superres_compare(b, files: list[Path], seed: int = 0, mode: str = "exact",
                   "real": real}
 
 
+def _scene_maps(b) -> list:
+    """The model's conditions read from a scene's map; at least one, or bench quality has nothing to compare."""
+    maps = [c for c in b.layout.conditions if c.scene_folder]
+    if not maps:
+        raise VqtoolError("bench quality needs a model conditioned on a scene's map (label, depth or edge map); "
+                          f"this one is {b.layout.adjective}")
+    return maps
+
+
 def _scene_files(first: Path, folder: str) -> tuple[Path, Path]:
     """The real scene and the label map beside a make-scenes map (.../images/..., .../seg/...)."""
     truth, labels = (Path(str(first).replace(f"/{folder}/", f"/{d}/")) for d in ("images", "seg"))
@@ -179,10 +188,24 @@ def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, opts, lab, score)
     for mode in ("exact",) if pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only else ("exact", "fast"):
         t = time.perf_counter()
         ims = pair.generate(n, grid, cond, None, replace(opts, mode=mode))[0]
-        r = _quality_rows(score(lab, ims), f"coarse to fine ({mode}){_guided(opts.cfg)}", f"{size[0]}x{size[1]}", n)
+        r = _quality_rows(score(lab, ims, f"coarse-{mode}"), f"coarse to fine ({mode}){_guided(opts.cfg)}",
+                          f"{size[0]}x{size[1]}", n)
         r[-1]["seconds"] = time.perf_counter() - t
         rows += r if not rows else r[1:]
     return rows
+
+
+def _saving(score, folder: Path | None):
+    """``score`` that also writes the samples it scores under ``folder`` (when given) as NAME-NN.png."""
+    if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+        raise VqtoolError(f"--save {folder} is a file; give a folder for the samples")
+    def scored(labels, ims, name: str | None = None):
+        if folder is not None and name is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            for i, im in enumerate(ims):
+                im.save(Path(folder) / f"{name}-{i:02d}.png")
+        return score(labels, ims)
+    return scored
 
 
 def _scorer(b, real, classifier: str | None, dev):
@@ -204,7 +227,8 @@ def _scorer(b, real, classifier: str | None, dev):
         names = cfg.get("classes") or [str(i) for i in range(k)]
 
         def named(r, who):
-            return {f"{who}_miou": r["miou"], f"{who}_class_iou": {names[c]: v for c, v in r["per_class_iou"].items()}}
+            return {f"{who}_miou": r["miou"], f"{who}_classifier_agreement": r["pixel_accuracy"],
+                    f"{who}_class_iou": {names[c]: v for c, v in r["per_class_iou"].items()}}
         return s | named(iou([predict(net, im) for im in ims], labels, k), "sample") \
             | named(iou([predict(net, s.pop("recon"))], labels, k), "real_recon")
     return score
@@ -213,7 +237,8 @@ def _scorer(b, real, classifier: str | None, dev):
 def _quality_rows(score: dict, mode: str, size: str, n: int) -> list[dict]:
     """The real scene through the VQGAN (the ceiling of both measures), then the samples."""
     def extra(who):
-        return {k.removeprefix(who + "_"): v for k, v in score.items() if k in (f"{who}_miou", f"{who}_class_iou")}
+        keys = (f"{who}_miou", f"{who}_classifier_agreement", f"{who}_class_iou")
+        return {k.removeprefix(who + "_"): v for k, v in score.items() if k in keys}
     return [{"stage": "quality", "mode": "reconstruction of the real scene", "size": size, "samples": 1,
              "label_agreement": score["real_recon_label_agreement"], "sharpness": score["real_recon_sharpness"],
              **extra("real_recon")},

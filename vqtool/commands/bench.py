@@ -124,15 +124,16 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             n: Annotated[int, typer.Option("--n", min=1)] = 2,
             sample: Annotated[Optional[str], typer.Option("--sample", help="Score this image (sampled from --cond) instead of sampling.")] = None,
             coarse: Annotated[Optional[str], typer.Option("--coarse", help="Sample coarse to fine with this coarse model (--model: the fine one).")] = None,
-            classifier: Annotated[Optional[str], typer.Option("--classifier", help="A pixel classifier (`vqtool bench classifier`): adds per-class IoU against the label map.")] = None,
+            classifier: Annotated[Optional[str], typer.Option("--classifier", help="A pixel classifier (`vqtool bench classifier`): adds per-class IoU and pixel agreement against the label map.")] = None,
             cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance towards the map (models trained with map_dropout).")] = None,
+            save: Annotated[Optional[Path], typer.Option("--save", help="Also write the scored samples to this folder (exact-00.png, ...).")] = None,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
     from vqtool.app.bench_quality import bench_quality
     from vqtool.commands._options import parse_size
 
     _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample, coarse=coarse,
-                          classifier=classifier, cfg=cfg), json_)
+                          classifier=classifier, cfg=cfg, save=save), json_)
 
 
 @app.command("classifier")
