@@ -87,6 +87,11 @@ def test_bench_classifier_learns_the_scenes_and_bench_quality_reports_iou(scenes
     row = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--sample", real, "--classifier", out,
                          "--json"]).stdout)[1]
     assert row["classifier_agreement"] == pytest.approx((predict(net, load_rgb(real)) == load_labels(lab)).mean())
+    # a size off the token grid is sampled on the grid and scored, like `sample`'s output, at the size asked
+    odd = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--size", "61x45", "--n", "1",
+                         "--json", "--save", tmp_path / "odd"]).stdout)
+    assert [r["size"] for r in odd] == ["61x45"] * 3 and 0 <= odd[1]["label_agreement"] <= 1
+    assert {Image.open(p).size for p in (tmp_path / "odd").iterdir()} == {(61, 45)}
     fail(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", "--save", out], "is a file")
     fail(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", "--classifier", model],
          "is not a vqtool pixel classifier")

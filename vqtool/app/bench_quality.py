@@ -63,15 +63,15 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
         return _quality_rows(score(scene_labels(im.size), [im]), "given sample", f"{im.width}x{im.height}", 1)
     W, H = padded(size, b.factor)
     h, w = H // b.factor, W // b.factor
-    lab, rows = scene_labels((W, H)), []
+    lab, rows = scene_labels((W, H))[:size[1], :size[0]], []  # sampled on the grid, scored as `sample` crops it
     if pair:
-        return _coarse_rows(pair, cond, (W, H), size, n, opts, lab, score)
+        return _coarse_rows(pair, cond, size, n, opts, lab, score)
     toks = cond_batch(b, [entry] * n, h, w)
     for mode in ("exact",) if b.sampler.exact_only else ("exact", "fast"):  # a local model: fast is exact
         t = time.perf_counter()
         z = sample_tokens(b, toks, h, w, replace(opts, mode=mode))
         dt = time.perf_counter() - t
-        r = _quality_rows(score(lab, to_images(b, z), mode), mode + _guided(cfg), f"{size[0]}x{size[1]}", n)
+        r = _quality_rows(score(lab, to_images(b, z, size), mode), mode + _guided(cfg), f"{size[0]}x{size[1]}", n)
         r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
         rows += r if not rows else r[1:]  # the real scene's row once
     return rows
@@ -182,12 +182,12 @@ def _guided(cfg: float | None) -> str:
     return f", cfg {cfg:g}" if cfg is not None else ""
 
 
-def _coarse_rows(pair, cond, grid: tuple, size: tuple, n: int, opts, lab, score) -> list[dict]:
+def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score) -> list[dict]:
     """Each mode in both stages; bits/token would need the thumbnails' tokens, which are not kept."""
     rows = []
     for mode in ("exact",) if pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only else ("exact", "fast"):
         t = time.perf_counter()
-        ims = pair.generate(n, grid, cond, None, replace(opts, mode=mode))[0]
+        ims = pair.generate(n, size, cond, None, replace(opts, mode=mode))[0]
         r = _quality_rows(score(lab, ims, f"coarse-{mode}"), f"coarse to fine ({mode}){_guided(opts.cfg)}",
                           f"{size[0]}x{size[1]}", n)
         r[-1]["seconds"] = time.perf_counter() - t

@@ -56,9 +56,11 @@ def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list, 
     from vqtool.data.images import to_image, to_tensor
     from vqtool.core.tokenizer.tiles import decode
 
-    real = real.resize(samples[0].size, Image.BICUBIC)
+    (w, h), f = samples[0].size, b.factor
+    grid = (-(-w // f) * f, -(-h // f) * f)  # a size off the token grid: encoded on the grid, cropped as samples are
+    real = real.resize(grid, Image.BICUBIC)
     x = to_tensor(real)[None].to(next(b.first.parameters()).device)
-    recon = to_image(decode(b.first, b.first.encode(x).indices)[0])
+    real, recon = (im.crop((0, 0, w, h)) for im in (real, to_image(decode(b.first, b.first.encode(x).indices)[0])))
     colours = class_colours([recon], [labels], int(np.max(labels)) + 1)
     return {"sample_label_agreement": float(np.mean([label_agreement(s, labels, colours) for s in samples])),
             "real_recon_label_agreement": label_agreement(recon, labels, colours),
