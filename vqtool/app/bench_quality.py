@@ -17,19 +17,19 @@ from vqtool.core.errors import VqtoolError
 
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
                   device: str = "auto", sample: str | None = None, coarse: str | None = None,
-                  classifier: str | None = None, cfg: float | None = None, save: Path | None = None) -> list[dict]:
-    """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of
-    make-scenes data; ``cond``: the --cond values), or on one given ``sample`` image: label-map
-    agreement with the scene's label map and sharpness (mean pixel gradient / the real scene's) of the
-    decoded samples, bits/token of the sampled grids under the paper's exact windows, and the same
-    figures for the real scene through the VQGAN. The real scene and its label map sit beside the
-    map (.../images/..., .../seg/...). ``coarse``: sample coarse to fine with this coarse model
-    (``model`` the fine one). ``classifier`` (eval.classifier): each row also gets the per-class IoU of
-    its images' predicted classes against the label map, pooled over its samples, their mean, and the
-    share of pixels whose predicted class is the map's (``classifier_agreement``, averaged over the
-    samples: the colour measure's figure without its class colours, which hold one time of day).
-    ``cfg``: classifier-free guidance towards the map (a model trained with map dropout). ``save``: a
-    folder to write the scored samples to, as MODE-NN.png (exact-00.png, ...; coarse-exact-00.png)."""
+                  classifier: str | None = None, cfg: float | None = None, save: Path | None = None,
+                  top_k: int | None = 100, temperature: float = 1.0) -> list[dict]:
+    """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of make-scenes
+    data; ``cond``: the --cond values), or on one given ``sample`` image: label-map agreement with the scene's
+    label map and sharpness (mean pixel gradient / the real scene's) of the decoded samples, bits/token of
+    the sampled grids under the paper's exact windows, and the same figures for the real scene through the
+    VQGAN. The real scene and its label map sit beside the map (.../images/..., .../seg/...). ``coarse``:
+    sample coarse to fine with this coarse model (``model`` the fine one). ``classifier`` (eval.classifier):
+    each row also gets the per-class IoU of its images' predicted classes against the label map, pooled
+    over its samples, their mean, and the share of pixels whose predicted class is the map's
+    (``classifier_agreement``, averaged over the samples: the colour measure's figure without its class
+    colours, which hold one time of day). ``cfg`` (guidance towards the map), ``top_k``, ``temperature``:
+    as `sample`'s. ``save``: a folder for the scored samples, as MODE-NN.png (exact-00.png, coarse-exact-00.png)."""
     from vqtool.core.imagefile import load_labels
     from vqtool.data import images as imgs
     from vqtool.eval.agreement import bits_per_token
@@ -41,7 +41,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
     pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
-    opts = SampleOptions(seed=seed, top_k=100, cfg=cfg)
+    opts = SampleOptions(seed=seed, top_k=top_k, temperature=temperature, cfg=cfg)
     for m in (b,) if pair is None else (pair.fine, pair.coarse):
         opts.check(m)
     maps = _scene_maps(b)
@@ -71,7 +71,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
         t = time.perf_counter()
         z = sample_tokens(b, toks, h, w, replace(opts, mode=mode))
         dt = time.perf_counter() - t
-        r = _quality_rows(score(lab, to_images(b, z, size), mode), mode + _guided(cfg), f"{size[0]}x{size[1]}", n)
+        r = _quality_rows(score(lab, to_images(b, z, size), mode), mode + _settings(opts), f"{size[0]}x{size[1]}", n)
         r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
         rows += r if not rows else r[1:]  # the real scene's row once
     return rows
@@ -178,8 +178,10 @@ def _scene_files(first: Path, folder: str) -> tuple[Path, Path]:
     return truth, labels
 
 
-def _guided(cfg: float | None) -> str:
-    return f", cfg {cfg:g}" if cfg is not None else ""
+def _settings(opts) -> str:
+    """The sampling options a row's mode names where they are not the bench's defaults (top-k 100)."""
+    return "".join(f", {name} {v:g}" if v is not None else f", no {name}" for name, v, default in (
+        ("cfg", opts.cfg, None), ("top-k", opts.top_k, 100), ("temperature", opts.temperature, 1.0)) if v != default)
 
 
 def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score) -> list[dict]:
@@ -188,7 +190,7 @@ def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score) -> list[dict
     for mode in ("exact",) if pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only else ("exact", "fast"):
         t = time.perf_counter()
         ims = pair.generate(n, size, cond, None, replace(opts, mode=mode))[0]
-        r = _quality_rows(score(lab, ims, f"coarse-{mode}"), f"coarse to fine ({mode}){_guided(opts.cfg)}",
+        r = _quality_rows(score(lab, ims, f"coarse-{mode}"), f"coarse to fine ({mode}){_settings(opts)}",
                           f"{size[0]}x{size[1]}", n)
         r[-1]["seconds"] = time.perf_counter() - t
         rows += r if not rows else r[1:]

@@ -127,13 +127,16 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             classifier: Annotated[Optional[str], typer.Option("--classifier", help="A pixel classifier (`vqtool bench classifier`): adds per-class IoU and pixel agreement against the label map.")] = None,
             cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance towards the map (models trained with map_dropout).")] = None,
             save: Annotated[Optional[Path], typer.Option("--save", help="Also write the scored samples to this folder (exact-00.png, ...).")] = None,
+            top_k: Annotated[Optional[int], typer.Option("--top-k", help="Keep the k most likely codes (>= 1), as in sample.")] = 100,
+            temperature: Annotated[float, typer.Option("--temperature", help="> 0, as in sample.")] = 1.0,
+            seed: SeedOpt = 0,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
     from vqtool.app.bench_quality import bench_quality
     from vqtool.commands._options import parse_size
 
-    _render(bench_quality(model, cond, parse_size(size), n, device=device, sample=sample, coarse=coarse,
-                          classifier=classifier, cfg=cfg, save=save), json_)
+    _render(bench_quality(model, cond, parse_size(size), n, seed, device=device, sample=sample, coarse=coarse,
+                          classifier=classifier, cfg=cfg, save=save, top_k=top_k, temperature=temperature), json_)
 
 
 @app.command("classifier")
