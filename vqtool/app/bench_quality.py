@@ -15,10 +15,13 @@ from vqtool.core import runtime
 from vqtool.core.errors import VqtoolError
 
 
+TOP_K = 100  # bench quality samples with top-k 100 unless told otherwise (its figures in the README are at it)
+
+
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
                   device: str = "auto", sample: str | None = None, coarse: str | None = None,
                   classifier: str | None = None, cfg: float | None = None, save: Path | None = None,
-                  top_k: int | None = 100, temperature: float = 1.0) -> list[dict]:
+                  top_k: int | None = TOP_K, temperature: float = 1.0) -> list[dict]:
     """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of make-scenes
     data; ``cond``: the --cond values), or on one given ``sample`` image: label-map agreement with the scene's
     label map and sharpness (mean pixel gradient / the real scene's) of the decoded samples, bits/token of
@@ -179,9 +182,13 @@ def _scene_files(first: Path, folder: str) -> tuple[Path, Path]:
 
 
 def _settings(opts) -> str:
-    """The sampling options a row's mode names where they are not the bench's defaults (top-k 100)."""
-    return "".join(f", {name} {v:g}" if v is not None else f", no {name}" for name, v, default in (
-        ("cfg", opts.cfg, None), ("top-k", opts.top_k, 100), ("temperature", opts.temperature, 1.0)) if v != default)
+    """The sampling options a row's mode names where they are not the bench's defaults."""
+    parts = [f"cfg {opts.cfg:g}"] if opts.cfg is not None else []
+    if opts.top_k != TOP_K:
+        parts.append(f"top-k {opts.top_k}" if opts.top_k is not None else "no top-k")
+    if opts.temperature != 1.0:
+        parts.append(f"temperature {opts.temperature:g}")
+    return "".join(", " + p for p in parts)
 
 
 def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score) -> list[dict]:

@@ -56,9 +56,10 @@ def score_against_real(b, labels: np.ndarray, real: Image.Image, samples: list, 
     from vqtool.data.images import to_image, to_tensor
     from vqtool.core.tokenizer.tiles import decode
 
-    (w, h), f = samples[0].size, b.factor
-    grid = (-(-w // f) * f, -(-h // f) * f)  # a size off the token grid: encoded on the grid, cropped as samples are
-    real = real.resize(grid, Image.BICUBIC)
+    from vqtool.pipeline.generate import padded
+
+    w, h = samples[0].size
+    real = real.resize(padded((w, h), b.factor), Image.BICUBIC)  # off the token grid: encoded on it, cropped as samples
     x = to_tensor(real)[None].to(next(b.first.parameters()).device)
     real, recon = (im.crop((0, 0, w, h)) for im in (real, to_image(decode(b.first, b.first.encode(x).indices)[0])))
     colours = class_colours([recon], [labels], int(np.max(labels)) + 1)
