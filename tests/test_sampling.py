@@ -184,3 +184,45 @@ def test_forced_grid_scoring_matches_naive_logits():
     z = sample_naive(gpt, layout, 9, 11, cond, Rule(seed=2), record=rec)
     want = sum(F.cross_entropy(lg, z[:, i, j], reduction="sum").item() for (i, j), lg in rec.items())
     assert bits_per_token(gpt, layout, z, cond) == pytest.approx(want / (2 * 99) / math.log(2), rel=1e-5)
+
+
+def _position_probe(window: int, n_embed: int):
+    """A seg paper GPT whose logits name the position of the input they are computed at: no token
+    embedding, blocks that add nothing, position p a one-hot at dimension p, the head the identity.
+    Sampled with top-k 1, the code at (i, j) is the position of the token that predicts it."""
+    layout = make_layout("seg", n_embed, window)
+    C = 2 * layout.block_size
+    g = build_gpt(GPTConfig(vocab_size=layout.vocab_size, block_size=layout.block_size, n_layer=1, n_head=2,
+                            n_embd=C), layout).eval()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.zero_()
+        g.pos_emb[0] = torch.eye(layout.block_size, C)
+        g.ln_f.weight.fill_(1)
+        g.head.weight[:C] = torch.eye(C)
+    return g, layout
+
+
+@pytest.mark.parametrize("hw", [(4, 4), (2, 4), (3, 4), (4, 3), (2, 3), (3, 9), (9, 2), (7, 6)])
+def test_a_grid_smaller_than_the_window_keeps_the_training_positions(hw):
+    """Training only sees full W x W windows: there a code (r, c) sits at cond_len + r*W + c, after the
+    W*W map tokens. A grid with fewer rows (or columns) than the window used to pack its sequence
+    tight, so its codes sat where training put map tokens (or another column). Every code is now
+    predicted from the position training predicted it from (the first of a row in a narrower window
+    has no such position: its predecessor ends the row above)."""
+    h, w = hw
+    gpt, layout = _position_probe(4, 64)
+    W, full = layout.window, layout.cond_len()
+    cond = _cond("seg", layout, 1, h, w)
+    Wh, Ww = min(h, W), min(w, W)
+    for z in (sample_grid(gpt, layout, h, w, cond, Rule(top_k=1)),
+              sample_naive(gpt, layout, h, w, cond, Rule(top_k=1))):
+        for i in range(h):
+            for j in range(w):
+                r, c = i - window_start(i, h, Wh), j - window_start(j, w, Ww)
+                if c > 0:  # predicted at the code before it: (r, c - 1) of a training window
+                    assert z[0, i, j] == full + r * W + c - 1, (i, j)
+                elif r > 0 and Ww == W:  # at the end of the row above
+                    assert z[0, i, j] == full + (r - 1) * W + W - 1, (i, j)
+                elif r == 0:  # at the last map token of the window
+                    assert z[0, i, j] == (Wh - 1) * W + Ww - 1, (i, j)

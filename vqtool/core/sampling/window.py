@@ -2,7 +2,8 @@
 
 The paper's rule (taming scripts/sample_conditional.py): for token (i, j) the window is placed
 with the token at local row/column W/2, clamped to the grid, and the same window is cut from the
-conditioning tokens; the logits come from one forward of cond-crop + window tokens.
+conditioning tokens; the logits come from one forward of cond-crop + window tokens. A grid with
+fewer rows or columns than the window keeps the training window's positions (``positions``).
 
 ``sample_naive`` is that rule verbatim (one full forward per token). ``sample_grid`` computes
 the same logits faster:
@@ -55,6 +56,27 @@ def row_blocks(w: int, window: int, stride: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def positions(layout: Layout, h: int, w: int, device=None) -> torch.Tensor | None:
+    """The position of each token of an h x w window's sequence (its conditioning, then its codes)
+    in the training window's, or None for the training window itself (positions 0, 1, ...).
+
+    Why: training only ever sees full W x W windows, so the model knows a code at (r, c) by the
+    position cond_len(W, W) + r*W + c. A grid smaller than the window packed contiguously would put
+    its codes where training put conditioning (fewer rows of a map come first) or another column
+    (fewer columns per row); laid out on the training window's rows, each token keeps its own."""
+    W = layout.window
+    if (h, w) == (W, W):
+        return None
+    grid = (torch.arange(h)[:, None] * W + torch.arange(w)).reshape(-1)  # (h*w,) raster index in W x W
+    out, at = [], 0
+    for c in layout.conditions:
+        n, full = c.length(h, w), c.length(W, W)
+        out.append(at + (torch.arange(n) if n == full else grid))  # a class, boxes: the same tokens at any size
+        at += full
+    out.append(at + grid)
+    return torch.cat(out).to(device)
+
+
 # --------------------------------------------------------------------------- one step's logits
 
 
@@ -62,11 +84,16 @@ class _Step:
     """Logits at one batch of targets, with classifier-free guidance when asked: the batch is the
     conditional sequences, then their unconditional twins (the layout's ``unguided`` tokens)."""
 
-    def __init__(self, layout: Layout, rule: Rule, cond: list):
+    def __init__(self, layout: Layout, rule: Rule, cond: list, wh: int, ww: int):
         self.layout, self.rule = layout, rule
         self.guided = rule.guided and layout.guidable
         self.cond, self.twin_cond = cond, (layout.unguided(cond) if self.guided else None)
         self.force = None
+        self.pos = positions(layout, wh, ww, cond[0].device)  # every window here is wh x ww
+
+    def at(self, a: int, b: int) -> torch.Tensor | None:
+        """Positions of the window sequence's tokens a..b-1 (None: the same numbers)."""
+        return None if self.pos is None else self.pos[a:b]
 
     def finish(self, logits: torch.Tensor) -> torch.Tensor:
         logits = logits[..., :self.layout.n_embed]  # never sample a conditioning id
@@ -101,6 +128,7 @@ def sample_naive(gpt: GPT, layout: Layout, h: int, w: int, cond: list, rule: Rul
     n, dev = layout.batch_of(cond), cond[0].device
     W = layout.window
     Wh, Ww = min(h, W), min(w, W)
+    pos = positions(layout, Wh, Ww, dev)
     z = torch.zeros(n, h, w, dtype=torch.long, device=dev)
     ids = torch.arange(first_sample, first_sample + n, device=dev)
     for i in range(h):
@@ -112,7 +140,7 @@ def sample_naive(gpt: GPT, layout: Layout, h: int, w: int, cond: list, rule: Rul
             cc = layout.crop(cond, r0, c0, Wh, Ww)
             zw = z[:, r0:r0 + Wh, c0:c0 + Ww].reshape(n, -1)
             seq = torch.cat([cc, zw], 1)
-            logits = gpt(seq[:, :-1])  # (n, Lc + Wh*Ww - 1, V): the whole window, every time
+            logits = gpt(seq[:, :-1], pos=None if pos is None else pos[:-1])  # (n, Lc + Wh*Ww - 1, V): every time
             p = (i - r0) * Ww + (j - c0)
             lg = logits[:, cc.shape[1] - 1 + p, :layout.n_embed]
             if record is not None:
@@ -131,7 +159,7 @@ def sample_grid(gpt: GPT, layout: Layout, h: int, w: int, cond: list, rule: Rule
     W = layout.window
     Wh, Ww = min(h, W), min(w, W)
     stride = 1 if mode == "exact" else (stride or max(W // 2, 1))
-    step = _Step(layout, rule, cond)
+    step = _Step(layout, rule, cond, Wh, Ww)
     step.force = force
     z = torch.zeros(n, h, w, dtype=torch.long, device=dev)
     done = [0] * h  # columns sampled per row
@@ -177,7 +205,7 @@ def _decode_window(gpt, step: _Step, z, done, ids, record, progress):
     seq = step.seqs([(0, 0, h, w, z[:, :r].reshape(n, -1))])
     L = seq.shape[1]
     cache = KVCache.empty(gpt.cfg, seq.shape[0], L + h * w - r * w, seq.device, gpt.tok_emb.weight.dtype)
-    logits = gpt(seq, cache=cache, start=0, last=True)
+    logits = gpt(seq, cache=cache, start=0, last=True, pos=step.at(0, L))
     for t, pos in enumerate(range(r * w, h * w)):
         i, j = divmod(pos, w)
         lg = step.finish(logits)
@@ -191,7 +219,7 @@ def _decode_window(gpt, step: _Step, z, done, ids, record, progress):
         if progress:
             progress(n)
         if pos + 1 < h * w:
-            logits = gpt(step.twin(tok), cache=cache, start=L + t)[:, -1]
+            logits = gpt(step.twin(tok), cache=cache, start=L + t, pos=step.at(L + t, L + t + 1))[:, -1]
 
 
 def _run_group(gpt, step: _Step, z, rows, blks, p, length, h, w, Wh, Ww, ids, record):
@@ -206,7 +234,7 @@ def _run_group(gpt, step: _Step, z, rows, blks, p, length, h, w, Wh, Ww, ids, re
     seq = step.seqs(windows)  # (R*n [x2], Lc + p)
     L = seq.shape[1]
     cache = KVCache.empty(gpt.cfg, seq.shape[0], L + length - 1, seq.device, gpt.tok_emb.weight.dtype)
-    logits = gpt(seq, cache=cache, start=0, last=True)
+    logits = gpt(seq, cache=cache, start=0, last=True, pos=step.at(0, L))
     rows_t = torch.tensor(rows, device=z.device).repeat_interleave(n)
     cols_t = torch.tensor(cols, device=z.device).repeat_interleave(n)
     sample_t = ids.repeat(len(rows))
@@ -223,4 +251,4 @@ def _run_group(gpt, step: _Step, z, rows, blks, p, length, h, w, Wh, Ww, ids, re
         for k, i in enumerate(rows):
             z[:, i, cols[k] + t] = tok[k * n:(k + 1) * n]
         if t + 1 < length:
-            logits = gpt(step.twin(tok), cache=cache, start=L + t)[:, -1]
+            logits = gpt(step.twin(tok), cache=cache, start=L + t, pos=step.at(L + t, L + t + 1))[:, -1]

@@ -112,14 +112,16 @@ class GPT(nn.Module):
         self.apply(init_weights)
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None, start: int = 0,
-                last: bool = False) -> torch.Tensor:
-        """Logits (B, T, V) for tokens ``idx`` (B, T) at positions start..start+T-1; with
-        ``last`` only the last position's, (B, V), and the final block computes nothing else.
-        (A flag, not an index tensor: deciding it from a tensor would sync the GPU every call.)"""
+                last: bool = False, pos: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, V) for tokens ``idx`` (B, T), the sequence's tokens start..start+T-1, at
+        positions start..start+T-1 or, given ``pos`` (T,), at those (a window smaller than the
+        training one keeps its training positions); with ``last`` only the last position's, (B, V),
+        and the final block computes nothing else. (A flag, not an index tensor: deciding it from a
+        tensor would sync the GPU every call.)"""
         B, T = idx.shape
         if start + T > self.cfg.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
-        x = self.drop(self.tok_emb(idx) + self.pos_emb[:, start:start + T])
+        x = self.drop(self.tok_emb(idx) + (self.pos_emb[:, start:start + T] if pos is None else self.pos_emb[:, pos]))
         n = len(self.blocks)
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i, start, last_only=last and i == n - 1)
