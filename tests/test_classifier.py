@@ -93,14 +93,15 @@ def test_bench_classifier_learns_the_scenes_and_bench_quality_reports_iou(scenes
     assert [r["size"] for r in odd] == ["61x45"] * 3 and 0 <= odd[1]["label_agreement"] <= 1
     assert {Image.open(p).size for p in (tmp_path / "odd").iterdir()} == {(61, 45)}
     # sampling options as sample's: the scored images are the PNGs sample writes with the same options
-    opts = ["--top-k", "5", "--temperature", "0.7", "--seed", "0"]
+    opts = ["--top-k", "5", "--top-p", "0.9", "--temperature", "0.7", "--seed", "0"]
     row = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--size", "61x45", "--n", "1", "--json",
                          "--save", tmp_path / "greedy", *opts]).stdout)[1]
-    assert row["mode"] == "exact, top-k 5, temperature 0.7"
+    assert row["mode"] == "exact, top-k 5, top-p 0.9, temperature 0.7"
     ok(["sample", "--model", model, "--cond", lab, "--size", "61x45", "--out", tmp_path / "s", *opts])
     (png,) = (tmp_path / "s").glob("*.png")
     assert Image.open(png).tobytes() == Image.open(tmp_path / "greedy" / "exact-00.png").tobytes()
-    for bad, says in (("--top-k", "0"), "--top-k must be >= 1"), (("--temperature", "0"), "--temperature must be > 0"):
+    for bad, says in ((("--top-k", "0"), "--top-k must be >= 1"), (("--temperature", "0"), "--temperature must be > 0"),
+                      (("--top-p", "1.5"), "--top-p must be in (0, 1]")):
         fail(["bench", "quality", "--model", model, "--cond", lab, "--size", "64x48", *bad, "--save", tmp_path / "no"],
              says)
     assert not (tmp_path / "no").exists()

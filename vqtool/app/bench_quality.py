@@ -21,7 +21,7 @@ TOP_K = 100  # bench quality samples with top-k 100 unless told otherwise (its f
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
                   device: str = "auto", sample: str | None = None, coarse: str | None = None,
                   classifier: str | None = None, cfg: float | None = None, save: Path | None = None,
-                  top_k: int | None = TOP_K, temperature: float = 1.0) -> list[dict]:
+                  top_k: int | None = TOP_K, temperature: float = 1.0, top_p: float | None = None) -> list[dict]:
     """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of make-scenes
     data; ``cond``: the --cond values), or on one given ``sample`` image: label-map agreement with the scene's
     label map and sharpness (mean pixel gradient / the real scene's) of the decoded samples, bits/token of
@@ -31,7 +31,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     each row also gets the per-class IoU of its images' predicted classes against the label map, pooled
     over its samples, their mean, and the share of pixels whose predicted class is the map's
     (``classifier_agreement``, averaged over the samples: the colour measure's figure without its class
-    colours, which hold one time of day). ``cfg`` (guidance towards the map), ``top_k``, ``temperature``:
+    colours, which hold one time of day). ``cfg`` (guidance towards the map), ``top_k``, ``top_p``, ``temperature``:
     as `sample`'s. ``save``: a folder for the scored samples, as MODE-NN.png (exact-00.png, coarse-exact-00.png)."""
     from vqtool.core.imagefile import load_labels
     from vqtool.data import images as imgs
@@ -44,7 +44,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
     pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
-    opts = SampleOptions(seed=seed, top_k=top_k, temperature=temperature, cfg=cfg)
+    opts = SampleOptions(seed=seed, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg)
     for m in (b,) if pair is None else (pair.fine, pair.coarse):
         opts.check(m)
     maps = _scene_maps(b)
@@ -186,6 +186,8 @@ def _settings(opts) -> str:
     parts = [f"cfg {opts.cfg:g}"] if opts.cfg is not None else []
     if opts.top_k != TOP_K:
         parts.append(f"top-k {opts.top_k}" if opts.top_k is not None else "no top-k")
+    if opts.top_p is not None:
+        parts.append(f"top-p {opts.top_p:g}")
     if opts.temperature != 1.0:
         parts.append(f"temperature {opts.temperature:g}")
     return "".join(", " + p for p in parts)

@@ -128,6 +128,7 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             cfg: Annotated[Optional[float], typer.Option("--cfg", help="Classifier-free guidance towards the map (models trained with map_dropout).")] = None,
             save: Annotated[Optional[Path], typer.Option("--save", help="Also write the scored samples to this folder (exact-00.png, ...).")] = None,
             top_k: Annotated[Optional[int], typer.Option("--top-k", help="Keep the k most likely codes (>= 1), as in sample.")] = 100,
+            top_p: Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass in (0, 1], as in sample.")] = None,
             temperature: Annotated[float, typer.Option("--temperature", help="> 0, as in sample.")] = 1.0,
             seed: SeedOpt = 0,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
@@ -136,7 +137,8 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
     from vqtool.commands._options import parse_size
 
     _render(bench_quality(model, cond, parse_size(size), n, seed, device=device, sample=sample, coarse=coarse,
-                          classifier=classifier, cfg=cfg, save=save, top_k=top_k, temperature=temperature), json_)
+                          classifier=classifier, cfg=cfg, save=save, top_k=top_k, top_p=top_p,
+                          temperature=temperature), json_)
 
 
 @app.command("classifier")
