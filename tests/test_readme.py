@@ -81,9 +81,8 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     assert any("sample --model" in c and "--coarse" in c for c in fig["commands"])
     assert any("--cond lowres=2" in c and "--cond seg=" in c for c in fig["commands"])
     assert "<h2>Coarse to fine</h2>" in html and "coarse stage, 36x20" in html
-    # its recorded command, nucleus sampling included, writes the same image
+    # its recorded command writes the same image
     words = shlex.split(next(c for c in fig["commands"] if "sample --model" in c and "--coarse" in c).split(" && ")[0])
-    assert words[words.index("--top-p") + 1] == "0.9" and c2f["top_p"] == 0.9
     words[words.index("--out") + 1] = str(tmp_path / "replay")
     assert runner.invoke(app, words[1:]).exit_code == 0
     (png,) = (tmp_path / "replay").glob("*.png")

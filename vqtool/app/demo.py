@@ -62,7 +62,6 @@ class DemoOptions:
     sr_factor: int = 4
     coarse_scenes: tuple[int, int, int] = (400, 1280, 1024)  # coarse-model scenes: count, W, H (made K times smaller)
     coarse_factor: int = 8  # K: the coarse model's thumbnail is 1/K of the fine model's image
-    coarse_top_p: float | None = 0.9  # nucleus sampling, coarse to fine: cuts the tail codes that streak the sky
     cfg: float = 2.0
     depth_cfg: float = 4.0  # guidance towards the depth map (its model is trained with map dropout)
 

@@ -38,7 +38,6 @@ def coarse_landscape(d) -> None:
 
     fine, coarse = d.runs / "fine-transformer" / "last.pt", d.runs / "coarse-transformer" / "last.pt"
     label, size, mode = d.figures["label_map"], d.o.big_size, "exact" if d.o.exact else "fast"
-    opts = SampleOptions(top_k=100, top_p=d.o.coarse_top_p, seed=0, mode=mode)
     target, thumb = (d.out / "samples" / f"coarse-{s}.png" for s in ("landscape", "thumbnail"))
     path = d.out / "coarse.json"
 
@@ -46,17 +45,18 @@ def coarse_landscape(d) -> None:
         pair = CoarseToFine.pair(load_transformer(fine, torch.device("cpu")), load_transformer(coarse, torch.device("cpu")))
         t = time.time()
         with d.h.progress("coarse to fine", pair.tokens(1, size)) as advance:
-            ims, thumbs = pair.generate(1, size, [label], opts=opts, progress=advance)
+            ims, thumbs = pair.generate(1, size, [label], opts=SampleOptions(top_k=100, seed=0, mode=mode),
+                                        progress=advance)
         seconds = round(time.time() - t, 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         ims[0].save(target)
         thumbs[0].save(thumb)
         rows = bench_quality(str(fine), [label], None, sample=str(target), coarse=str(coarse), device="cpu")
-        path.write_text(json.dumps({"sample": str(target), "thumbnail": str(thumb), "mode": mode, "top_p": opts.top_p,
+        path.write_text(json.dumps({"sample": str(target), "thumbnail": str(thumb), "mode": mode,
                                     "sample_seconds": seconds, "quality": rows}, indent=1))
     d.stage("coarse to fine", path, run,
             command("sample", model=fine, coarse=coarse, cond=label, size=f"{size[0]}x{size[1]}", mode=mode,
-                    top_k=100, top_p=opts.top_p, seed=0, out=target.parent) + " && "
+                    top_k=100, seed=0, out=target.parent) + " && "
             + command("bench", "quality", model=fine, coarse=coarse, cond=label, sample=target))
     d.figures["coarse"] = json.loads(path.read_text())
 
