@@ -2,7 +2,8 @@
 # docs/issue27/ship/depth-code-lookup.py (each depth code of the 400 training scenes -> the class most
 # often under it) labels each held-out depth map; a 3x3 majority filter over the code grid (optional)
 # smooths it; the label map is written as a grayscale PNG for the segmentation models to sample from.
-# Prints the predicted maps' pixel accuracy against the scenes' label maps.
+# Prints the predicted maps' pixel accuracy against the scenes' label maps. Ran in a work folder
+# (/work/d27/demo/s14) as: python depth-cascade-labels.py 0,1,2,3 data/big/depth/{lake,alpine,desert,forest}/first.png
 import glob, sys
 import numpy as np
 import torch

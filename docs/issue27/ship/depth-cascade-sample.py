@@ -1,7 +1,8 @@
 # issue 27 (session 14): depth -> landscape through a predicted label map (depth-cascade-labels.py: pred1-B.png):
 # the shipped coarse-to-fine segmentation pair samples each predicted map at 1280x832 (exact, top-k 100,
 # temperature T, samples 0..n-1 of seed 0); each sample is scored against the scene's own label map
-# as `bench quality --cond data/big/seg/B/N.png --sample PNG --classifier ...` does.
+# as `bench quality --cond data/big/seg/B/N.png --sample PNG --classifier ...` does. Ran in the same work
+# folder as: python depth-cascade-sample.py 2 1.0 lake alpine desert forest
 import glob, json, sys, time
 from pathlib import Path
 import torch
