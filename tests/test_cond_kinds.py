@@ -305,7 +305,7 @@ def test_a_depth_vqgan_has_one_channel_and_eval_recon_scores_it(made):
     assert {"edge_f1", "edge_precision", "edge_recall"} <= set(got) and 0 <= got["edge_f1"] <= 1
 
 
-@pytest.mark.parametrize("conds", [["depth"], ["edges"], ["lowres=2"], ["seg", "lowres=2"]])
+@pytest.mark.parametrize("conds", [["depth"], ["edges"], ["lowres=2"], ["seg", "lowres=2"], ["seg", "lowres=2:blocks"]])
 def test_tokenize_train_and_sample_each_kind_for_both_families(made, tmp_path, conds, inception_weights):
     from tests_helpers import TINY_GPT_WINDOW4
 
@@ -321,7 +321,8 @@ def test_tokenize_train_and_sample_each_kind_for_both_families(made, tmp_path, c
     man = json.loads((tmp_path / "sh/manifest.json").read_text())
     kinds = [c.split("=")[0] for c in conds]
     assert [c["kind"] for c in man["conditions"]] == kinds
-    assert all(c["upscaled"] for c in man["conditions"] if c["kind"] == "lowres")  # a new job: the upscaled input
+    # a new job: the input upscaled; `lowres=K:blocks`: the small image's own codes (models made before)
+    assert all(c["upscaled"] == (conds[-1] == "lowres=2") for c in man["conditions"] if c["kind"] == "lowres")
     (tmp_path / "g.toml").write_text(TINY_GPT_WINDOW4)
     small = scenes / "images/alpine/00000.png"
     for attention in ("global", "local"):
@@ -442,6 +443,7 @@ def test_tokenize_picks_up_sibling_maps_and_refuses_bad_ones(made, tmp_path, mon
     base = ["tokenize", scenes / "images", "--out", tmp_path / "bad", "--vqgan", made / "vq-image/last.pt",
             "--no-auto-cond", "--device", "cpu"]
     fail([*base, "--cond", "lowres=3"], "the factor must divide the VQGAN's downsampling factor 4; use 2, 4")
+    fail([*base, "--cond", "lowres=2:blok"], "lowres=2:blok: after the factor comes ':blocks'")
     fail([*base, "--cond", "lowres=2", "--cond", "lowres=4"], "given twice")
     fail([*base, "--cond", "dpeth=x"], "unknown kind 'dpeth'; known: seg, depth, edges, lowres")
     fail([*base, "--cond", "edges=" + str(scenes / "edges")], "no edge VQGAN for the edge maps")

@@ -79,7 +79,15 @@ def test_demo_end_to_end_with_tiny_models(tmp_path, tiny_recipe):
     assert Image.open(c2f["sample"]).size == (72, 40) and Image.open(c2f["thumbnail"]).size == (36, 20)
     assert [r["mode"] for r in c2f["quality"]] == ["reconstruction of the real scene", "given sample"]
     assert any("sample --model" in c and "--coarse" in c for c in fig["commands"])
-    assert any("--cond lowres=2" in c and "--cond seg=" in c for c in fig["commands"])
+    assert any("--cond lowres=2:blocks" in c and "--cond seg=" in c for c in fig["commands"])
+    # the fine model reads the thumbnail as the shipped one does, its own codes at the K x K they cover (a fine model
+    # given the upscaled thumbnail's codes copies it and drops the map's clouds and shore: README, "Coarse to fine")
+    from vqtool.app.demo_models import shipped_checkpoint
+    from vqtool.core.formats import TransformerCheckpoint
+
+    def lowres(path):
+        return next(c for c in TransformerCheckpoint.load(path).layout.conditions if c.kind == "lowres").upscaled
+    assert lowres(runs / "fine-transformer" / "last.pt") is lowres(shipped_checkpoint("fine-transformer")) is False
     assert "<h2>Coarse to fine</h2>" in html and "coarse stage, 36x20" in html
     # its recorded command writes the same image
     words = shlex.split(next(c for c in fig["commands"] if "sample --model" in c and "--coarse" in c).split(" && ")[0])

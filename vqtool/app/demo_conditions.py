@@ -23,8 +23,10 @@ def train_coarse_to_fine(d, scenes: Path) -> None:
     coarse = d.scenes("scenes-coarse", count, w, h, 5)
     d.train("coarse-transformer", d.tokenize("tokenize coarse", "shards-coarse", coarse, min(w, h) // k,
                                              {"seg": coarse / "seg"}))
+    # the thumbnail as its own codes at the K x K it covers (`lowres=K:blocks`): a fine model given the codes
+    # of the thumbnail upscaled copies the thumbnail and drops the map's clouds and shore (README, "Coarse to fine")
     d.train("fine-transformer", d.tokenize("tokenize fine", "shards-fine", scenes, min(d.o.train_size),
-                                           {"seg": scenes / "seg", "lowres": k}))
+                                           {"seg": scenes / "seg", "lowres": f"{k}:blocks"}))
 
 
 def coarse_landscape(d) -> None:

@@ -13,7 +13,7 @@ def tokenize(
     images: Annotated[str, typer.Argument(help="Image folder (class sub-folders become classes), or webdataset tar shards: a folder of .tar, one .tar, or a brace pattern like 'data/train-{000000..000146}.tar' (classes from .cls or the .json's cls/label/class).")],
     out: Annotated[Path, typer.Option("--out", help="Shard folder.")] = Path("shards"),
     vqgan: Annotated[Path, typer.Option("--vqgan", help="Image VQGAN checkpoint.")] = Path("runs/vqgan/last.pt"),
-    cond: Annotated[Optional[list[str]], typer.Option("--cond", help="A condition to tokenize beside the images (repeatable): seg=DIR, depth=DIR, edges=DIR (maps at the images' relative paths), lowres=K (the image downscaled K times, K in 2, 4, 8), coord=N (crop coordinates, N levels), layout=DIR|FILE (box layouts: a JSON per image, or COCO annotations).")] = None,
+    cond: Annotated[Optional[list[str]], typer.Option("--cond", help="A condition to tokenize beside the images (repeatable): seg=DIR, depth=DIR, edges=DIR (maps at the images' relative paths), lowres=K (the image downscaled K times, K in 2, 4, 8; lowres=K:blocks encodes it as models made before 2026-12 did), coord=N (crop coordinates, N levels), layout=DIR|FILE (box layouts: a JSON per image, or COCO annotations).")] = None,
     cond_vqgan: Annotated[Optional[list[str]], typer.Option("--cond-vqgan", help="KIND=PATH: the VQGAN of a map kind (default runs/seg-vqgan/last.pt, runs/depth-vqgan/..., runs/edges-vqgan/...).")] = None,
     seg: Annotated[Optional[Path], typer.Option("--seg", help="Label-map folder: the same as --cond seg=DIR.")] = None,
     seg_vqgan: Annotated[Optional[Path], typer.Option("--seg-vqgan", help="Segmentation VQGAN checkpoint: the same as --cond-vqgan seg=PATH.")] = None,

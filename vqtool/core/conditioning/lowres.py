@@ -167,8 +167,16 @@ class LowRes(FolderMap):
 
     @classmethod
     def for_job(cls, value, stage_ckpt: dict) -> LowRes:
-        """``value``: the factor; ``stage_ckpt``: the image VQGAN's checkpoint."""
-        return cls(factor=check_factor(value, 2 ** (len(stage_ckpt["config"]["model"]["ch_mult"]) - 1)), upscaled=True)
+        """``value``: the factor K, or ``K:blocks`` for the encoding of models made before 2026-12 (the
+        small image's own codes, each at the K x K it covers: a weaker condition, which a coarse-to-fine
+        fine model needs to follow its label map rather than copy the thumbnail); ``stage_ckpt``: the image
+        VQGAN's checkpoint."""
+        k, _, how = str(value).partition(":")
+        if how not in ("", "blocks"):
+            raise VqtoolError(f"lowres={value}: after the factor comes ':blocks' (each low-res code at the K x K "
+                              "codes it covers) or nothing (the input upscaled to the grid, the default)")
+        f = 2 ** (len(stage_ckpt["config"]["model"]["ch_mult"]) - 1)
+        return cls(factor=check_factor(k, f), upscaled=not how)
 
     def find_input(self, folder, rel):
         return rel  # the image itself
