@@ -121,6 +121,21 @@ def test_lowres_codes_encode_the_input_upscaled_to_the_grid_one_code_per_positio
     assert tiled.shape == (1, 85, 20)
 
 
+@given(k=st.sampled_from(["2", "4", "3", "8", "x", ""]), how=st.text(max_size=8))
+def test_a_lowres_job_value_is_a_factor_then_blocks_or_nothing(k, how):
+    """`--cond lowres=K[:blocks]`: the factor the VQGAN allows, then ':blocks' (the small image's own codes, as
+    models made before 2026-12) or nothing (the input upscaled); anything else is one message."""
+    from vqtool.core.conditioning.lowres import LowRes
+
+    value, f4 = f"{k}:{how}" if how else k, {"config": {"model": {"ch_mult": [1, 2, 2]}}}
+    if k in ("2", "4") and how in ("", "blocks"):
+        c = LowRes.for_job(value, f4)
+        assert (c.factor, c.upscaled) == (int(k), how == "")
+    else:
+        with pytest.raises(VqtoolError, match="lowres="):
+            LowRes.for_job(value, f4)
+
+
 def test_lowres_models_made_before_keep_their_encoding_and_new_jobs_upscale():
     from vqtool.core.conditioning.lowres import LowRes
 

@@ -19,6 +19,7 @@ date
 date
 vqtool make-scenes data/scenes --n 400 --size 640x576 --seed 0 --no-edges
 date
+# (run on 2026-12-02, when lowres=8 meant the small image's own codes: today's spelling is lowres=8:blocks)
 vqtool tokenize data/scenes/images --out shards-fine --vqgan runs/vqgan/last.pt --cond seg=data/scenes/seg --cond lowres=8 --cond-vqgan seg=runs/seg-vqgan/last.pt --no-auto-cond --size 576
 date
 vqtool train-transformer shards-fine --recipe scenes-fine-transformer-demo --out runs/fine-transformer
