@@ -591,6 +591,10 @@ def test_coarse_to_fine_end_to_end(made, tmp_path, inception_weights):
     assert [r["mode"] for r in rows] == ["reconstruction of the real scene", "coarse to fine (exact)",
                                          "coarse to fine (fast)"]
     assert all(0 <= r["label_agreement"] <= 1 for r in rows)
+    fast = json.loads(ok(["bench", "quality", "--model", fine, "--coarse", coarse, "--cond", label, "--size", "64x48",
+                          "--n", "1", "--json", "--mode", "fast", "--device", "cpu"]).stdout)
+    assert [r["mode"] for r in fast] == ["reconstruction of the real scene", "coarse to fine (fast)"]
+    assert fast[1]["label_agreement"] == rows[2]["label_agreement"]
     fail(["eval-fid", tmp_path / "x", "--model", fine, "--coarse", coarse, "--weights-dir", inception_weights],
          "give --n N too")
 

@@ -115,3 +115,15 @@ def test_bench_quality_samples_a_local_model_once(tmp_path):
         rows = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--size", "40x24", "--n", "1",
                               "--json", "--device", "cpu"]).stdout)
         assert [r["mode"] for r in rows] == ["reconstruction of the real scene", *modes]
+    # --mode: that mode alone, the same figures as its row beside the other; a local model stays exact
+    for only in ("exact", "fast"):
+        alone = json.loads(ok(["bench", "quality", "--model", model, "--cond", lab, "--size", "40x24", "--n", "1",
+                               "--json", "--mode", only, "--device", "cpu"]).stdout)
+        assert [r["mode"] for r in alone] == ["reconstruction of the real scene", only]
+        want = next(r for r in rows if r["mode"] == only)
+        assert {k: v for k, v in alone[1].items() if k != "seconds"} == {k: v for k, v in want.items() if k != "seconds"}
+    local = tmp_path / "local.pt"
+    rows = json.loads(ok(["bench", "quality", "--model", local, "--cond", lab, "--size", "40x24", "--n", "1",
+                          "--json", "--mode", "fast", "--device", "cpu"]).stdout)
+    assert [r["mode"] for r in rows] == ["reconstruction of the real scene", "exact"]
+    fail(["bench", "quality", "--model", model, "--cond", lab, "--mode", "fsat"], "'fsat' is not one of")

@@ -21,8 +21,9 @@ TOP_K = 100  # bench quality samples with top-k 100 unless told otherwise (its f
 def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int = 0,
                   device: str = "auto", sample: str | None = None, coarse: str | None = None,
                   classifier: str | None = None, cfg: float | None = None, save: Path | None = None,
-                  top_k: int | None = TOP_K, temperature: float = 1.0, top_p: float | None = None) -> list[dict]:
-    """Exact vs fast mode on one model conditioned on a scene's map (a label, depth or edge map of make-scenes
+                  top_k: int | None = TOP_K, temperature: float = 1.0, top_p: float | None = None,
+                  mode: str | None = None) -> list[dict]:
+    """Exact vs fast mode (or ``mode`` alone) on one model conditioned on a scene's map (a label, depth or edge map of make-scenes
     data; ``cond``: the --cond values), or on one given ``sample`` image: label-map agreement with the scene's
     label map and sharpness (mean pixel gradient / the real scene's) of the decoded samples, bits/token of
     the sampled grids under the paper's exact windows, and the same figures for the real scene through the
@@ -45,8 +46,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     b = load_transformer(model, dev)
     pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
     opts = SampleOptions(seed=seed, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg)
-    for m in (b,) if pair is None else (pair.fine, pair.coarse):
-        opts.check(m)
+    [opts.check(m) for m in ((b,) if pair is None else (pair.fine, pair.coarse))]
     maps = _scene_maps(b)
     cond = [cond] if isinstance(cond, (str, Path)) else cond
     entry = pair.entry(cond) if pair else condition(b, cond)
@@ -68,13 +68,13 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     h, w = H // b.factor, W // b.factor
     lab, rows = scene_labels((W, H))[:size[1], :size[0]], []  # sampled on the grid, scored as `sample` crops it
     if pair:
-        return _coarse_rows(pair, cond, size, n, opts, lab, score)
+        return _coarse_rows(pair, cond, size, n, opts, lab, score, mode)
     toks = cond_batch(b, [entry] * n, h, w)
-    for mode in ("exact",) if b.sampler.exact_only else ("exact", "fast"):  # a local model: fast is exact
+    for m in _modes(b.sampler.exact_only, mode):
         t = time.perf_counter()
-        z = sample_tokens(b, toks, h, w, replace(opts, mode=mode))
+        z = sample_tokens(b, toks, h, w, replace(opts, mode=m))
         dt = time.perf_counter() - t
-        r = _quality_rows(score(lab, to_images(b, z, size), mode), mode + _settings(opts), f"{size[0]}x{size[1]}", n)
+        r = _quality_rows(score(lab, to_images(b, z, size), m), m + _settings(opts), f"{size[0]}x{size[1]}", n)
         r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
         rows += r if not rows else r[1:]  # the real scene's row once
     return rows
@@ -193,10 +193,15 @@ def _settings(opts) -> str:
     return "".join(", " + p for p in parts)
 
 
-def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score) -> list[dict]:
+def _modes(exact_only: bool, mode: str | None) -> tuple[str, ...]:
+    """The modes to sample: one asked for, or both; only exact where fast would be exact too (a local model)."""
+    return ("exact",) if exact_only else (mode,) if mode else ("exact", "fast")
+
+
+def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score, only: str | None) -> list[dict]:
     """Each mode in both stages; bits/token would need the thumbnails' tokens, which are not kept."""
     rows = []
-    for mode in ("exact",) if pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only else ("exact", "fast"):
+    for mode in _modes(pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only, only):
         t = time.perf_counter()
         ims = pair.generate(n, size, cond, None, replace(opts, mode=mode))[0]
         r = _quality_rows(score(lab, ims, f"coarse-{mode}"), f"coarse to fine ({mode}){_settings(opts)}",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -130,6 +130,7 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
             top_k: Annotated[Optional[int], typer.Option("--top-k", help="Keep the k most likely codes (>= 1), as in sample.")] = 100,
             top_p: Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass in (0, 1], as in sample.")] = None,
             temperature: Annotated[float, typer.Option("--temperature", help="> 0, as in sample.")] = 1.0,
+            mode: Annotated[Optional[Literal["exact", "fast"]], typer.Option("--mode", help="Sample in this mode only (default: exact and fast; a model whose windows are exact anyway: exact).")] = None,
             seed: SeedOpt = 0,
             device: DeviceOpt = "auto", json_: JsonOpt = False):
     """Sampling quality: label-map agreement and sharpness beside the real scene, bits/token under exact windows."""
@@ -138,7 +139,7 @@ def quality(model: Annotated[str, typer.Option("--model")] = "runs/transformer/l
 
     _render(bench_quality(model, cond, parse_size(size), n, seed, device=device, sample=sample, coarse=coarse,
                           classifier=classifier, cfg=cfg, save=save, top_k=top_k, top_p=top_p,
-                          temperature=temperature), json_)
+                          temperature=temperature, mode=mode), json_)
 
 
 @app.command("classifier")
