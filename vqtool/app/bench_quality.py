@@ -23,8 +23,8 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
                   classifier: str | None = None, cfg: float | None = None, save: Path | None = None,
                   top_k: int | None = TOP_K, temperature: float = 1.0, top_p: float | None = None,
                   mode: str | None = None) -> list[dict]:
-    """Exact vs fast mode (or ``mode`` alone) on one model conditioned on a scene's map (a label, depth or edge map of make-scenes
-    data; ``cond``: the --cond values), or on one given ``sample`` image: label-map agreement with the scene's
+    """Exact vs fast mode (or ``mode`` alone) on one model conditioned on a scene's map (a label, depth or
+    edge map of make-scenes data; ``cond``: the --cond values), or on one given ``sample`` image: label-map agreement with the scene's
     label map and sharpness (mean pixel gradient / the real scene's) of the decoded samples, bits/token of
     the sampled grids under the paper's exact windows, and the same figures for the real scene through the
     VQGAN. The real scene and its label map sit beside the map (.../images/..., .../seg/...). ``coarse``:
@@ -36,17 +36,17 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     as `sample`'s. ``save``: a folder for the scored samples, as MODE-NN.png (exact-00.png, coarse-exact-00.png)."""
     from vqtool.core.imagefile import load_labels
     from vqtool.data import images as imgs
-    from vqtool.eval.agreement import bits_per_token
     from vqtool.pipeline.bundle import load_transformer
     from vqtool.pipeline.coarse import CoarseToFine
-    from vqtool.pipeline.conditioning import cond_batch, condition
-    from vqtool.pipeline.generate import SampleOptions, padded, sample_tokens, to_images
+    from vqtool.pipeline.conditioning import condition
+    from vqtool.pipeline.generate import SampleOptions, padded
 
     dev = runtime.resolve_device(device)
     b = load_transformer(model, dev)
     pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
     opts = SampleOptions(seed=seed, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg)
-    [opts.check(m) for m in ((b,) if pair is None else (pair.fine, pair.coarse))]
+    for m in (b,) if pair is None else (pair.fine, pair.coarse):
+        opts.check(m)
     maps = _scene_maps(b)
     cond = [cond] if isinstance(cond, (str, Path)) else cond
     entry = pair.entry(cond) if pair else condition(b, cond)
@@ -64,20 +64,10 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
         if (mw, mh) != im.size:
             raise VqtoolError(f"the sample is {im.width}x{im.height}, the {maps[0].input_name} {mw}x{mh}")
         return _quality_rows(score(scene_labels(im.size), [im]), "given sample", f"{im.width}x{im.height}", 1)
-    W, H = padded(size, b.factor)
-    h, w = H // b.factor, W // b.factor
-    lab, rows = scene_labels((W, H))[:size[1], :size[0]], []  # sampled on the grid, scored as `sample` crops it
+    lab = scene_labels(padded(size, b.factor))[:size[1], :size[0]]  # sampled on the grid, scored as `sample` crops it
     if pair:
         return _coarse_rows(pair, cond, size, n, opts, lab, score, mode)
-    toks = cond_batch(b, [entry] * n, h, w)
-    for m in _modes(b.sampler.exact_only, mode):
-        t = time.perf_counter()
-        z = sample_tokens(b, toks, h, w, replace(opts, mode=m))
-        dt = time.perf_counter() - t
-        r = _quality_rows(score(lab, to_images(b, z, size), m), m + _settings(opts), f"{size[0]}x{size[1]}", n)
-        r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
-        rows += r if not rows else r[1:]  # the real scene's row once
-    return rows
+    return _single_rows(b, entry, size, n, opts, lab, score, mode)
 
 
 BACK_PROJECT = 5  # back-projection steps bench superres scores beside the raw samples (converged by 5)
@@ -198,13 +188,32 @@ def _modes(exact_only: bool, mode: str | None) -> tuple[str, ...]:
     return ("exact",) if exact_only else (mode,) if mode else ("exact", "fast")
 
 
-def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score, only: str | None) -> list[dict]:
+def _single_rows(b, entry, size: tuple, n: int, opts, lab, score, mode: str | None) -> list[dict]:
+    """Each mode of one model, with the bits/token of its sampled grids under the paper's exact windows."""
+    from vqtool.eval.agreement import bits_per_token
+    from vqtool.pipeline.conditioning import cond_batch
+    from vqtool.pipeline.generate import padded, sample_tokens, to_images
+
+    W, H = padded(size, b.factor)
+    h, w, rows = H // b.factor, W // b.factor, []
+    toks = cond_batch(b, [entry] * n, h, w)
+    for m in _modes(b.sampler.exact_only, mode):
+        t = time.perf_counter()
+        z = sample_tokens(b, toks, h, w, replace(opts, mode=m))
+        dt = time.perf_counter() - t
+        r = _quality_rows(score(lab, to_images(b, z, size), m), m + _settings(opts), f"{size[0]}x{size[1]}", n)
+        r[-1] |= {"bits_per_token_exact_windows": bits_per_token(b.gpt, b.layout, z, toks), "seconds": dt}
+        rows += r if not rows else r[1:]  # the real scene's row once
+    return rows
+
+
+def _coarse_rows(pair, cond, size: tuple, n: int, opts, lab, score, mode: str | None) -> list[dict]:
     """Each mode in both stages; bits/token would need the thumbnails' tokens, which are not kept."""
     rows = []
-    for mode in _modes(pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only, only):
+    for m in _modes(pair.fine.sampler.exact_only and pair.coarse.sampler.exact_only, mode):
         t = time.perf_counter()
-        ims = pair.generate(n, size, cond, None, replace(opts, mode=mode))[0]
-        r = _quality_rows(score(lab, ims, f"coarse-{mode}"), f"coarse to fine ({mode}){_settings(opts)}",
+        ims = pair.generate(n, size, cond, None, replace(opts, mode=m))[0]
+        r = _quality_rows(score(lab, ims, f"coarse-{m}"), f"coarse to fine ({m}){_settings(opts)}",
                           f"{size[0]}x{size[1]}", n)
         r[-1]["seconds"] = time.perf_counter() - t
         rows += r if not rows else r[1:]
