@@ -36,16 +36,25 @@ def _sample(lay, h=6, w=6, seed=0):
             "lowres.npy": g.integers(0, 16, (h, w))}
 
 
-def test_the_null_map_is_the_local_models_no_token_id_and_spares_other_kinds():
-    lay = _layout([DEPTH, LOWRES])
+COORD = {"kind": "coord", "levels": 64}
+
+
+def test_the_null_map_is_the_local_models_no_token_id_for_maps_and_thumbnail_and_spares_other_kinds():
+    # since 2026-12-08 the low-res image is dropped with the maps: a coarse-to-fine fine model can then be
+    # guided towards its thumbnail too (before, map dropout kept it, and --cfg contrasted the maps alone)
+    lay = _layout([DEPTH, LOWRES, COORD])
     s = _sample(lay)
     full = lay.train_tokens(s, False, 1, 2, random.Random(0), 0.0, False, map_dropout=1.0)
     kept = lay.train_tokens(s, False, 1, 2, random.Random(0), 0.0, False)
     n = lay.window ** 2
-    assert torch.all(full[:n] == lay.vocab_size)  # the depth window: no token anywhere
-    assert torch.equal(full[n:], kept[n:]) and not torch.equal(full[:n], kept[:n])  # the low-res one untouched
-    twin = lay.unguided([torch.full((2, 3, 3), 17), torch.full((2, 3, 3), 30)])
-    assert torch.all(twin[0] == lay.vocab_size) and torch.all(twin[1] == 30)
+    assert torch.all(full[:2 * n] == lay.vocab_size)  # the depth and the low-res windows: no token anywhere
+    assert not torch.equal(full[:n], kept[:n]) and not torch.equal(full[n:2 * n], kept[n:2 * n])
+    assert torch.equal(full[2 * n:], kept[2 * n:])  # the coordinates untouched
+    twin = lay.unguided([torch.full((2, 3, 3), 17), torch.full((2, 3, 3), 30), torch.full((2, 3, 3), 60)])
+    assert all(torch.all(t == lay.vocab_size) for t in twin[:2]) and torch.all(twin[2] == 60)
+    old = Layout.from_dict(lay.to_dict() | {"conditions": [{**c, "null_trained": False} if c["kind"] == "lowres" else c
+                                                           for c in lay.to_dict()["conditions"]]})
+    assert torch.all(old.unguided([torch.full((2, 3, 3), 30)] * 3)[1] == 30)  # a model made before keeps it
 
 
 def test_validation_crops_and_models_without_the_null_never_drop():
@@ -89,18 +98,20 @@ def test_class_dropout_does_not_claim_a_trained_null_map():
 
 @pytest.mark.parametrize("cond_layers", [0, 2])
 @pytest.mark.parametrize("h,w", [(1, 1), (5, 7), (9, 13)])
-def test_guided_map_sampling_equals_the_naive_rule_with_the_null_twin(cond_layers, h, w):
-    lay = _layout([DEPTH])
+@pytest.mark.parametrize("wanted", [[DEPTH], [DEPTH, LOWRES]], ids=["depth", "depth+lowres"])
+def test_guided_map_sampling_equals_the_naive_rule_with_the_null_twin(cond_layers, h, w, wanted):
+    lay = _layout(wanted)
     torch.manual_seed(0)
     m = build_gpt(GPTConfig(vocab_size=lay.vocab_size, n_layer=2, n_head=2, n_embd=16, attention="local",
                             radius=2, cond_layers=cond_layers), lay).eval()
     for p in m.parameters():
         p.data.normal_(0, 0.3)
-    cond = [torch.randint(0, 8, (2, h, w), generator=torch.Generator().manual_seed(1)) + lay.conditions[0].offset]
+    g = torch.Generator().manual_seed(1)
+    cond = [torch.randint(0, 8, (2, h, w), generator=g) + c.offset for c in lay.conditions]
     rec = {}
     z = sample_local(m, lay, h, w, cond, Rule(seed=4, guidance=3.0, top_k=6), record=rec)
     c = naive_logits(m, z, cond)
-    u = naive_logits(m, z, [torch.full_like(cond[0], lay.vocab_size)])  # the null map, written out
+    u = naive_logits(m, z, [torch.full_like(t, lay.vocab_size) for t in cond])  # the null maps, written out
     for key, logits in rec.items():
         torch.testing.assert_close(logits, (u[key] + 3.0 * (c[key] - u[key]))[..., :lay.n_embed], rtol=1e-5, atol=1e-5)
     assert len(rec) == h * w

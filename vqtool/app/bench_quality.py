@@ -45,8 +45,7 @@ def bench_quality(model: str, cond, size: tuple[int, int], n: int = 2, seed: int
     b = load_transformer(model, dev)
     pair = CoarseToFine.pair(b, load_transformer(coarse, dev)) if coarse else None
     opts = SampleOptions(seed=seed, top_k=top_k, top_p=top_p, temperature=temperature, cfg=cfg)
-    for m in (b,) if pair is None else (pair.fine, pair.coarse):
-        opts.check(m)
+    opts.check(b) if pair is None else pair.check(opts)
     maps = _scene_maps(b)
     cond = [cond] if isinstance(cond, (str, Path)) else cond
     entry = pair.entry(cond) if pair else condition(b, cond)

@@ -55,6 +55,18 @@ class CoarseToFine:
         k = self.factor
         return (-(-Wf // k), -(-Hf // k)), (Wf, Hf)
 
+    @staticmethod
+    def coarse_options(opts: SampleOptions) -> SampleOptions:
+        """The coarse stage's options: its own seed, no prefix or back-projection, and no guidance:
+        ``--cfg`` guides the fine stage towards its maps and thumbnail (a coarse model is global, and a
+        global model has no null map to contrast with)."""
+        return replace(opts, seed=opts.seed ^ COARSE_SEED, prefix=None, back_project=0, cfg=None)
+
+    def check(self, opts: SampleOptions) -> None:
+        """Refuse options either stage cannot honour, before either samples."""
+        opts.check(self.fine)
+        self.coarse_options(opts).check(self.coarse)
+
     def entry(self, cond=None, class_: str | None = None) -> dict:
         """The coarse model's conditioning entry for ``--cond``/``--class`` (the fine model's without
         its low-res input)."""
@@ -71,6 +83,7 @@ class CoarseToFine:
         ``first_sample + k`` in both stages (the coarse one with its own seed), so neither depends on
         the batch size; consecutive entries of one output size are sampled together."""
         opts = opts or SampleOptions()
+        self.check(opts)
         sizes = [grid_size(self.fine, size, e) for e in entries]
         ims, thumbs, k = [], [], 0
         while k < len(entries):
@@ -83,8 +96,7 @@ class CoarseToFine:
 
     def _run(self, entries: list[dict], size: tuple[int, int], opts: SampleOptions, progress, first: int):
         thumb, grid = self.sizes(size)
-        coarse_opts = replace(opts, seed=opts.seed ^ COARSE_SEED, prefix=None, back_project=0)
-        thumbs = generate_each(self.coarse, entries, thumb, coarse_opts, progress, first)
+        thumbs = generate_each(self.coarse, entries, thumb, self.coarse_options(opts), progress, first)
         low = self.fine.layout.from_coarse
         with tempfile.TemporaryDirectory(prefix="vqtool-coarse-") as d:
             fine = []

@@ -151,8 +151,8 @@ def check_shards(manifest: sh.Manifest, recipe: TransformerRecipe, lay: Layout, 
     if recipe.map_dropout > 0 and (recipe.gpt.attention != "local" or not any(c.spatial and c.guidable
                                                                                for c in lay.conditions)):
         raise ConfigError(f"'map_dropout' trains a null map (the local model's id of no token) for --cfg: it needs "
-                          f"a label, depth or edge map in the shards and gpt.attention = \"local\"; this model is "
-                          f"{lay.adjective} with {recipe.gpt.attention} attention")
+                          f"a label, depth or edge map or a low-res image in the shards and gpt.attention = "
+                          f"\"local\"; this model is {lay.adjective} with {recipe.gpt.attention} attention")
     if recipe.overview > 0 and not any(c.reads for c in lay.conditions):
         raise ConfigError(f"'overview' adds a depth map's overview to every window: it needs a depth map in the "
                           f"shards; this model is {lay.adjective}")

@@ -113,7 +113,7 @@ class LowRes(FolderMap):
     @classmethod
     def new(cls, offset: int, wanted: dict) -> LowRes:
         return cls(offset=offset, vocab=wanted["codebook_size"], factor=wanted["factor"],
-                   upscaled=bool(wanted.get("upscaled")))
+                   upscaled=bool(wanted.get("upscaled")), null_trained=bool(wanted.get("null_trained")))
 
     def describe(self) -> dict:
         d = {"kind": self.kind, "factor": self.factor}
