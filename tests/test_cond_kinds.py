@@ -598,16 +598,22 @@ def test_coarse_to_fine_end_to_end(made, tmp_path, inception_weights):
     fail(["eval-fid", tmp_path / "x", "--model", fine, "--coarse", coarse, "--weights-dir", inception_weights],
          "give --n N too")
     # --cfg guides the fine stage (the global coarse model has no null map): refused, before either stage
-    # samples, for a fine model trained without map dropout; taken by one trained with it, thumbnail included
+    # samples, for a fine model trained without map dropout; taken by one trained with map dropout (towards
+    # the map and the thumbnail) or low-res dropout (towards the thumbnail alone)
     fail(["sample", "--model", fine, "--coarse", coarse, "--cond", label, "--cfg", "3", "--out", tmp_path / "nc",
           "--device", "cpu"], "map_dropout = 0")
     assert not (tmp_path / "nc").exists()
-    ok(["train-transformer", tmp_path / "fine-sh", "--recipe", tmp_path / "g.toml", "--out", tmp_path / "fine-cfg",
-        "--set", "train.image_every=0", "--device", "cpu", "--set", "gpt.attention=local", "--set", "gpt.radius=2",
-        "--set", "gpt.cond_layers=1", "--set", "map_dropout=0.5"])
-    guided = tmp_path / "fine-cfg/last.pt"
-    lay = torch.load(guided, weights_only=True)["layout"]
-    assert [(c["kind"], c["null_trained"]) for c in lay["conditions"]] == [("seg", True), ("lowres", True)]
+    local = ["--set", "train.image_every=0", "--device", "cpu", "--set", "gpt.attention=local", "--set", "gpt.radius=2",
+             "--set", "gpt.cond_layers=1"]
+    for drop, nulls in (("map_dropout", [True, True]), ("lowres_dropout", [False, True])):  # both; the thumbnail
+        ok(["train-transformer", tmp_path / "fine-sh", "--recipe", tmp_path / "g.toml", "--out", tmp_path / drop,
+            "--set", f"{drop}=0.5", *local])
+        lay = torch.load(tmp_path / drop / "last.pt", weights_only=True)["layout"]
+        assert [(c["kind"], c["null_trained"]) for c in lay["conditions"]] == list(zip(["seg", "lowres"], nulls))
+    fail(["train-transformer", tmp_path / "coarse-sh", "--recipe", tmp_path / "g.toml", "--out", tmp_path / "no-low",
+          "--set", "lowres_dropout=0.1", *local], "'lowres_dropout' trains a null low-res image")
+    assert not (tmp_path / "no-low").exists()
+    guided = tmp_path / "map_dropout/last.pt"
     outs = {}
     for s in ("1", "3"):
         r = ok(["sample", "--model", guided, "--coarse", coarse, "--cond", label, "--n", "2", "--size", "333x197",
@@ -617,8 +623,9 @@ def test_coarse_to_fine_end_to_end(made, tmp_path, inception_weights):
     assert [im.tobytes() for im in outs["1"]] != [im.tobytes() for im in outs["3"]]
     thumbs = [sorted((tmp_path / f"cfg{s}/coarse").glob("*.png")) for s in ("1", "3")]
     assert [p.read_bytes() for p in thumbs[0]] == [p.read_bytes() for p in thumbs[1]]  # the coarse stage unguided
-    g = json.loads(ok(["bench", "quality", "--model", guided, "--coarse", coarse, "--cond", label, "--size", "64x48",
-                       "--n", "1", "--cfg", "3", "--mode", "fast", "--json", "--device", "cpu"]).stdout)
+    g = json.loads(ok(["bench", "quality", "--model", tmp_path / "lowres_dropout/last.pt", "--coarse", coarse,
+                       "--cond", label, "--size", "64x48", "--n", "1", "--cfg", "3", "--mode", "fast", "--json",
+                       "--device", "cpu"]).stdout)
     assert [r["mode"] for r in g] == ["reconstruction of the real scene", "coarse to fine (fast), cfg 3"]
 
 

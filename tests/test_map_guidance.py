@@ -57,6 +57,31 @@ def test_the_null_map_is_the_local_models_no_token_id_for_maps_and_thumbnail_and
     assert torch.all(old.unguided([torch.full((2, 3, 3), 30)] * 3)[1] == 30)  # a model made before keeps it
 
 
+def _seg_and_thumbnail(lowres_dropout=0.1, map_dropout=0.0):
+    man = Manifest(source="s", vqgan="v", vqgan_fingerprint=None, codebook_size=16, factor=4,
+                   conditions=[{"kind": "depth", "codebook_size": 8}, LOWRES])
+    return Layout.for_shards(man, 4, map_dropout=map_dropout, lowres_dropout=lowres_dropout)
+
+
+@settings(max_examples=6, deadline=None)
+@given(p=st.sampled_from([0.1, 0.3]), seed=st.integers(-2**63, 2**63 - 1))
+def test_lowres_dropout_drops_the_thumbnail_alone_as_often_as_asked(p, seed):
+    lay = _seg_and_thumbnail(p)
+    assert [c.null_trained for c in lay.conditions] == [False, True] and lay.guidable
+    s, rng, n = _sample(lay), random.Random(seed), lay.window ** 2
+    kept = lay.train_tokens(s, False, 0, 0, random.Random(0), 0.0, True, lowres_dropout=1.0)  # validation: never
+    drops = 0
+    for _ in range(1500):
+        t = lay.train_tokens(s, False, 0, 0, rng, 0.0, False, lowres_dropout=p)
+        assert torch.equal(t[:n], kept[:n])  # the map is never dropped
+        drops += bool(torch.all(t[n:] == lay.vocab_size))
+    assert abs(drops / 1500 - p) < 0.05 and not torch.any(kept == lay.vocab_size)
+    u = lay.unguided([torch.full((1, 2, 2), 17), torch.full((1, 2, 2), 30)])  # guidance towards the thumbnail
+    assert torch.all(u[0] == 17) and torch.all(u[1] == lay.vocab_size)
+    both = _seg_and_thumbnail(p, map_dropout=0.1)
+    assert [c.null_trained for c in both.conditions] == [True, True]
+
+
 def test_validation_crops_and_models_without_the_null_never_drop():
     lay, plain = _layout([DEPTH]), _layout([DEPTH], null=False)
     s = _sample(lay)
@@ -98,9 +123,10 @@ def test_class_dropout_does_not_claim_a_trained_null_map():
 
 @pytest.mark.parametrize("cond_layers", [0, 2])
 @pytest.mark.parametrize("h,w", [(1, 1), (5, 7), (9, 13)])
-@pytest.mark.parametrize("wanted", [[DEPTH], [DEPTH, LOWRES]], ids=["depth", "depth+lowres"])
-def test_guided_map_sampling_equals_the_naive_rule_with_the_null_twin(cond_layers, h, w, wanted):
-    lay = _layout(wanted)
+@pytest.mark.parametrize("wanted,null", [([DEPTH], [True]), ([DEPTH, LOWRES], [True, True]),
+                                         ([DEPTH, LOWRES], [False, True])], ids=["depth", "both", "lowres"])
+def test_guided_map_sampling_equals_the_naive_rule_with_the_null_twin(cond_layers, h, w, wanted, null):
+    lay = Layout.for_codes(16, 4, [{**c, "null_trained": d} for c, d in zip(wanted, null)])
     torch.manual_seed(0)
     m = build_gpt(GPTConfig(vocab_size=lay.vocab_size, n_layer=2, n_head=2, n_embd=16, attention="local",
                             radius=2, cond_layers=cond_layers), lay).eval()
@@ -111,7 +137,7 @@ def test_guided_map_sampling_equals_the_naive_rule_with_the_null_twin(cond_layer
     rec = {}
     z = sample_local(m, lay, h, w, cond, Rule(seed=4, guidance=3.0, top_k=6), record=rec)
     c = naive_logits(m, z, cond)
-    u = naive_logits(m, z, [torch.full_like(t, lay.vocab_size) for t in cond])  # the null maps, written out
+    u = naive_logits(m, z, [torch.full_like(t, lay.vocab_size) if d else t for t, d in zip(cond, null)])  # written out
     for key, logits in rec.items():
         torch.testing.assert_close(logits, (u[key] + 3.0 * (c[key] - u[key]))[..., :lay.n_embed], rtol=1e-5, atol=1e-5)
     assert len(rec) == h * w

@@ -18,7 +18,7 @@ from vqtool.data.token_stream import RankStream, decode
 
 
 def crop(s: dict, lay: Layout, rng: random.Random, use_flip: bool, class_dropout: float,
-         center: bool = False, map_dropout: float = 0.0) -> torch.Tensor:
+         center: bool = False, map_dropout: float = 0.0, lowres_dropout: float = 0.0) -> torch.Tensor:
     """The (cond + window) token sequence of one decoded sample; ``rng`` picks crop, flip and
     class and map drops (``center``: the centre crop, no flip, no drop, as validation uses)."""
     W = lay.window
@@ -28,7 +28,7 @@ def crop(s: dict, lay: Layout, rng: random.Random, use_flip: bool, class_dropout
     r0 = (h - W) // 2 if center else rng.randint(0, h - W)
     c0 = (w - W) // 2 if center else rng.randint(0, w - W)
     zc = torch.from_numpy(z[r0:r0 + W, c0:c0 + W].astype(np.int64)).flatten()
-    return torch.cat([lay.train_tokens(s, flip, r0, c0, rng, class_dropout, center, map_dropout), zc])
+    return torch.cat([lay.train_tokens(s, flip, r0, c0, rng, class_dropout, center, map_dropout, lowres_dropout), zc])
 
 
 class StreamBatches(torch.utils.data.IterableDataset):
@@ -39,9 +39,9 @@ class StreamBatches(torch.utils.data.IterableDataset):
     batches do not depend on the number of workers."""
 
     def __init__(self, stream: RankStream, lay: Layout, batch: int, start: int, end: int,
-                 use_flip: bool, class_dropout: float, map_dropout: float = 0.0):
+                 use_flip: bool, class_dropout: float, map_dropout: float = 0.0, lowres_dropout: float = 0.0):
         self.stream, self.lay, self.batch, self.start, self.end = stream, lay, batch, start, end
-        self.flip, self.drop, self.map_drop = use_flip, class_dropout, map_dropout
+        self.flip, self.drop, self.map_drop, self.low_drop = use_flip, class_dropout, map_dropout, lowres_dropout
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -54,7 +54,7 @@ class StreamBatches(torch.utils.data.IterableDataset):
             if (m - self.start) % n != k:
                 continue
             rng = random.Random(f"{st.seed}:{st.rank}:{pos}")
-            out.append(crop(decode(raw), self.lay, rng, self.flip, self.drop, map_dropout=self.map_drop))
+            out.append(crop(decode(raw), self.lay, rng, self.flip, self.drop, False, self.map_drop, self.low_drop))
             if len(out) == B:
                 yield torch.stack(out)  # (B, cond + W²)
                 out = []
@@ -153,6 +153,10 @@ def check_shards(manifest: sh.Manifest, recipe: TransformerRecipe, lay: Layout, 
         raise ConfigError(f"'map_dropout' trains a null map (the local model's id of no token) for --cfg: it needs "
                           f"a label, depth or edge map or a low-res image in the shards and gpt.attention = "
                           f"\"local\"; this model is {lay.adjective} with {recipe.gpt.attention} attention")
+    if recipe.lowres_dropout > 0 and (recipe.gpt.attention != "local" or lay.from_coarse is None):
+        raise ConfigError(f"'lowres_dropout' trains a null low-res image for --cfg: it needs a low-res image in the "
+                          f"shards (tokenize --cond lowres=K) and gpt.attention = \"local\"; this model is "
+                          f"{lay.adjective} with {recipe.gpt.attention} attention")
     if recipe.overview > 0 and not any(c.reads for c in lay.conditions):
         raise ConfigError(f"'overview' adds a depth map's overview to every window: it needs a depth map in the "
                           f"shards; this model is {lay.adjective}")

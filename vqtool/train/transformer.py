@@ -131,7 +131,7 @@ def _load_data(shards: Path, recipe: TransformerRecipe, state: TransformerCheckp
     if state is not None:
         same_shards(state.manifest, manifest, shards)
     lay = Layout.for_shards(manifest, recipe.data.window, recipe.class_dropout, recipe.map_dropout,
-                            recipe.overview)
+                            recipe.overview, recipe.lowres_dropout)
     check_shards(manifest, recipe, lay, shards)
     W = recipe.data.window
     train, unigram = train_stream(shards, manifest, lay, recipe, runtime.rank(), runtime.world_size(), warn)
@@ -194,7 +194,7 @@ def _batches(train: RankStream, lay: Layout, recipe: TransformerRecipe, step: in
     world, step), so a resumed run continues exactly."""
     accum = recipe.optim.grad_accum
     ds = StreamBatches(train, lay, recipe.optim.batch_size, step * accum, recipe.train.max_steps * accum,
-                       recipe.data.use_flip, recipe.class_dropout, recipe.map_dropout)
+                       recipe.data.use_flip, recipe.class_dropout, recipe.map_dropout, recipe.lowres_dropout)
     return iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=recipe.data.workers))
 
 

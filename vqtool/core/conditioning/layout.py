@@ -63,14 +63,15 @@ class Layout:
 
     @classmethod
     def for_shards(cls, manifest, window: int, class_dropout: float = 0.0, map_dropout: float = 0.0,
-                   overview: int = 0) -> Layout:
-        """The shards' layout; a map's null is trained by map dropout, a class's by class dropout;
-        ``overview`` > 0: each map that has one is followed by its overview of that many cells a side."""
+                   overview: int = 0, lowres_dropout: float = 0.0) -> Layout:
+        """The shards' layout; a map's null is trained by map dropout, a class's by class dropout, a
+        low-res image's by either map or low-res dropout; ``overview`` > 0: each map that has one is
+        followed by its overview of that many cells a side."""
         drop = {True: map_dropout > 0, False: class_dropout > 0}
         wanted = []
         for c in manifest.transformer_conditions():
             kind = kind_of(c["kind"])
-            wanted.append({**c, "null_trained": drop[kind.from_map]})
+            wanted.append({**c, "null_trained": drop[kind.from_map] or (kind.from_coarse and lowres_dropout > 0)})
             if overview and kind.overview:
                 wanted.append({**wanted[-1], "kind": kind.overview, "side": overview})
         return cls.for_codes(manifest.codebook_size, window, wanted)
@@ -233,11 +234,14 @@ class Layout:
         return [t.expand(n, *t.shape[1:]) for t in toks]
 
     def train_tokens(self, s: dict, flip: bool, r0: int, c0: int, rng: random.Random, dropout: float,
-                     center: bool, map_dropout: float = 0.0) -> torch.Tensor:
-        """(L,) conditioning of a training crop; ``map_dropout``: the chance its maps are all the null map."""
+                     center: bool, map_dropout: float = 0.0, lowres_dropout: float = 0.0) -> torch.Tensor:
+        """(L,) conditioning of a training crop; ``map_dropout``: the chance its maps (a low-res image
+        included) are all the null map; else ``lowres_dropout``: the chance its low-res image alone is."""
         toks = [c.train_window(s, flip, r0, c0, self.window, rng, dropout, center) for c in self.conditions]
         if map_dropout > 0 and not center and rng.random() < map_dropout:
             toks = [c.unguided(t, self.vocab_size) if c.from_map else t for c, t in zip(self.conditions, toks)]
+        elif lowres_dropout > 0 and not center and rng.random() < lowres_dropout:
+            toks = [c.unguided(t, self.vocab_size) if c.from_coarse else t for c, t in zip(self.conditions, toks)]
         return torch.cat(toks)
 
     def sample_tokens(self, samples: list[dict], h: int, w: int) -> list:

@@ -170,7 +170,8 @@ class TransformerRecipe:
     )
     train: TrainConfig = field(default_factory=TrainConfig)
     class_dropout: float = 0.0  # >0 trains a null class for classifier-free guidance
-    map_dropout: float = 0.0  # >0 trains a null map (label, depth, edge map) for guidance; local models
+    map_dropout: float = 0.0  # >0 trains a null map (label, depth, edge map, low-res image) for guidance; local
+    lowres_dropout: float = 0.0  # >0 trains a null low-res image alone (maps kept): --cfg towards the thumbnail
     overview: int = 0  # >0: every window also sees its depth map's overview, this many cells a side
     fid_every: int = 0  # sample and score a small FID every N steps (0: off)
     fid_n: int = 64

@@ -33,8 +33,8 @@ BOUNDS = {
     "gpt.n_head": POSITIVE, "gpt.n_embd": POSITIVE, "gpt.embd_pdrop": PROBABILITY,
     "gpt.resid_pdrop": PROBABILITY, "gpt.attn_pdrop": PROBABILITY, "gpt.radius": NON_NEGATIVE,
     "gpt.cond_layers": NON_NEGATIVE,
-    "class_dropout": PROBABILITY, "map_dropout": PROBABILITY, "overview": NON_NEGATIVE, "fid_every": NON_NEGATIVE,
-    "fid_n": POSITIVE,
+    "class_dropout": PROBABILITY, "map_dropout": PROBABILITY, "lowres_dropout": PROBABILITY,
+    "overview": NON_NEGATIVE, "fid_every": NON_NEGATIVE, "fid_n": POSITIVE,
 }
 
 
