@@ -54,7 +54,8 @@ class StreamBatches(torch.utils.data.IterableDataset):
             if (m - self.start) % n != k:
                 continue
             rng = random.Random(f"{st.seed}:{st.rank}:{pos}")
-            out.append(crop(decode(raw), self.lay, rng, self.flip, self.drop, False, self.map_drop, self.low_drop))
+            out.append(crop(decode(raw), self.lay, rng, self.flip, self.drop, map_dropout=self.map_drop,
+                            lowres_dropout=self.low_drop))
             if len(out) == B:
                 yield torch.stack(out)  # (B, cond + W²)
                 out = []
